@@ -1,0 +1,69 @@
+"""Batched data augmentation on tensors, with its random parameters drawn per run from the run's own generator.
+
+Each augmentation is a per-image affine map (a 2×3 matrix ``theta`` in the normalised coordinates of
+``torch.nn.functional.affine_grid``) sampled on the CPU and applied on the training device in one
+``grid_sample`` call for the whole batch. torchvision's transforms draw one set of parameters per call, so
+applied to a batch every image would get the same crop; drawing per image is why this module exists.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["sample_pad_crop_flip", "sample_resized_crop_flip", "sample_identity", "apply_affine", "AUGMENTATIONS"]
+
+
+def _flip_signs(n: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+
+
+def sample_pad_crop_flip(n: int, size: tuple[int, int], padding: int, generator: torch.Generator) -> torch.Tensor:
+    """He et al. (2016): pad by ``padding`` zero pixels, crop back to ``size`` at a uniform integer offset, and
+    flip horizontally with probability ½. Returns thetas (n, 2, 3)."""
+    h, w = size
+    shifts = torch.randint(-padding, padding + 1, (n, 2), generator=generator).float()
+    flips = _flip_signs(n, generator)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = flips
+    theta[:, 1, 1] = 1
+    theta[:, 0, 2] = shifts[:, 0] * 2 / w
+    theta[:, 1, 2] = shifts[:, 1] * 2 / h
+    return theta
+
+
+def sample_resized_crop_flip(
+    n: int, generator: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)
+) -> torch.Tensor:
+    """torchvision's ``RandomResizedCrop`` (area share in ``scale``, aspect ratio log-uniform in ``ratio``,
+    crop resized back to the full image) plus a horizontal flip with probability ½; used for Fashion-MNIST by
+    Hall et al. Crops that would leave the image are shrunk to fit instead of re-drawn."""
+    area = torch.empty(n).uniform_(scale[0], scale[1], generator=generator)
+    log_ratio = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    aspect = torch.exp(log_ratio)
+    width = torch.sqrt(area * aspect).clamp(max=1.0)
+    height = torch.sqrt(area / aspect).clamp(max=1.0)
+    cx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - width)
+    cy = (torch.rand(n, generator=generator) * 2 - 1) * (1 - height)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = width * _flip_signs(n, generator)
+    theta[:, 1, 1] = height
+    theta[:, 0, 2] = cx
+    theta[:, 1, 2] = cy
+    return theta
+
+
+def sample_identity(n: int) -> torch.Tensor:
+    return torch.eye(2, 3).expand(n, 2, 3).clone()
+
+
+def apply_affine(images: torch.Tensor, theta: torch.Tensor, mode: str) -> torch.Tensor:
+    """Apply per-image affine maps to float images (n, C, H, W); pixels from outside the image are zero."""
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+# name → interpolation used by apply_affine ("nearest" keeps integer shifts exact)
+AUGMENTATIONS = {"pad_crop_flip": "nearest", "resized_crop_flip": "bilinear", "none": None}

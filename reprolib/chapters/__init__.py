@@ -1,0 +1,17 @@
+"""The chapter registry: catalogue id → chapter."""
+
+from __future__ import annotations
+
+from ..chapter import Chapter, ParameterError
+from . import hall_rq1
+
+CHAPTERS: dict[str, Chapter] = {c.id: c for c in (hall_rq1.CHAPTER,)}
+
+
+def get_chapter(chapter_id: str) -> Chapter:
+    if chapter_id not in CHAPTERS:
+        raise ParameterError(f"unknown chapter {chapter_id!r}; accepted: {', '.join(CHAPTERS)}")
+    return CHAPTERS[chapter_id]
+
+
+__all__ = ["CHAPTERS", "get_chapter"]

@@ -1,0 +1,65 @@
+"""Shared protocol of Part I (Hall et al. 2022, §2.1): the recipe per dataset, and run specifications."""
+
+from __future__ import annotations
+
+from ..models import parse_model
+from ..sweep import RunSpec
+from ..training import Recipe
+
+__all__ = ["recipe_for", "inversion_run", "DISPLAY", "PAPER_MODELS"]
+
+DISPLAY = {"digits": "digits (8×8)", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
+# The paper's architectures (§2.2, RQ1): ResNet-18 on Fashion-MNIST, ResNet-110 on CIFAR.
+PAPER_MODELS = {"fashion_mnist": "resnet18", "cifar10": "resnet110", "cifar100": "resnet110", "digits": "resnet20"}
+
+
+def recipe_for(dataset: str, epochs: int, **changes) -> Recipe:
+    """The paper's recipe, with the augmentation of each dataset: RandomResizedCrop for Fashion-MNIST (no
+    padding, as in the authors' configuration), zero-padded random crops for CIFAR (4 px) and the 8×8 digits
+    (1 px, the same share of the image as 4 px of 32), horizontal flips for all."""
+    if dataset == "fashion_mnist":
+        augmentation = {"augment": "resized_crop_flip"}
+    else:
+        augmentation = {"augment": "pad_crop_flip", "crop_padding": 1 if dataset == "digits" else 4}
+    return Recipe(epochs=epochs, **augmentation).with_(**changes)
+
+
+def model_for(config_model, dataset: str) -> str:
+    if config_model is None:
+        return PAPER_MODELS[dataset]
+    if isinstance(config_model, dict):
+        return config_model.get(dataset, PAPER_MODELS[dataset])
+    return config_model
+
+
+def inversion_run(
+    dataset: str,
+    model: str,
+    eps: float,
+    run: int,
+    recipe: Recipe,
+    width: int | None = None,
+    curves: bool = False,
+    swap_roles: bool = False,
+    train_fraction: float = 1.0,
+    **tags,
+) -> RunSpec:
+    """Run ``run`` of the inversion task: class assignment, inversion, initialisation and data order all seeded
+    by ``run`` (the paper's 20 runs are 20 random class assignments)."""
+    task = {"builder": "inversion", "dataset": dataset, "eps": eps, "seed": run}
+    if swap_roles:
+        task["swap_roles"] = True
+    if train_fraction != 1.0:
+        task["train_fraction"] = train_fraction
+    model_spec = parse_model(model)
+    if width is not None:
+        model_spec["width"] = width
+    return RunSpec(
+        task,
+        model_spec,
+        recipe,
+        seed=run,
+        curves=curves,
+        tags={"dataset": dataset, "model": model, "eps": eps, "run": run, **tags},
+    )

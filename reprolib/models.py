@@ -1,0 +1,184 @@
+"""Models that train K independent runs at once, and a registry to build them by name (timm style).
+
+Every model maps inputs shaped (K, B, ...) to logits shaped (K, B, outputs): run k sees only its own slice of
+the batch and owns its own parameters. Convolutions are grouped convolutions with K groups and BatchNorm layers
+have K·C channels, so each run's statistics are its own and BatchNorm stays ordinary (no vmap, eval mode as
+usual). Run k's parameters are initialised from its own seed, so run k of a K-run model starts from exactly the
+parameters of a one-run model with the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["register_model", "create_model", "MODELS", "parse_model", "count_parameters", "MultiLinear"]
+
+MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    def wrap(fn):
+        MODELS[name] = fn
+        return fn
+
+    return wrap
+
+
+class MultiLinear(nn.Module):
+    """K independent linear layers: (K, B, in) → (K, B, out)."""
+
+    def __init__(self, num_runs: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_runs, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(num_runs, 1, out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+def _conv(num_runs, cin, cout, kernel, stride=1):
+    return nn.Conv2d(num_runs * cin, num_runs * cout, kernel, stride, kernel // 2, groups=num_runs, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """He et al. (2016) basic block; shortcut 'A' (parameter-free) for the CIFAR ResNets, 'B' (1×1 conv) for
+    ResNet-18."""
+
+    def __init__(self, num_runs, cin, cout, stride, shortcut):
+        super().__init__()
+        self.num_runs, self.cin, self.cout, self.stride, self.shortcut_kind = num_runs, cin, cout, stride, shortcut
+        self.conv1 = _conv(num_runs, cin, cout, 3, stride)
+        self.bn1 = nn.BatchNorm2d(num_runs * cout)
+        self.conv2 = _conv(num_runs, cout, cout, 3)
+        self.bn2 = nn.BatchNorm2d(num_runs * cout)
+        self.projection = None
+        if shortcut == "B" and (stride != 1 or cin != cout):
+            self.projection = nn.Sequential(_conv(num_runs, cin, cout, 1, stride), nn.BatchNorm2d(num_runs * cout))
+
+    def _shortcut(self, x):
+        if self.projection is not None:
+            return self.projection(x)
+        if self.stride == 1 and self.cin == self.cout:
+            return x
+        # Option A: subsample, then zero-pad each run's channels from cin to cout.
+        x = x[:, :, :: self.stride, :: self.stride]
+        b, _, h, w = x.shape
+        x = x.reshape(b, self.num_runs, self.cin, h, w)
+        pad = self.cout - self.cin
+        x = F.pad(x, (0, 0, 0, 0, pad // 2, pad - pad // 2))
+        return x.reshape(b, self.num_runs * self.cout, h, w)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self._shortcut(x))
+
+
+class MultiResNet(nn.Module):
+    """A ResNet for small images with a CIFAR stem (3×3 conv, stride 1, no max-pool), K runs at once."""
+
+    def __init__(self, num_runs, in_channels, num_outputs, stage_widths, blocks_per_stage, shortcut):
+        super().__init__()
+        self.num_runs, self.in_channels = num_runs, in_channels
+        self.stem = nn.Sequential(
+            _conv(num_runs, in_channels, stage_widths[0], 3), nn.BatchNorm2d(num_runs * stage_widths[0])
+        )
+        layers, cin = [], stage_widths[0]
+        for stage, (cout, blocks) in enumerate(zip(stage_widths, blocks_per_stage, strict=True)):
+            for block in range(blocks):
+                stride = 2 if stage > 0 and block == 0 else 1
+                layers.append(BasicBlock(num_runs, cin, cout, stride, shortcut))
+                cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.feature_dim = cin
+        self.head = MultiLinear(num_runs, cin, num_outputs)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(K, B, C, H, W) → pooled features (K, B, F)."""
+        k, b, c, h, w = x.shape
+        # One copy into (B, H, W, K·C): the channels_last layout of the grouped (B, K·C, H, W) input.
+        x = x.permute(1, 3, 4, 0, 2).reshape(b, h, w, k * c).permute(0, 3, 1, 2)
+        out = self.layers(F.relu(self.stem(x)))
+        out = out.mean(dim=(2, 3))
+        return out.reshape(b, k, self.feature_dim).transpose(0, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def init_per_run(model: nn.Module, seeds: Sequence[int]) -> None:
+    """Initialise run k's slice of every parameter from ``seeds[k]`` (He et al. 2015 for convs, BN γ=1 β=0,
+    PyTorch's default uniform for linear layers), walking the modules in a fixed order."""
+    generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    k_runs = len(seeds)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                for k, chunk in enumerate(module.weight.chunk(k_runs, dim=0)):
+                    nn.init.kaiming_normal_(chunk, mode="fan_out", nonlinearity="relu", generator=generators[k])
+            elif isinstance(module, nn.BatchNorm2d):
+                module.weight.fill_(1)
+                module.bias.zero_()
+            elif isinstance(module, MultiLinear):
+                bound = 1 / math.sqrt(module.weight.shape[1])
+                for k in range(k_runs):
+                    module.weight[k].uniform_(-bound, bound, generator=generators[k])
+                    module.bias[k].uniform_(-bound, bound, generator=generators[k])
+
+
+CIFAR_DEPTHS = tuple(range(8, 111, 6))
+
+
+@register_model("resnet_cifar")
+def resnet_cifar(num_runs=1, in_channels=3, num_outputs=1, depth=20, width=16):
+    """CIFAR ResNet of He et al. (2016) §4.2: depth 6n+2, three stages of n blocks, widths w, 2w, 4w."""
+    if depth not in CIFAR_DEPTHS:
+        raise ValueError(f"depth must be 6n+2 between 8 and 110 (8, 14, 20, …, 110), got {depth}")
+    if not 4 <= width <= 64:
+        raise ValueError(f"width must lie in [4, 64], got {width}")
+    n = (depth - 2) // 6
+    return MultiResNet(num_runs, in_channels, num_outputs, (width, 2 * width, 4 * width), (n, n, n), "A")
+
+
+@register_model("resnet18")
+def resnet18(num_runs=1, in_channels=3, num_outputs=1, width=64):
+    """ResNet-18 with a CIFAR stem: four stages of two blocks, widths w, 2w, 4w, 8w, projection shortcuts."""
+    if not 4 <= width <= 64:
+        raise ValueError(f"width must lie in [4, 64], got {width}")
+    return MultiResNet(num_runs, in_channels, num_outputs, (width, 2 * width, 4 * width, 8 * width), (2, 2, 2, 2), "B")
+
+
+def parse_model(name: str) -> dict:
+    """A model name as a chapter parameter → its spec: 'resnet18', 'resnet20', 'resnet110' (depth 6n+2)."""
+    if name == "resnet18":
+        return {"name": "resnet18"}
+    match = re.fullmatch(r"resnet(\d+)", name)
+    if match:
+        depth = int(match.group(1))
+        if depth not in CIFAR_DEPTHS:
+            raise ValueError(f"model {name!r}: depth must be 6n+2 between 8 and 110 (resnet8, resnet14, …, resnet110)")
+        return {"name": "resnet_cifar", "depth": depth}
+    raise ValueError(f"unknown model {name!r}; accepted: resnet18, or resnetD with D = 6n+2 in [8, 110]")
+
+
+def create_model(spec: dict, seeds: Sequence[int], in_channels: int, num_outputs: int = 1) -> nn.Module:
+    """Build the model described by ``spec`` ({"name": ..., **kwargs}) with one run per seed."""
+    spec = dict(spec)
+    name = spec.pop("name")
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; accepted: {', '.join(sorted(MODELS))}")
+    model = MODELS[name](num_runs=len(seeds), in_channels=in_channels, num_outputs=num_outputs, **spec)
+    init_per_run(model, seeds)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Parameters per run."""
+    total = sum(p.numel() for p in model.parameters())
+    return total // getattr(model, "num_runs", 1)

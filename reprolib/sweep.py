@@ -1,0 +1,259 @@
+"""Sweeps: run specifications → grouped multi-run training → one stored record per finished run.
+
+A ``RunSpec`` is the full configuration of one training run. ``run_sweep`` skips the runs already in the
+store, groups the others that can share one multi-run model (same data shapes, architecture and recipe; they
+may differ in seed, ε, η, class/group roles and weight decay), trains each group, and stores every run of a
+group as soon as the group finishes. Killing a sweep loses at most the group in flight.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import subprocess
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import metrics as M
+from .sources import load_source
+from .store import ResultsStore, config_key
+from .tasks import Task, make_inversion_task
+from .training import EpochEnd, Recipe, train_runs
+
+__all__ = ["RunSpec", "run_sweep", "build_task", "TASK_BUILDERS", "run_metrics", "resolve_device", "group_key"]
+
+
+def _inversion(spec: dict, data_root) -> Task:
+    source = load_source(spec["dataset"], root=data_root)
+    return make_inversion_task(
+        source, spec["eps"], spec["seed"], spec.get("swap_roles", False), spec.get("train_fraction", 1.0)
+    )
+
+
+TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {"inversion": _inversion}
+
+# Fields that may differ between runs trained together in one multi-run model.
+PER_RUN_FIELDS = {"seed": None, "task": {"seed", "eps", "eta", "swap_roles"}, "recipe": {"weight_decay"}}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    task: dict  # {"builder": "inversion", "dataset": ..., "eps": ..., "seed": ..., ...}
+    model: dict  # {"name": "resnet_cifar", "depth": 20, "width": 16}
+    recipe: Recipe
+    seed: int  # model initialisation, data order and augmentation
+    curves: bool = False  # evaluate on the test set after every epoch
+    tags: dict = field(default_factory=dict)  # chapter bookkeeping, not part of the key
+
+    def config(self) -> dict:
+        return {
+            "task": self.task,
+            "model": self.model,
+            "recipe": self.recipe.to_dict(),
+            "seed": self.seed,
+            "curves": self.curves,
+        }
+
+    @property
+    def key(self) -> str:
+        return config_key(self.config())
+
+
+def group_key(spec: RunSpec) -> str:
+    config = spec.config()
+    config.pop("seed")
+    config["task"] = {k: v for k, v in config["task"].items() if k not in PER_RUN_FIELDS["task"]}
+    config["recipe"] = {k: v for k, v in config["recipe"].items() if k not in PER_RUN_FIELDS["recipe"]}
+    return json.dumps(config, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_task(task_json: str, data_root: str | None) -> Task:
+    spec = json.loads(task_json)
+    builder = spec.get("builder", "inversion")
+    if builder not in TASK_BUILDERS:
+        raise ValueError(f"unknown task builder {builder!r}; accepted: {', '.join(TASK_BUILDERS)}")
+    return TASK_BUILDERS[builder](spec, Path(data_root) if data_root else None)
+
+
+def build_task(task_spec: dict, data_root: str | Path | None = None) -> Task:
+    return _cached_task(json.dumps(task_spec, sort_keys=True), str(data_root) if data_root else None)
+
+
+def run_metrics(task: Task, probs: torch.Tensor) -> dict:
+    """The metrics every run record carries, measured on the test split (Hall et al. §2.1)."""
+    test = task.test
+    preds = (probs > 0.5).long()
+    cells = M.cell_accuracy(test.groups, test.labels, preds)
+    return {
+        "accuracy": M.accuracy(test.labels, preds),
+        "bias_amplification": M.bias_amplification(test.groups, test.labels, preds),
+        "ece": M.expected_calibration_error(probs, test.labels),
+        "cell_accuracy": {f"t{t}_a{a}": v for (t, a), v in cells.items()},
+    }
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible; use device=cpu")
+    return torch.device(device)
+
+
+@functools.lru_cache(maxsize=1)
+def _code_version() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _environment(device: torch.device, k_runs: int) -> dict:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "device": device.type,
+        "device_name": name,
+        "torch": torch.__version__,
+        "code": _code_version(),
+        "runs_in_group": k_runs,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def default_group_size(device: torch.device, spec: RunSpec, task: Task, pending: int) -> int:
+    """How many runs to train at once: on a GPU as many as fit in 70% of free memory (estimated from one
+    probe step of a single run), on a CPU up to 8 (throughput barely grows beyond; smaller groups store
+    results sooner)."""
+    if device.type != "cuda":
+        return min(pending, 8)
+    torch.cuda.empty_cache()
+    free, _ = torch.cuda.mem_get_info(device)
+    probe = spec.recipe.with_(epochs=1, warmup_epochs=0)
+    small = _probe_task(task, probe.batch_size)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    train_runs([small], spec.model, probe, [0], device=device)
+    per_run = torch.cuda.max_memory_allocated(device) - before + task.train.images.numel() + task.test.images.numel()
+    return max(1, min(pending, 64, int(0.7 * free / max(per_run, 1))))
+
+
+def _probe_task(task: Task, batch: int) -> Task:
+    index = torch.arange(min(batch, len(task.train)))
+    return Task(task.name, task.train.subset(index), task.test.subset(index[:8]), task.mean, task.std, task.info)
+
+
+class _CurveRecorder:
+    """Per-epoch test metrics of every run of a group (Hall et al. RQ5)."""
+
+    def __init__(self, tasks: Sequence[Task]):
+        self.tasks = tasks
+        self.curves: list[list[dict]] = [[] for _ in tasks]
+
+    def __call__(self, event: EpochEnd) -> None:
+        probs = event.evaluate().cpu()
+        for k, task in enumerate(self.tasks):
+            point = {"epoch": event.epoch, "lr": event.lr, "train_loss": float(event.train_loss[k])}
+            self.curves[k].append({**point, **run_metrics(task, probs[k])})
+
+
+def _train_group(group: list[RunSpec], tasks: list[Task], device, store: ResultsStore, bar) -> None:
+    recorder = _CurveRecorder(tasks) if group[0].curves else None
+    outputs = train_runs(
+        tasks,
+        group[0].model,
+        group[0].recipe,
+        [s.seed for s in group],
+        weight_decays=[s.recipe.weight_decay for s in group],
+        device=device,
+        callbacks=[recorder] if recorder else [],
+        progress=bar.update,
+    )
+    environment = _environment(device, len(group))
+    for k, (spec, task, out) in enumerate(zip(group, tasks, outputs, strict=True)):
+        store.put(
+            {
+                "key": spec.key,
+                "status": "done",
+                "config": spec.config(),
+                "tags": spec.tags,
+                "metrics": {**run_metrics(task, out.test_probs), "train_loss": out.train_loss},
+                "curves": recorder.curves[k] if recorder else [],
+                "environment": {**environment, **out.extras, "seconds": out.seconds},
+                "finished_at": time.time(),
+            }
+        )
+
+
+def run_sweep(
+    specs: Sequence[RunSpec],
+    store: ResultsStore,
+    device: str = "cpu",
+    group_size: int | None = None,
+    data_root: str | Path | None = None,
+    progress: bool = True,
+) -> list[str]:
+    """Train every spec not yet in ``store``; returns the keys of all specs (finished or failed).
+
+    A group that raises is recorded as failed (error and traceback in each of its runs' records) and the sweep
+    goes on with the next group.
+    """
+    device = resolve_device(device)
+    keys = [s.key for s in specs]
+    pending = list({s.key: s for s in specs if not store.is_done(s.key)}.values())
+    groups: dict[str, list[RunSpec]] = {}
+    tasks: dict[str, Task] = {}
+    for spec in pending:
+        try:
+            tasks[spec.key] = build_task(spec.task, data_root)
+        except Exception as error:  # e.g. a data set that is not on disk: recorded, the others go on
+            _record_failure(store, [spec], error)
+            continue
+        groups.setdefault(group_key(spec), []).append(spec)
+    total = sum(len(tasks[s.key].train) * s.recipe.epochs for members in groups.values() for s in members)
+    with tqdm(
+        total=total,
+        unit="img",
+        unit_scale=True,
+        disable=not progress,
+        desc=f"{sum(map(len, groups.values()))} of {len(specs)} runs to train",
+    ) as bar:
+        for members in groups.values():
+            size = group_size or default_group_size(device, members[0], tasks[members[0].key], len(members))
+            for i in range(0, len(members), size):
+                group = members[i : i + size]
+                try:
+                    _train_group(group, [tasks[s.key] for s in group], device, store, bar)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as error:  # recorded, then the sweep goes on
+                    _record_failure(store, group, error)
+    return keys
+
+
+def _record_failure(store: ResultsStore, specs: Sequence[RunSpec], error: Exception) -> None:
+    for spec in specs:
+        store.put(
+            {
+                "key": spec.key,
+                "status": "failed",
+                "config": spec.config(),
+                "tags": spec.tags,
+                "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc(),
+                "finished_at": time.time(),
+            }
+        )

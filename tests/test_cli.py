@@ -1,0 +1,64 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from reprolib.chapters import get_chapter
+from reprolib.cli import main
+
+
+def reprolib(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "reprolib.cli", *args], capture_output=True, text=True, **kwargs)
+
+
+def test_list_names_every_chapter_with_its_id(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "H-RQ1" in out and "hall_rq1.ipynb" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-p", "eps=[0.1,0.7]"], r"error: eps must lie in [0, 0.5], got 0.7"),
+        (["-p", "dataset=mnist"], "error: dataset must be one of digits, fashion_mnist, cifar10, cifar100"),
+        (["-p", "model=vgg11"], "error: model: unknown model 'vgg11'"),
+        (["-p", "model=resnet21"], "depth must be 6n+2"),
+        (["-p", "epsilon=0.1"], "error: unknown parameter 'epsilon' for H-RQ1; accepted: preset, dataset"),
+        (["--preset", "huge"], "error: preset must be one of smoke, course, paper, got 'huge'"),
+        (["--device", "tpu"], "error: device must be 'cpu' or 'cuda', got 'tpu'"),
+        (["-p", "runs=0"], "error: runs must be an integer in 1 … 1000, got 0"),
+    ],
+)
+def test_bad_input_fails_fast_with_one_line_naming_the_parameter(args, message, store_dir):
+    result = reprolib("run", "H-RQ1", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not store_dir.exists()  # nothing trained
+
+
+def test_unknown_chapter():
+    result = reprolib("claims", "H-RQ9")
+    assert result.returncode == 2 and "unknown chapter 'H-RQ9'; accepted: H-RQ1" in result.stderr
+
+
+def test_claims_without_results_says_what_to_run(store_dir):
+    result = reprolib("claims", "H-RQ1", "--preset", "smoke", "--json")
+    assert result.returncode == 1
+    assert "reprolib run H-RQ1 --preset smoke" in result.stderr
+
+
+def test_claims_json_from_stored_results_trains_nothing(store_dir):
+    chapter = get_chapter("H-RQ1")
+    config = chapter.configure("smoke")
+    chapter.run(config, progress=False)
+    files = sorted(p.name for p in store_dir.iterdir())
+    result = reprolib("claims", "H-RQ1", "--preset", "smoke", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and all(set(r) == {"claim", "paper", "measured", "verdict"} for r in rows)
+    assert sorted(p.name for p in store_dir.iterdir()) == files
+    expected = chapter.claims(chapter.results(config), config)
+    assert [r["verdict"] for r in rows] == list(expected["verdict"])

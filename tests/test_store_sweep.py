@@ -1,0 +1,91 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from reprolib.chapters.hall import inversion_run, recipe_for
+from reprolib.store import ResultsStore, config_key
+from reprolib.sweep import group_key, run_sweep
+
+RECIPE = recipe_for("digits", epochs=1).with_(precision="fp32", channels_last=False)
+
+
+def specs(n_runs=2, eps=(0.1, 0.4)):
+    return [inversion_run("digits", "resnet8", e, r, RECIPE, width=4) for e in eps for r in range(n_runs)]
+
+
+def test_config_key_ignores_key_order():
+    assert config_key({"a": 1, "b": [1, 2]}) == config_key({"b": [1, 2], "a": 1})
+    assert config_key({"a": 1}) != config_key({"a": 2})
+
+
+def test_store_roundtrip_and_frame(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.put({"key": "k1", "status": "done", "config": {"task": {"eps": 0.1}}, "metrics": {"accuracy": 0.9}})
+    store.put({"key": "k2", "status": "failed", "config": {}, "error": "boom"})
+    assert store.is_done("k1") and not store.is_done("k2") and store.get("nope") is None
+    frame = store.frame()
+    assert list(frame["key"]) == ["k1"] and frame.loc[0, "config.task.eps"] == 0.1
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_runs_of_one_architecture_group_together_whatever_their_eps_seed_or_decay():
+    a, b = specs(1, eps=(0.1, 0.4))
+    c = inversion_run("digits", "resnet8", 0.2, 5, RECIPE.with_(weight_decay=1e-3), width=4)
+    d = inversion_run("digits", "resnet14", 0.2, 5, RECIPE, width=4)
+    assert group_key(a) == group_key(b) == group_key(c) != group_key(d)
+
+
+def test_sweep_stores_every_run_and_a_rerun_trains_nothing(tmp_path):
+    store = ResultsStore(tmp_path)
+    todo = specs()
+    run_sweep(todo, store, group_size=3, progress=False)
+    records = store.records()
+    assert sorted(r["key"] for r in records) == sorted(s.key for s in todo)
+    assert all(r["status"] == "done" and r["environment"]["precision"] == "fp32" for r in records)
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")}
+    run_sweep(todo, store, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")} == stamps
+
+
+def test_a_failing_group_is_recorded_and_the_sweep_goes_on(tmp_path):
+    store = ResultsStore(tmp_path)
+    good = specs(1, eps=(0.2,))
+    bad = [inversion_run("fashion_mnist", "resnet8", 0.2, 0, RECIPE, width=4)]
+    # an empty data folder with a file where the download would go: the loader fails, offline or not
+    (tmp_path / "nodata").mkdir()
+    (tmp_path / "nodata" / "FashionMNIST").write_text("not a folder")
+    run_sweep(bad + good, store, progress=False, data_root=tmp_path / "nodata")
+    assert store.is_done(good[0].key)
+    failed = store.get(bad[0].key)
+    assert failed["status"] == "failed" and failed["error"].startswith("SourceUnavailable")
+    assert "Traceback" in failed["traceback"]
+
+
+SWEEP_SCRIPT = """
+import sys
+from reprolib.chapters.hall import inversion_run, recipe_for
+from reprolib.store import ResultsStore
+from reprolib.sweep import run_sweep
+recipe = recipe_for("digits", epochs=2).with_(precision="fp32", channels_last=False)
+todo = [inversion_run("digits", "resnet8", e, r, recipe, width=4) for e in (0.1, 0.2, 0.3) for r in range(2)]
+run_sweep(todo, ResultsStore(sys.argv[1]), group_size=1, progress=False)
+"""
+
+
+def test_a_sweep_killed_mid_way_resumes_without_losing_or_repeating_runs(tmp_path):
+    root = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-c", SWEEP_SCRIPT, str(root)])
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(root.glob("*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: json.loads(p.read_text()) for p in root.glob("*.json")}
+    assert 2 <= len(finished) < 6, "the kill should land mid-sweep"
+    subprocess.run([sys.executable, "-c", SWEEP_SCRIPT, str(root)], check=True)
+    after = {p.name: json.loads(p.read_text()) for p in root.glob("*.json")}
+    assert len(after) == 6
+    for name, record in finished.items():  # finished runs were kept, not trained again
+        assert after[name]["finished_at"] == record["finished_at"]

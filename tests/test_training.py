@@ -1,0 +1,125 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reprolib.augment import apply_affine, sample_pad_crop_flip
+from reprolib.models import create_model
+from reprolib.sources import load_source
+from reprolib.tasks import make_inversion_task
+from reprolib.training import Recipe, data_generator, epoch_stream, learning_rate, train_runs
+
+MODEL = {"name": "resnet_cifar", "depth": 8, "width": 8}
+RECIPE = Recipe(epochs=2, batch_size=64, crop_padding=1, precision="fp32", channels_last=False, warmup_epochs=1)
+
+
+@pytest.fixture(scope="module")
+def small_tasks():
+    digits = load_source("digits")
+    tasks = [make_inversion_task(digits, eps, seed) for eps, seed in ((0.1, 0), (0.3, 1), (0.5, 2))]
+    keep = torch.arange(256)
+    return [type(t)(t.name, t.train.subset(keep), t.test.subset(keep), t.mean, t.std, t.info) for t in tasks]
+
+
+def test_paper_learning_rate_schedule():
+    recipe = Recipe()  # 500 epochs: 0.01 for one epoch, 0.1, ÷10 after 250 and 375
+    assert [learning_rate(recipe, e) for e in (0, 1, 249, 250, 374, 375, 499)] == pytest.approx(
+        [0.01, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    )
+
+
+def test_pad_crop_shifts_by_whole_pixels_and_pads_with_zeros():
+    image = torch.arange(16.0).reshape(1, 1, 4, 4) + 1
+    gen = torch.Generator().manual_seed(0)
+    theta = sample_pad_crop_flip(200, (4, 4), 1, gen)
+    out = apply_affine(image.expand(200, 1, 4, 4), theta, "nearest")
+    values = set(out.unique().tolist())
+    assert values <= set(range(0, 17))  # only original pixels or zero padding, no interpolation
+    assert (out == 0).any() and (out.flip(-1) == image).all(dim=(1, 2, 3)).any()
+
+
+def _reference_single_run(task, seed, recipe, weight_decay):
+    """A textbook loop: one model, torch.optim.SGD with its own weight_decay, the run's random stream."""
+    model = create_model(MODEL, [seed], in_channels=1)
+    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    gen = data_generator(seed)
+    mean = torch.tensor(task.mean)[None, None, :, None, None]  # broadcast as (run, batch, C, H, W)
+    std = torch.tensor(task.std)[None, None, :, None, None]
+    n = len(task.train)
+    for epoch in range(recipe.epochs):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(recipe, epoch)
+        order, theta = epoch_stream(recipe, n, (8, 8), gen)
+        for i in range(0, n, recipe.batch_size):
+            idx = order[i : i + recipe.batch_size]
+            x = apply_affine(task.train.images[idx].float() / 255, theta[idx], "nearest")
+            logits = model((x[None] - mean) / std)[0, :, 0]
+            loss = F.binary_cross_entropy_with_logits(logits, task.train.labels[idx].float(), reduction="none").mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        x = task.test.images.float() / 255
+        return model, torch.sigmoid(model((x[None] - mean) / std)[..., 0])[0]
+
+
+def test_k1_reproduces_a_textbook_single_run_exactly_on_cpu(small_tasks):
+    task = small_tasks[1]
+    trained = {}
+    out = train_runs(
+        [task], MODEL, RECIPE.with_(weight_decay=5e-4), [1], callbacks=[lambda e: trained.update(e.model.state_dict())]
+    )[0]
+    reference, probs = _reference_single_run(task, 1, RECIPE, 5e-4)
+    for name, value in reference.state_dict().items():  # every weight and BN statistic, bit for bit
+        assert torch.equal(trained[name], value), name
+    # The forward passes then differ only in the last bit of float32 (broadcast shapes pick other kernels).
+    assert (out.test_probs - probs).abs().max() < 1e-6
+
+
+def test_runs_trained_together_match_runs_trained_alone(small_tasks):
+    # Different ε, seeds and weight decays in one group. Grouped and single convolutions sum in different
+    # orders, so float32 rounding (~1e-7 relative per op) compounds over 2 epochs of SGD; 1e-3 on test
+    # probabilities is three orders of magnitude below the differences between runs.
+    seeds, decays = [0, 1, 2], [1e-4, 1e-3, 0.0]
+    together = train_runs(small_tasks, MODEL, RECIPE, seeds, weight_decays=decays)
+    for k in range(3):
+        alone = train_runs([small_tasks[k]], MODEL, RECIPE.with_(weight_decay=decays[k]), [seeds[k]])[0]
+        assert (together[k].test_probs - alone.test_probs).abs().max() < 1e-3
+    spread = (together[0].test_probs - together[1].test_probs).abs().max()
+    assert spread > 0.05
+
+
+def test_same_seed_same_numbers(small_tasks):
+    a = train_runs(small_tasks[:2], MODEL, RECIPE, [3, 4])
+    b = train_runs(small_tasks[:2], MODEL, RECIPE, [3, 4])
+    assert all(torch.equal(x.test_probs, y.test_probs) for x, y in zip(a, b, strict=True))
+
+
+def test_callbacks_see_every_epoch(small_tasks):
+    seen = []
+    train_runs(
+        small_tasks[:1],
+        MODEL,
+        RECIPE.with_(epochs=4),
+        [0],
+        callbacks=[lambda e: seen.append((e.epoch, e.lr, tuple(e.evaluate().shape)))],
+    )
+    assert seen == [
+        (1, 0.01, (1, 256)),
+        (2, 0.1, (1, 256)),
+        (3, pytest.approx(0.01), (1, 256)),
+        (4, pytest.approx(0.001), (1, 256)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", 0, "epochs must be a positive integer"),
+        ("precision", "fp16", "precision must be one of auto, fp32, bf16"),
+        ("augment", "mixup", "augment must be one of"),
+    ],
+)
+def test_bad_recipe_values(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        Recipe(**{field: value})
