@@ -28,8 +28,10 @@ def main():
     parser.add_argument("--eps", default="0.2,0.4")
     args = parser.parse_args()
     eps_grid = [float(e) for e in args.eps.split(",")]
-    settings = {"fp32": {"precision": "fp32", "channels_last": False},
-                "bf16 + channels_last": {"precision": "bf16", "channels_last": True}}
+    settings = {
+        "fp32": {"precision": "fp32", "channels_last": False},
+        "bf16 + channels_last": {"precision": "bf16", "channels_last": True},
+    }
     results = {}
     with tempfile.TemporaryDirectory() as root:
         store = ResultsStore(root)
@@ -49,12 +51,21 @@ def main():
                 mean, low, high = mean_ci(frame.loc[np.isclose(frame["config.task.eps"], eps), column])
                 rows.append(f"{name}: {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
             mask = np.isclose(fp32["config.task.eps"], eps)
-            diff = (bf16.loc[mask, column].to_numpy() - fp32.loc[mask, column].to_numpy())
+            diff = bf16.loc[mask, column].to_numpy() - fp32.loc[mask, column].to_numpy()
             rows.append(f"max |bf16 − fp32| per run: {np.abs(diff).max():.4f}, mean diff {diff.mean():+.4f}")
             print("  ".join(rows))
-    print("recorded:", sorted({(r["precision"], r["channels_last"]) for f in results.values()
-                               for r in f[["environment.precision", "environment.channels_last"]]
-                               .rename(columns=lambda c: c.split(".")[1]).to_dict("records")}))
+    print(
+        "recorded:",
+        sorted(
+            {
+                (r["precision"], r["channels_last"])
+                for f in results.values()
+                for r in f[["environment.precision", "environment.channels_last"]]
+                .rename(columns=lambda c: c.split(".")[1])
+                .to_dict("records")
+            }
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -48,10 +48,14 @@ def baseline(case: str, n: int, device: torch.device, workers: int, epochs: int)
     pil = x.transpose(0, 2, 3, 1) if c == 3 else x[:, 0]
 
     class ArrayDataset(Dataset):
-        transform = transforms.Compose([
-            transforms.RandomCrop(h, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
-            transforms.Normalize([0.5] * c, [0.25] * c),
-        ])
+        transform = transforms.Compose(
+            [
+                transforms.RandomCrop(h, padding=4),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize([0.5] * c, [0.25] * c),
+            ]
+        )
 
         def __len__(self):
             return n
@@ -59,8 +63,15 @@ def baseline(case: str, n: int, device: torch.device, workers: int, epochs: int)
         def __getitem__(self, i):
             return self.transform(Image.fromarray(pil[i])), float(y[i])
 
-    loader = DataLoader(ArrayDataset(), batch_size=128, shuffle=True, num_workers=workers,
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0, drop_last=True)
+    loader = DataLoader(
+        ArrayDataset(),
+        batch_size=128,
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        drop_last=True,
+    )
     model = create_model(spec, [0], in_channels=c).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
 
@@ -84,8 +95,9 @@ def baseline(case: str, n: int, device: torch.device, workers: int, epochs: int)
     return seen / (time.perf_counter() - start)
 
 
-def reprolib_trainer(case: str, n: int, device: torch.device, k: int, epochs: int, precision: str,
-                     channels_last, compile_model: bool) -> float:
+def reprolib_trainer(
+    case: str, n: int, device: torch.device, k: int, epochs: int, precision: str, channels_last, compile_model: bool
+) -> float:
     """Images/s summed over K runs trained at once by train_runs."""
     from reprolib.tasks import Split, Task
     from reprolib.training import Recipe, train_runs
@@ -95,8 +107,14 @@ def reprolib_trainer(case: str, n: int, device: torch.device, k: int, epochs: in
     split = Split(torch.from_numpy(x), torch.from_numpy(y), torch.zeros(n, dtype=torch.long), torch.from_numpy(y))
     tiny = split.subset(torch.arange(8))
     task = Task("bench", split, tiny, (0.5,) * shape[0], (0.25,) * shape[0])
-    recipe = Recipe(epochs=1, warmup_epochs=0, augment=augment, precision=precision, channels_last=channels_last,
-                    compile=compile_model)
+    recipe = Recipe(
+        epochs=1,
+        warmup_epochs=0,
+        augment=augment,
+        precision=precision,
+        channels_last=channels_last,
+        compile=compile_model,
+    )
     train_runs([task] * k, spec, recipe, list(range(k)), device=device)  # warm-up (and compilation)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -114,8 +132,16 @@ def measure_one(args) -> dict:
     if args.k == 0:
         rate = baseline(args.case, args.images, device, args.workers, args.epochs)
     else:
-        rate = reprolib_trainer(args.case, args.images, device, args.k, args.epochs, args.precision,
-                                {"auto": "auto", "true": True, "false": False}[args.channels_last], args.compile)
+        rate = reprolib_trainer(
+            args.case,
+            args.images,
+            device,
+            args.k,
+            args.epochs,
+            args.precision,
+            {"auto": "auto", "true": True, "false": False}[args.channels_last],
+            args.compile,
+        )
     runs = max(args.k, 1)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / runs
@@ -147,9 +173,26 @@ def main():
     rows = []
     for case in args.cases.split(","):
         for k in [0, *map(int, args.ks.split(","))]:
-            cmd = [sys.executable, __file__, "--case", case, "--k", str(k), "--device", args.device,
-                   "--images", str(args.images), "--epochs", str(args.epochs), "--workers", str(args.workers),
-                   "--precision", args.precision, "--channels-last", args.channels_last]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--case",
+                case,
+                "--k",
+                str(k),
+                "--device",
+                args.device,
+                "--images",
+                str(args.images),
+                "--epochs",
+                str(args.epochs),
+                "--workers",
+                str(args.workers),
+                "--precision",
+                args.precision,
+                "--channels-last",
+                args.channels_last,
+            ]
             if args.compile:
                 cmd.append("--compile")
             result = subprocess.run(cmd, capture_output=True, text=True)
@@ -157,21 +200,27 @@ def main():
                 print(f"{case} K={k} failed:\n{result.stderr[-2000:]}", file=sys.stderr)
                 continue
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            print(f"  measured {case} {'baseline' if k == 0 else f'K={k}'}: {rows[-1]['img_per_s']:.0f} img/s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  measured {case} {'baseline' if k == 0 else f'K={k}'}: {rows[-1]['img_per_s']:.0f} img/s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    print(f"\ndevice: {device_name}, threads: {torch.get_num_threads()}, torch {torch.__version__}, "
-          f"images/run: {args.images}, precision: {args.precision}, channels_last: {args.channels_last}, "
-          f"compile: {args.compile}, baseline workers: {args.workers}")
+    print(
+        f"\ndevice: {device_name}, threads: {torch.get_num_threads()}, torch {torch.__version__}, "
+        f"images/run: {args.images}, precision: {args.precision}, channels_last: {args.channels_last}, "
+        f"compile: {args.compile}, baseline workers: {args.workers}"
+    )
     print(f"{'case':20s} {'trainer':>12s} {'img/s':>10s} {'ratio':>7s} {'peak MiB/run':>13s}")
     for case in args.cases.split(","):
         base = next((r["img_per_s"] for r in rows if r["case"] == case and r["k"] == 0), None)
         for r in (r for r in rows if r["case"] == case):
             label = "baseline" if r["k"] == 0 else f"reprolib K={r['k']}"
             ratio = f"{r['img_per_s'] / base:6.2f}x" if base else "   n/a"
-            print(f"{case:20s} {label:>12s} {r['img_per_s']:10.0f} {ratio:>7s} "
-                  f"{r['peak_mib_per_run']:9.0f} {r['memory']}")
+            print(
+                f"{case:20s} {label:>12s} {r['img_per_s']:10.0f} {ratio:>7s} {r['peak_mib_per_run']:9.0f} {r['memory']}"
+            )
 
 
 if __name__ == "__main__":

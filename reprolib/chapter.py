@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from .models import parse_model
 from .sources import SOURCES
@@ -76,6 +77,8 @@ class validators:
     def device(name, value):
         if value not in ("cpu", "cuda") and not (isinstance(value, str) and value.startswith("cuda:")):
             raise ParameterError(f"device must be 'cpu' or 'cuda', got {value!r}")
+        if value != "cpu" and not torch.cuda.is_available():
+            raise ParameterError(f"device {value!r} was asked for but no CUDA GPU is visible; use device=cpu")
         return value
 
     @staticmethod

@@ -29,6 +29,7 @@ def test_list_names_every_chapter_with_its_id(capsys):
         (["--preset", "huge"], "error: preset must be one of smoke, course, paper, got 'huge'"),
         (["--device", "tpu"], "error: device must be 'cpu' or 'cuda', got 'tpu'"),
         (["-p", "runs=0"], "error: runs must be an integer in 1 … 1000, got 0"),
+        (["--device", "cuda"], "error: device 'cuda' was asked for but no CUDA GPU is visible"),
     ],
 )
 def test_bad_input_fails_fast_with_one_line_naming_the_parameter(args, message, store_dir):
