@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import platform
 import subprocess
 import time
@@ -151,6 +152,16 @@ def default_group_size(device: torch.device, spec: RunSpec, task: Task, pending:
     return max(1, min(pending, 64, int(0.7 * free / max(per_run, 1))))
 
 
+def _group_size_override() -> int | None:
+    """``$REPROLIB_GROUP_SIZE``: runs per multi-run model, overriding the automatic choice."""
+    value = os.environ.get("REPROLIB_GROUP_SIZE")
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"REPROLIB_GROUP_SIZE must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def _probe_task(task: Task, batch: int) -> Task:
     index = torch.arange(min(batch, len(task.train)))
     return Task(task.name, task.train.subset(index), task.test.subset(index[:8]), task.mean, task.std, task.info)
@@ -232,7 +243,9 @@ def run_sweep(
         desc=f"{sum(map(len, groups.values()))} of {len(specs)} runs to train",
     ) as bar:
         for members in groups.values():
-            size = group_size or default_group_size(device, members[0], tasks[members[0].key], len(members))
+            size = group_size or _group_size_override() or default_group_size(
+                device, members[0], tasks[members[0].key], len(members)
+            )
             for i in range(0, len(members), size):
                 group = members[i : i + size]
                 try:

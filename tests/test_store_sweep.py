@@ -4,6 +4,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from reprolib.chapters.hall import inversion_run, recipe_for
 from reprolib.store import ResultsStore, config_key
 from reprolib.sweep import group_key, run_sweep
@@ -89,3 +91,13 @@ def test_a_sweep_killed_mid_way_resumes_without_losing_or_repeating_runs(tmp_pat
     assert len(after) == 6
     for name, record in finished.items():  # finished runs were kept, not trained again
         assert after[name]["finished_at"] == record["finished_at"]
+
+
+def test_group_size_can_be_overridden_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLIB_GROUP_SIZE", "1")
+    store = ResultsStore(tmp_path)
+    run_sweep(specs(1), store, progress=False)
+    assert {r["environment"]["runs_in_group"] for r in store.records()} == {1}
+    monkeypatch.setenv("REPROLIB_GROUP_SIZE", "0")
+    with pytest.raises(ValueError, match="REPROLIB_GROUP_SIZE must be a positive integer"):
+        run_sweep(specs(1, eps=(0.3,)), ResultsStore(tmp_path / "other"), progress=False)
