@@ -3,7 +3,9 @@
 ``execute_notebook`` runs a notebook as it is (a chapter trains what the store lacks). ``render`` executes it in
 results-only mode (``$REPROLIB_RESULTS_ONLY``: the chapter reads the store and trains nothing); when no run of
 the configuration is stored, the page is the notebook with its parameters but unexecuted, under a warning
-that says which command trains it. ``build`` runs Jupyter Book on the book.
+that says which command trains it. ``build`` runs Jupyter Book on the book. Every page carries a hidden first cell
+that installs the book's package when the page is opened in Colab (its launch button); Binder builds the
+repository's ``environment.yml`` instead.
 """
 
 from __future__ import annotations
@@ -18,10 +20,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+import yaml
 
 from .chapter import RESULTS_ONLY, ROOT, Chapter
 
-__all__ = ["book_root", "chapters_dir", "execute_notebook", "render", "results_only", "build", "add_header"]
+__all__ = [
+    "book_root",
+    "chapters_dir",
+    "execute_notebook",
+    "render",
+    "results_only",
+    "build",
+    "add_header",
+    "add_colab_setup",
+]
 
 
 def book_root() -> Path:
@@ -78,9 +90,29 @@ def render(chapter: Chapter, parameters: dict, output: Path, log_output: bool = 
     with results_only():
         execute_notebook(chapter, parameters, output, log_output=log_output, prepare_only=not stored)
     if not stored:
-        note = f"**Results missing.** {message[0].upper()}{message[1:]}. This page shows the chapter's code, not run."
+        detail = message.removeprefix("results missing: ")
+        note = f"**Results missing**: {detail}. This page shows the chapter's code, not run."
         add_header(output, f":::{{warning}}\n{note}\n:::")
+    add_colab_setup(output)
     return message
+
+
+def add_colab_setup(notebook: Path) -> None:
+    """Prepend a cell, hidden in the book (tag ``remove-cell``), that installs the package from the repository of
+    ``_config.yml`` when the notebook runs in Colab, and does nothing elsewhere."""
+    config = yaml.safe_load((book_root() / "_config.yml").read_text()) or {}
+    repository = config.get("repository", {})
+    if not repository.get("url"):
+        return
+    source = (
+        "# In Colab (the page's launch button): install this book's package first; elsewhere, nothing to do.\n"
+        "import sys\n\n"
+        'if "google.colab" in sys.modules:\n'
+        f'    %pip install --quiet "reprolib @ git+{repository["url"]}@{repository.get("branch", "main")}"'
+    )
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(source, metadata={"tags": ["remove-cell"]}))
+    nbformat.write(nb, notebook)
 
 
 def add_header(

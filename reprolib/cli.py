@@ -81,7 +81,7 @@ def cmd_run(args) -> int:
         parameters = {"preset": args.preset, "device": args.device, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
-            execute_notebook(chapter, parameters, output)
+            book.add_colab_setup(execute_notebook(chapter, parameters, output))
         else:
             _report(book.render(chapter, parameters, output))
     return 0

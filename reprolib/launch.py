@@ -75,7 +75,10 @@ def _executor(options: Launch, folder: Path, gpus: int):
     import submitit
 
     cluster = "local" if options.launcher == "submitit-local" else "slurm"
-    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    try:
+        executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    except RuntimeError as error:  # e.g. no srun on this machine
+        raise ParameterError(f"launcher {options.launcher}: {error}") from None
     executor.update_parameters(name="reprolib", timeout_min=options.time_min, gpus_per_node=gpus)
     if cluster == "slurm":
         executor.update_parameters(slurm_array_parallelism=options.array_parallelism)
