@@ -206,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         group.add_argument("--cpus", type=int, help="CPUs per job (Slurm cpus-per-task, torch threads)")
         group.add_argument("--group-size", type=int, help="runs per job (default: one compatible group, ≤ 8 on CPU)")
-        group.add_argument("--no-wait", action="store_true", help="submit the jobs and return")
+        group.add_argument(
+            "--no-wait", action="store_true", help="submit the jobs and return (submitit-local: all start at once)"
+        )
         group.add_argument("--log-dir", help="submitit's shared log folder (default <results>/submitit)")
 
     run = sub.add_parser("run", help="train a chapter and execute its notebook with papermill into the book")

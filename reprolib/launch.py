@@ -39,7 +39,7 @@ class Launch:
     array_parallelism: int = 8  # jobs running at once (a Slurm job array's %N; the local executor likewise)
     cpus_per_job: int | None = None  # Slurm cpus-per-task, and the job's torch threads
     group_size: int | None = None  # runs per job; default: a compatible group, at most 8 (CPU) or 64 (GPU)
-    wait: bool = True  # wait for the jobs (False: submit and return)
+    wait: bool = True  # wait for the jobs (False: submit and return; submitit-local then starts all at once)
     log_dir: str | None = None  # submitit's shared folder; default <store>/submitit
 
     def __post_init__(self):
@@ -117,9 +117,9 @@ def launch(
     gpus = options.gpus if options.gpus is not None else int(device.startswith("cuda"))
     executor = _executor(options, folder, gpus)
     parallel = options.array_parallelism
-    threads = options.cpus_per_job or (
-        max(1, (os.cpu_count() or 1) // parallel) if options.launcher != "slurm" else None
-    )
+    threads = options.cpus_per_job
+    if threads is None and options.launcher == "submitit-local":  # the jobs alive share this machine's cores
+        threads = max(1, (os.cpu_count() or 1) // min(parallel, len(groups)))
     arguments = []
     for group in groups:
         specs_file = folder / "specs" / f"{group[0].key}-{len(group)}.json"
@@ -128,7 +128,7 @@ def launch(
     if options.launcher == "slurm":
         with executor.batch():
             jobs = [executor.submit(train_job, *args) for args in arguments]
-    else:  # the local executor has no queue: keep at most `parallel` jobs alive
+    else:  # the local executor has no queue: keep at most `parallel` jobs alive (all start at once without wait)
         jobs = []
         for args in arguments:
             while options.wait and sum(not job.done() for job in jobs) >= parallel:
