@@ -7,6 +7,8 @@ a claims table. Validation happens in ``configure``, before anything trains.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,14 +21,19 @@ from .sources import SOURCES
 from .store import ResultsStore
 from .sweep import RunSpec, run_sweep
 
-__all__ = ["Chapter", "PRESETS", "ParameterError", "validators"]
+__all__ = ["Chapter", "PRESETS", "ParameterError", "ResultsMissing", "validators", "RESULTS_ONLY"]
 
 PRESETS = ("smoke", "course", "paper")
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS_ONLY = "REPROLIB_RESULTS_ONLY"  # set (to 1) by `reprolib book` and the batch launchers: never train
 
 
 class ParameterError(ValueError):
     """A chapter parameter outside its accepted range; the message names the parameter and the range."""
+
+
+class ResultsMissing(RuntimeError):
+    """No stored result for a configuration that may not train (results-only mode); says what to run."""
 
 
 class validators:
@@ -130,11 +137,49 @@ class Chapter:
     def run(
         self, config: dict, store: ResultsStore | None = None, progress: bool = True, **sweep_options
     ) -> pd.DataFrame:
-        """Train what is missing from the store, then return this configuration's results."""
+        """Train what is missing from the store, then return this configuration's results.
+
+        With ``$REPROLIB_RESULTS_ONLY`` set, train nothing: print which runs are missing, and raise
+        ``ResultsMissing`` (naming the command to run) when none is stored."""
         store = store or ResultsStore()
         specs = self.specs(config)
-        run_sweep(specs, store, device=config["device"], progress=progress, **sweep_options)
-        return self.results(config, store, specs)
+        if not os.environ.get(RESULTS_ONLY):
+            run_sweep(specs, store, device=config["device"], progress=progress, **sweep_options)
+            return self.results(config, store, specs)
+        results = self.results(config, store, specs)
+        message = self.missing_message(config, store, specs)
+        if results.empty:
+            raise ResultsMissing(message)
+        if message:
+            print(message)
+        return results
+
+    def rerun_command(self, config: dict) -> str:
+        """The ``reprolib run`` command that trains ``config``: its preset and the parameters that differ."""
+        preset = self.configure(config["preset"], config["device"])
+        changed = [
+            f" -p {name}={json.dumps(config[name], separators=(',', ':'))}"
+            for name in self.parameters
+            if config[name] != preset[name]
+        ]
+        device = f" --device {config['device']}" if config["device"] != "cpu" else ""
+        return f"reprolib run {self.id} --preset {config['preset']}{''.join(changed)}{device}"
+
+    def missing_message(
+        self, config: dict, store: ResultsStore | None = None, specs: Sequence[RunSpec] | None = None
+    ) -> str:
+        """'' when every run of ``config`` is stored; otherwise a line saying how many are missing and what to run."""
+        store = store or ResultsStore()
+        keys = list(dict.fromkeys(s.key for s in (specs if specs is not None else self.specs(config))))
+        states = [store.state(k) for k in keys]
+        missing = len(keys) - states.count("done")
+        if not missing:
+            return ""
+        detail = ", ".join(f"{states.count(s)} {s}" for s in ("failed", "running", "pending") if states.count(s))
+        return (
+            f"results missing: {missing} of {len(keys)} runs of {self.id} at preset {config['preset']} are not in "
+            f"the results store ({detail}); run `{self.rerun_command(config)}`"
+        )
 
     def results(
         self, config: dict, store: ResultsStore | None = None, specs: Sequence[RunSpec] | None = None

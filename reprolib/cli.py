@@ -1,4 +1,6 @@
-"""The ``reprolib`` command line: list chapters, run a chapter's notebook into the book, print its claims."""
+"""The ``reprolib`` command line: list chapters, train them (here, on submitit's local executor, or on Slurm), run
+their notebooks into the book, show the state of their runs, run parameter batches, rebuild the book, print
+claims."""
 
 from __future__ import annotations
 
@@ -7,13 +9,18 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
-from .chapter import PRESETS, ROOT, ParameterError
+from . import book
+from .batch import entries_in_book, read_batch
+from .book import execute_notebook
+from .chapter import PRESETS, ParameterError, ResultsMissing
 from .chapters import CHAPTERS, get_chapter
-from .store import ResultsStore
+from .launch import LAUNCHERS, Launch, launch
+from .store import STATES, ResultsStore
 
-BOOK_CHAPTERS = ROOT / "book" / "chapters"
+__all__ = ["main", "build_parser", "execute_notebook"]
 
 
 def _parse_params(pairs: list[str]) -> dict:
@@ -36,33 +43,114 @@ def cmd_list(args) -> int:
     return 0
 
 
-def execute_notebook(chapter, parameters: dict, output: Path, log_output: bool = True) -> Path:
-    """Execute the chapter's notebook with papermill, parameters injected, into ``output``."""
-    import papermill
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(chapter.notebook_path),
-        str(output),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(ROOT),
-        log_output=log_output,
-        progress_bar=False,
+def _launch_options(args) -> Launch:
+    return Launch(
+        launcher=args.launcher,
+        partition=args.partition,
+        gpus=args.gpus,
+        time_min=args.time,
+        array_parallelism=args.array_parallelism,
+        cpus_per_job=args.cpus,
+        group_size=args.group_size,
+        wait=not args.no_wait,
+        log_dir=args.log_dir,
     )
-    return output
+
+
+def _not_waiting(options: Launch, command: str) -> int:
+    print(
+        f"jobs submitted ({options.launcher}); follow them with `reprolib status`, then `{command}` renders the "
+        "pages from the stored results",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def cmd_run(args) -> int:
     params = _parse_params(args.param)
     chapters = _chapters(args.chapter)
-    for chapter in chapters:  # validate everything before anything trains
-        chapter.configure(args.preset, args.device, **params)
+    options = _launch_options(args)
+    configs = [chapter.configure(args.preset, args.device, **params) for chapter in chapters]  # validate all first
+    if options.launcher != "local":
+        specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
+        launch(specs, ResultsStore(), args.device, options)
+        if not options.wait:
+            return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
     for chapter in chapters:
-        output = Path(args.output) if args.output else BOOK_CHAPTERS / chapter.notebook
+        output = Path(args.output) if args.output else book.chapters_dir() / chapter.notebook
+        parameters = {"preset": args.preset, "device": args.device, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
-        execute_notebook(chapter, {"preset": args.preset, "device": args.device, **params}, output)
+        if options.launcher == "local":
+            book.add_colab_setup(execute_notebook(chapter, parameters, output))
+        else:
+            _report(book.render(chapter, parameters, output))
     return 0
+
+
+def _report(message: str) -> None:
+    if message:
+        print(message, file=sys.stderr)
+
+
+def cmd_sweep(args) -> int:
+    params = _parse_params(args.param)
+    chapters = _chapters(args.chapter)
+    configs = [chapter.configure(args.preset, args.device, **params) for chapter in chapters]
+    specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
+    options = _launch_options(args)
+    launch(specs, ResultsStore(), args.device, options)
+    if not options.wait:
+        return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset} --launcher {args.launcher}")
+    print(_status_table(chapters, [args.preset], params).to_string(index=False))
+    return 0
+
+
+def _status_table(chapters, presets, params: dict) -> pd.DataFrame:
+    store = ResultsStore()
+    rows = []
+    for chapter in chapters:
+        for preset in presets or chapter.presets:
+            keys = {spec.key for spec in chapter.specs(chapter.configure(preset, "cpu", **params))}
+            states = [store.state(key) for key in keys]
+            rows.append({"chapter": chapter.id, "preset": preset, **{s: states.count(s) for s in STATES}})
+    return pd.DataFrame(rows, columns=["chapter", "preset", *STATES])
+
+
+def cmd_status(args) -> int:
+    chapters = _chapters(args.chapter or "all")
+    params = _parse_params(args.param)
+    print(_status_table(chapters, [args.preset] if args.preset else None, params).to_string(index=False))
+    if args.errors:
+        store = ResultsStore()
+        for record in store.records():
+            if record.get("status") == "failed" and store.state(record["key"]) == "failed":
+                print(f"{record['key']}: {record['error']}")
+    return 0
+
+
+def cmd_batch(args) -> int:
+    entries = read_batch(args.file)
+    options = _launch_options(args)
+    specs = [spec for entry in entries for spec in entry.specs(args.device)]
+    launch(specs, ResultsStore(), args.device, options)
+    if not options.wait:
+        return _not_waiting(options, "reprolib book")
+    for entry in entries:
+        print(f"rendering {entry.chapter} at {entry.describe()} → {entry.output()}", file=sys.stderr)
+        _report(entry.render(args.device))
+    return 0
+
+
+def cmd_book(args) -> int:
+    """Render every chapter (at ``--preset``) and every batch page from stored results, then build the book."""
+    for chapter in CHAPTERS.values():
+        output = book.chapters_dir() / chapter.notebook
+        print(f"rendering {chapter.id} at preset {args.preset} from stored results → {output}", file=sys.stderr)
+        _report(book.render(chapter, {"preset": args.preset}, output))
+    for entry in entries_in_book():
+        print(f"rendering {entry.chapter} at {entry.describe()} → {entry.output()}", file=sys.stderr)
+        _report(entry.render())
+    return 0 if args.no_build else book.build()
 
 
 def cmd_claims(args) -> int:
@@ -102,11 +190,54 @@ def build_parser() -> argparse.ArgumentParser:
             help="override a notebook parameter; VALUE is YAML, e.g. -p eps=[0.1,0.3]",
         )
 
-    run = sub.add_parser("run", help="execute a chapter's notebook with papermill into the book")
+    def launch_args(p):
+        p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+        group = p.add_argument_group("where the runs train")
+        group.add_argument(
+            "--launcher",
+            default="local",
+            help=f"one of {', '.join(LAUNCHERS)}: in this process (default), submitit jobs on this machine, Slurm jobs",
+        )
+        group.add_argument("--partition", help="Slurm partition")
+        group.add_argument("--gpus", type=int, help="GPUs per job (default 1 with --device cuda, else 0)")
+        group.add_argument("--time", type=int, default=60, help="time limit of one job, minutes (default 60)")
+        group.add_argument(
+            "--array-parallelism", type=int, default=8, help="jobs running at once (Slurm array %%N; default 8)"
+        )
+        group.add_argument("--cpus", type=int, help="CPUs per job (Slurm cpus-per-task, torch threads)")
+        group.add_argument("--group-size", type=int, help="runs per job (default: one compatible group, ≤ 8 on CPU)")
+        group.add_argument(
+            "--no-wait", action="store_true", help="submit the jobs and return (submitit-local: all start at once)"
+        )
+        group.add_argument("--log-dir", help="submitit's shared log folder (default <results>/submitit)")
+
+    run = sub.add_parser("run", help="train a chapter and execute its notebook with papermill into the book")
     chapter_args(run, allow_all=True)
-    run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    launch_args(run)
     run.add_argument("--output", help="where to write the executed notebook (default book/chapters/)")
     run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", help="train a chapter's runs into the results store (no notebook)")
+    chapter_args(sweep, allow_all=True)
+    launch_args(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+
+    status = sub.add_parser("status", help="done / failed / running / pending runs per chapter and preset")
+    status.add_argument("chapter", nargs="?", help="catalogue id (default: every chapter)")
+    status.add_argument("--preset", help="one preset (default: every preset)")
+    status.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="as for run")
+    status.add_argument("--errors", action="store_true", help="also print the error of every failed run")
+    status.set_defaults(func=cmd_status)
+
+    batch = sub.add_parser("batch", help="run a YAML file of parameter sets; one book page per entry")
+    batch.add_argument("file", help="YAML list of {chapter, preset, params} entries")
+    launch_args(batch)
+    batch.set_defaults(func=cmd_batch)
+
+    book_parser = sub.add_parser("book", help="render every page from stored results (trains nothing), build")
+    book_parser.add_argument("--preset", default="course", help="the chapters' preset (default course)")
+    book_parser.add_argument("--no-build", action="store_true", help="render the pages, skip jupyter-book build")
+    book_parser.set_defaults(func=cmd_book)
 
     claims = sub.add_parser("claims", help="print a chapter's claims table from stored results (trains nothing)")
     chapter_args(claims, allow_all=False)
@@ -123,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ResultsMissing as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

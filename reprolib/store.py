@@ -1,23 +1,29 @@
 """The results store: one JSON record per run, keyed by a hash of the run's full configuration.
 
-Layout: ``<root>/<key>.json``. A record is written to a temporary file in the same folder and renamed into
-place (``os.replace`` is atomic on POSIX), so a reader never sees half a record and concurrent writers never
-corrupt each other. Records are plain JSON: ``ResultsStore(root).frame()`` or
+Layout: ``<root>/<key>.json``, plus ``<root>/<key>.running`` while a process trains that run (its host and
+process id; a marker left by a killed process on this host is ignored). A record is written to a temporary
+file in the same folder and renamed into place (``os.replace`` is atomic on POSIX), so a reader never sees half
+a record and concurrent writers never corrupt each other. Records are plain JSON: ``ResultsStore(root).frame()`` or
 ``pandas.json_normalize([json.load(open(f)) for f in glob(root + '/*.json')])`` opens them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import socket
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ResultsStore", "config_key", "default_store_root"]
+__all__ = ["ResultsStore", "config_key", "default_store_root", "STATES"]
+
+STATES = ("done", "failed", "running", "pending")
 
 
 def config_key(config: dict) -> str:
@@ -50,17 +56,62 @@ class ResultsStore:
 
     def put(self, record: dict) -> None:
         """Write one record atomically; a record with the same key is replaced."""
+        self._write_atomically(self.path(record["key"]), record)
+
+    def _write_atomically(self, path: Path, content: dict) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump(record, f)
+                json.dump(content, f)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self.path(record["key"]))
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def marker_path(self, key: str) -> Path:
+        return self.root / f"{key}.running"
+
+    @contextlib.contextmanager
+    def running(self, keys: Iterable[str]) -> Iterator[None]:
+        """Mark ``keys`` as being trained by this process for the duration of the block."""
+        keys = list(keys)
+        marker = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": time.time()}
+        marker["job"] = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
+        for key in keys:
+            self._write_atomically(self.marker_path(key), marker)
+        try:
+            yield
+        finally:
+            for key in keys:
+                self.marker_path(key).unlink(missing_ok=True)
+
+    def is_running(self, key: str) -> bool:
+        """Whether a live process holds the run's marker (a dead process's marker on this host does not count)."""
+        try:
+            marker = json.loads(self.marker_path(key).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return False
+        if marker.get("host") != socket.gethostname():
+            return True  # another node of a cluster: trust the marker
+        try:
+            os.kill(marker["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def state(self, key: str) -> str:
+        """One of ``STATES``: done, failed (and not being retried), running, or pending."""
+        record = self.get(key)
+        if record is not None and record.get("status") == "done":
+            return "done"
+        if self.is_running(key):
+            return "running"
+        return "failed" if record is not None else "pending"
 
     def records(self, keys: Iterable[str] | None = None) -> list[dict]:
         if keys is None:

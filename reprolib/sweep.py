@@ -28,7 +28,19 @@ from .store import ResultsStore, config_key
 from .tasks import Task, make_inversion_task
 from .training import EpochEnd, Recipe, train_runs
 
-__all__ = ["RunSpec", "run_sweep", "build_task", "TASK_BUILDERS", "run_metrics", "resolve_device", "group_key"]
+__all__ = [
+    "RunSpec",
+    "run_sweep",
+    "build_task",
+    "TASK_BUILDERS",
+    "run_metrics",
+    "resolve_device",
+    "group_key",
+    "compatible_groups",
+    "pending_specs",
+    "chunks",
+    "record_failure",
+]
 
 
 def _inversion(spec: dict, data_root) -> Task:
@@ -66,6 +78,21 @@ class RunSpec:
     def key(self) -> str:
         return config_key(self.config())
 
+    def to_dict(self) -> dict:
+        return {**self.config(), "tags": self.tags}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunSpec:
+        """The inverse of ``to_dict`` (a spec read back from JSON has the same key)."""
+        return cls(
+            values["task"],
+            values["model"],
+            Recipe.from_dict(values["recipe"]),
+            values["seed"],
+            values.get("curves", False),
+            values.get("tags", {}),
+        )
+
 
 def group_key(spec: RunSpec) -> str:
     config = spec.config()
@@ -73,6 +100,23 @@ def group_key(spec: RunSpec) -> str:
     config["task"] = {k: v for k, v in config["task"].items() if k not in PER_RUN_FIELDS["task"]}
     config["recipe"] = {k: v for k, v in config["recipe"].items() if k not in PER_RUN_FIELDS["recipe"]}
     return json.dumps(config, sort_keys=True)
+
+
+def pending_specs(specs: Sequence[RunSpec], store: ResultsStore) -> list[RunSpec]:
+    """The specs whose runs are not finished in ``store``, each key once, in order."""
+    return list({s.key: s for s in specs if not store.is_done(s.key)}.values())
+
+
+def compatible_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
+    """``specs`` grouped by ``group_key``: the runs of one group can be trained together in one multi-run model."""
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(group_key(spec), []).append(spec)
+    return list(groups.values())
+
+
+def chunks(members: Sequence[RunSpec], size: int) -> list[list[RunSpec]]:
+    return [list(members[i : i + size]) for i in range(0, len(members), size)]
 
 
 @functools.lru_cache(maxsize=64)
@@ -224,40 +268,43 @@ def run_sweep(
     """
     device = resolve_device(device)
     keys = [s.key for s in specs]
-    pending = list({s.key: s for s in specs if not store.is_done(s.key)}.values())
-    groups: dict[str, list[RunSpec]] = {}
+    buildable: list[RunSpec] = []
     tasks: dict[str, Task] = {}
-    for spec in pending:
+    for spec in pending_specs(specs, store):
         try:
             tasks[spec.key] = build_task(spec.task, data_root)
         except Exception as error:  # e.g. a data set that is not on disk: recorded, the others go on
-            _record_failure(store, [spec], error)
+            record_failure(store, [spec], error)
             continue
-        groups.setdefault(group_key(spec), []).append(spec)
-    total = sum(len(tasks[s.key].train) * s.recipe.epochs for members in groups.values() for s in members)
+        buildable.append(spec)
+    total = sum(len(tasks[s.key].train) * s.recipe.epochs for s in buildable)
     with tqdm(
         total=total,
         unit="img",
         unit_scale=True,
         disable=not progress,
-        desc=f"{sum(map(len, groups.values()))} of {len(specs)} runs to train",
+        desc=f"{len(buildable)} of {len(specs)} runs to train",
     ) as bar:
-        for members in groups.values():
+        for members in compatible_groups(buildable):
             size = group_size or _group_size_override() or default_group_size(
                 device, members[0], tasks[members[0].key], len(members)
             )
-            for i in range(0, len(members), size):
-                group = members[i : i + size]
+            for group in chunks(members, size):
                 try:
-                    _train_group(group, [tasks[s.key] for s in group], device, store, bar)
+                    with store.running([s.key for s in group]):
+                        _train_group(group, [tasks[s.key] for s in group], device, store, bar)
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except Exception as error:  # recorded, then the sweep goes on
-                    _record_failure(store, group, error)
+                    record_failure(store, group, error)
     return keys
 
 
-def _record_failure(store: ResultsStore, specs: Sequence[RunSpec], error: Exception) -> None:
+def record_failure(
+    store: ResultsStore, specs: Sequence[RunSpec], error: BaseException, trace: str | None = None
+) -> None:
+    """Store each of ``specs`` as failed, with the error and its traceback (by default, the one being handled)."""
+    trace = trace if trace is not None else traceback.format_exc()
     for spec in specs:
         store.put(
             {
@@ -266,7 +313,7 @@ def _record_failure(store: ResultsStore, specs: Sequence[RunSpec], error: Except
                 "config": spec.config(),
                 "tags": spec.tags,
                 "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(),
+                "traceback": trace,
                 "finished_at": time.time(),
             }
         )

@@ -8,7 +8,7 @@ import pytest
 
 from reprolib.chapters.hall import inversion_run, recipe_for
 from reprolib.store import ResultsStore, config_key
-from reprolib.sweep import group_key, run_sweep
+from reprolib.sweep import RunSpec, group_key, run_sweep
 
 RECIPE = recipe_for("digits", epochs=1).with_(precision="fp32", channels_last=False)
 
@@ -29,6 +29,54 @@ def test_store_roundtrip_and_frame(tmp_path):
     assert store.is_done("k1") and not store.is_done("k2") and store.get("nope") is None
     frame = store.frame()
     assert list(frame["key"]) == ["k1"] and frame.loc[0, "config.task.eps"] == 0.1
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_spec_read_back_from_json_has_the_same_key():
+    spec = inversion_run("digits", "resnet8", 0.3, 4, RECIPE.with_(weight_decay=1e-3), width=4, curves=True)
+    again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again.key == spec.key and again.tags == spec.tags
+
+
+def test_a_run_is_running_while_marked_by_a_live_process_and_pending_after(tmp_path):
+    store = ResultsStore(tmp_path)
+    with store.running(["k1"]):
+        assert store.state("k1") == "running"
+    assert store.state("k1") == "pending" and not list(tmp_path.glob("*.running"))
+    store.put({"key": "k1", "status": "failed", "config": {}, "error": "boom"})
+    assert store.state("k1") == "failed"
+    with store.running(["k1"]):  # a failed run being retried
+        assert store.state("k1") == "running"
+
+
+def test_a_marker_left_by_a_dead_process_does_not_count_as_running(tmp_path):
+    store = ResultsStore(tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with store.running(["k1", "k2"]):
+        marker = json.loads(store.marker_path("k1").read_text())
+        store.marker_path("k1").write_text(json.dumps({**marker, "pid": int(dead.stdout)}))
+        store.marker_path("k2").write_text(json.dumps({**marker, "host": "another-node"}))
+        assert store.state("k1") == "pending"
+        assert store.state("k2") == "running"  # a cluster node's marker is trusted
+
+
+WRITER_SCRIPT = """
+import sys
+from reprolib.store import ResultsStore
+store, name = ResultsStore(sys.argv[1]), sys.argv[2]
+for n in range(300):
+    store.put({"key": f"{name}-{n}", "status": "done", "writer": name, "payload": list(range(200))})
+    store.put({"key": f"shared-{n}", "status": "done", "writer": name, "payload": list(range(200))})
+"""
+
+
+def test_two_processes_writing_the_store_at_once_lose_nothing(tmp_path):
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(tmp_path), name]) for name in "ab"]
+    assert [w.wait() for w in writers] == [0, 0]
+    records = {r["key"]: r for r in ResultsStore(tmp_path).records()}  # every file parses: no partial record
+    assert len(records) == 3 * 300
+    assert all(records[f"{name}-{n}"]["writer"] == name for name in "ab" for n in range(300))
+    assert all(records[f"shared-{n}"]["payload"] == list(range(200)) for n in range(300))
     assert not list(tmp_path.glob(".tmp-*"))
 
 
@@ -86,9 +134,12 @@ def test_a_sweep_killed_mid_way_resumes_without_losing_or_repeating_runs(tmp_pat
     proc.wait()
     finished = {p.name: json.loads(p.read_text()) for p in root.glob("*.json")}
     assert 2 <= len(finished) < 6, "the kill should land mid-sweep"
+    store = ResultsStore(root)
+    states = [store.state(p.stem) for p in root.glob("*.running")]
+    assert "running" not in states, "the killed sweep's marker must not count as running"
     subprocess.run([sys.executable, "-c", SWEEP_SCRIPT, str(root)], check=True)
     after = {p.name: json.loads(p.read_text()) for p in root.glob("*.json")}
-    assert len(after) == 6
+    assert len(after) == 6 and not list(root.glob("*.running"))
     for name, record in finished.items():  # finished runs were kept, not trained again
         assert after[name]["finished_at"] == record["finished_at"]
 

@@ -123,7 +123,7 @@ def _peak_claim(results: pd.DataFrame) -> C.Claim:
     claim = "CIFAR-100 peaks at a lower ε than Fashion-MNIST"
     peaks = {}
     for dataset in ("fashion_mnist", "cifar100"):
-        part = results[results["dataset"] == dataset]
+        part = results[results["dataset"] == dataset] if not results.empty else results
         if part.empty:
             return C.not_run(claim, "lower ε", f"no {DISPLAY[dataset]} runs")
         peaks[dataset] = part.groupby("eps")["metrics.bias_amplification"].mean().idxmax()

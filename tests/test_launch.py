@@ -1,0 +1,74 @@
+"""Launchers: submitit's local executor for real (two short jobs), Slurm through a stand-in sbatch."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from reprolib.chapter import ParameterError
+from reprolib.chapters.hall import inversion_run, recipe_for
+from reprolib.launch import Launch, launch
+from reprolib.store import ResultsStore
+
+RECIPE = recipe_for("digits", epochs=1).with_(precision="fp32", channels_last=False)
+
+
+def reprolib(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "reprolib.cli", *args], capture_output=True, text=True, **kwargs)
+
+
+def test_submitit_local_jobs_fill_the_store_and_a_failing_job_is_recorded(tmp_path):
+    store = ResultsStore(tmp_path / "results")
+    good = [inversion_run("digits", "resnet8", 0.2, run, RECIPE, width=4) for run in range(2)]
+    bad = [inversion_run("fashion_mnist", "resnet8", 0.2, 0, RECIPE, width=4)]  # another group: another job
+    (tmp_path / "nodata").mkdir()
+    (tmp_path / "nodata" / "FashionMNIST").write_text("not a folder")  # the loader fails, offline or not
+    options = Launch("submitit-local", time_min=5, array_parallelism=2, log_dir=str(tmp_path / "logs"))
+    jobs = launch(good + bad, store, options=options, data_root=tmp_path / "nodata", progress=False)
+    assert sorted(job.result().popitem()[0] for job in jobs) == ["done", "failed"]
+    assert [store.state(s.key) for s in good + bad] == ["done", "done", "failed"]
+    assert all(store.get(s.key)["environment"]["runs_in_group"] == 2 for s in good)  # one job trained the group
+    assert store.get(bad[0].key)["error"].startswith("SourceUnavailable")
+    assert not list(store.root.glob("*.running"))
+    assert list((tmp_path / "logs").glob("*_log.err")), "no submitit logs in the shared folder"
+    assert launch(good, store, options=options, progress=False) == []  # nothing left to train: no job
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"launcher": "kubernetes"}, "launcher must be one of local, submitit-local, slurm, got 'kubernetes'"),
+        ({"launcher": "slurm", "time_min": 0}, "time must be a number of minutes ≥ 1, got 0"),
+        ({"launcher": "submitit-local", "partition": "gpu"}, "partition applies to the slurm launcher only"),
+    ],
+)
+def test_bad_launch_options_name_the_option(options, message):
+    with pytest.raises(ParameterError, match=message):
+        Launch(**options)
+
+
+def test_a_bad_launcher_stops_the_cli_before_anything_trains(store_dir):
+    result = reprolib("run", "H-RQ1", "--preset", "smoke", "--launcher", "kubernetes")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: launcher must be one of local, submitit-local, slurm, got 'kubernetes'"
+    ]
+    assert not store_dir.exists()
+
+
+def test_slurm_sweep_submits_one_array_with_the_requested_resources(tmp_path, store_dir):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text('#!/bin/sh\ncp "$1" "$SBATCH_COPY"\necho "Submitted batch job 4242"\n')
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SBATCH_COPY": str(tmp_path / "job.sh")}
+    args = ["--launcher", "slurm", "--partition", "gpu", "--gpus", "2", "--time", "30", "--array-parallelism", "3"]
+    result = reprolib("sweep", "H-RQ1", "--preset", "smoke", *args, "--group-size", "2", "--no-wait", env=env)
+    assert result.returncode == 0, result.stderr
+    script = (tmp_path / "job.sh").read_text()
+    for line in ["--partition=gpu", "--gpus-per-node=2", "--time=30", "--array=0-2%3"]:  # 6 runs, 2 per job
+        assert f"#SBATCH {line}\n" in script
+    assert len(list((store_dir / "submitit" / "specs").glob("*.json"))) == 3
+    assert not list(store_dir.glob("*.json"))  # submitted, not trained
