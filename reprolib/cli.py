@@ -11,6 +11,7 @@ import yaml
 
 from .chapter import PRESETS, ROOT, ParameterError
 from .chapters import CHAPTERS, get_chapter
+from .parts import PARTS
 from .store import ResultsStore
 
 BOOK_CHAPTERS = ROOT / "book" / "chapters"
@@ -37,7 +38,8 @@ def cmd_list(args) -> int:
 
 
 def execute_notebook(chapter, parameters: dict, output: Path, log_output: bool = True) -> Path:
-    """Execute the chapter's notebook with papermill, parameters injected, into ``output``."""
+    """Execute the notebook of a chapter (or of a part's landing page) with papermill, parameters injected,
+    into ``output``."""
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +64,11 @@ def cmd_run(args) -> int:
         output = Path(args.output) if args.output else BOOK_CHAPTERS / chapter.notebook
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         execute_notebook(chapter, {"preset": args.preset, "device": args.device, **params}, output)
+    if not args.output:  # the landing pages of the parts just run gather their chapters' verdicts anew
+        for part in PARTS.values():
+            if any(c.id.startswith(part.prefix) for c in chapters):
+                print(f"updating the landing page of {part.title} → {BOOK_CHAPTERS / part.notebook}", file=sys.stderr)
+                execute_notebook(part, {"preset": args.preset}, BOOK_CHAPTERS / part.notebook)
     return 0
 
 
