@@ -88,7 +88,7 @@ def window_mean(curves: pd.DataFrame, column: str | tuple[str, ...], epochs: lis
 class HallRQ5(Chapter):
     presets = {
         "smoke": {"dataset": "digits", "model": "resnet8", "eps": 0.3, "runs": 2, "epochs": 4},
-        "course": {"dataset": "digits", "model": "resnet8", "eps": 0.3, "runs": 16, "epochs": 60},
+        "course": {"dataset": "digits", "model": "resnet8", "eps": 0.3, "runs": 8, "epochs": 40},
         "paper": {"dataset": "cifar100", "model": "resnet110", "eps": 0.3, "runs": 50, "epochs": 500},
     }
     parameters = {

@@ -54,8 +54,8 @@ class HallRQ6(Chapter):
             "model": "resnet8",
             "eta": [0.0, 0.25, 0.5, 0.75, 1.0],
             "eps": EPS_LINES,
-            "runs": 10,
-            "epochs": 60,
+            "runs": 6,
+            "epochs": 40,
         },
         "paper": {
             "dataset": "cifar10",
