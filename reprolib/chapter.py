@@ -53,6 +53,15 @@ class validators:
         return check
 
     @staticmethod
+    def number(low: float, high: float) -> Callable[[str, Any], float]:
+        def check(name, value):
+            if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+                raise ParameterError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+            return float(value)
+
+        return check
+
+    @staticmethod
     def positive_int(high: int | None = None) -> Callable[[str, Any], int]:
         def check(name, value):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (high and value > high):

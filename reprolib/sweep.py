@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from . import metrics as M
 from .sources import load_source
 from .store import ResultsStore, config_key
-from .tasks import Task, make_inversion_task
+from .tasks import Task, make_inversion_task, make_overlay_task
 from .training import EpochEnd, Recipe, train_runs
 
 __all__ = [
@@ -50,7 +50,12 @@ def _inversion(spec: dict, data_root) -> Task:
     )
 
 
-TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {"inversion": _inversion}
+def _overlay(spec: dict, data_root) -> Task:
+    source = load_source(spec["dataset"], root=data_root)
+    return make_overlay_task(source, spec["eta"], spec["eps"], spec["seed"])
+
+
+TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {"inversion": _inversion, "overlay": _overlay}
 
 # Fields that may differ between runs trained together in one multi-run model.
 PER_RUN_FIELDS = {"seed": None, "task": {"seed", "eps", "eta", "swap_roles"}, "recipe": {"weight_decay"}}
