@@ -154,6 +154,10 @@ def cmd_book(args) -> int:
         output = book.chapters_dir() / chapter.notebook
         print(f"rendering {chapter.id} at preset {args.preset} from stored results → {output}", file=sys.stderr)
         _report(book.render(chapter, {"preset": args.preset}, output))
+    for part in PARTS.values():  # landing pages read stored results only
+        output = book.chapters_dir() / part.notebook
+        print(f"rendering the landing page of {part.title} → {output}", file=sys.stderr)
+        execute_notebook(part, {"preset": args.preset}, output, log_output=False)
     for entry in entries_in_book():
         print(f"rendering {entry.chapter} at {entry.describe()} → {entry.output()}", file=sys.stderr)
         _report(entry.render())
