@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ..chapter import Chapter, ParameterError
-from . import hall_rq1
+from . import hall_rq1, hall_rq2, hall_rq3, hall_rq4
 
-CHAPTERS: dict[str, Chapter] = {c.id: c for c in (hall_rq1.CHAPTER,)}
+CHAPTERS: dict[str, Chapter] = {
+    c.id: c for c in (hall_rq1.CHAPTER, hall_rq2.CHAPTER, hall_rq3.CHAPTER, hall_rq4.CHAPTER_A, hall_rq4.CHAPTER_B)
+}
 
 
 def get_chapter(chapter_id: str) -> Chapter:
