@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from ..chapter import Chapter, ParameterError
-from . import hall_f1, hall_fn1, hall_rq1, hall_rq5, hall_rq6
+from . import hall_f1, hall_fn1, hall_rq1, hall_rq2, hall_rq3, hall_rq4, hall_rq5, hall_rq6
 
 CHAPTERS: dict[str, Chapter] = {
     c.id: c
-    for c in (hall_rq1.CHAPTER, hall_f1.CHAPTER, hall_rq5.RQ5A, hall_rq5.RQ5B, hall_rq6.CHAPTER, hall_fn1.CHAPTER)
+    for c in (
+        hall_f1.CHAPTER,
+        hall_rq1.CHAPTER,
+        hall_rq2.CHAPTER,
+        hall_rq3.CHAPTER,
+        hall_rq4.CHAPTER_A,
+        hall_rq4.CHAPTER_B,
+        hall_rq5.RQ5A,
+        hall_rq5.RQ5B,
+        hall_rq6.CHAPTER,
+        hall_fn1.CHAPTER,
+    )
 }
 
 

@@ -1,0 +1,282 @@
+"""H-RQ2 — Hall et al. (2022), RQ2 and Fig. 3: bias amplification and accuracy vs model capacity.
+
+Three sweeps around one base model, each varying one knob with the other two at the base value: depth (the
+CIFAR ResNet's 6n+2), width (channels of the first stage) and weight decay. The base point belongs to all three
+sweeps and is trained once. A weight-decay sweep is one multi-run model per chunk of runs: weight decay is a
+per-run tensor in the trainer, so its points train together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from .. import claims as C
+from ..chapter import Chapter, ParameterError, validators
+from ..figures import mean_band, new_figure
+from ..models import CIFAR_DEPTHS, parse_model
+from ..sources import SOURCES
+from ..sweep import RunSpec
+from .hall import DISPLAY, inversion_run, recipe_for
+
+__all__ = [
+    "HallRQ2",
+    "CHAPTER",
+    "KNOBS",
+    "capacity_specs",
+    "knob_rows",
+    "base_point",
+    "partly_biased",
+    "single_dataset",
+]
+
+KNOBS = ("depth", "width", "weight_decay")
+KNOB_LABEL = {"depth": "depth", "width": "width", "weight_decay": "weight decay"}
+DEFAULT_WIDTH = 16  # resnet_cifar's default: a spec names the width only where it differs (keys shared with RQ1)
+
+# Weight decay, logarithmically spaced between 1e-5 and 1e-2: four steps per decade at `paper` (the paper's
+# optima, 1.9e-4 and 5.2e-4, lie next to 1.78e-4 and 5.62e-4), two per decade at `course`. Written out to three
+# significant digits so that equal values always give equal store keys.
+PAPER_WEIGHT_DECAYS = [
+    1e-5, 1.78e-5, 3.16e-5, 5.62e-5, 1e-4, 1.78e-4, 3.16e-4, 5.62e-4, 1e-3, 1.78e-3, 3.16e-3, 5.62e-3, 1e-2,
+]  # fmt: skip
+COURSE_WEIGHT_DECAYS = [1e-5, 3.16e-5, 1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2]
+
+
+def single_dataset(name, value):
+    if value not in SOURCES:
+        raise ParameterError(f"{name} must be one of {', '.join(SOURCES)}, got {value!r}")
+    return value
+
+
+def _int_list(low: int, high: int, allowed=None, what: str = ""):
+    def check(name, value):
+        values = value if isinstance(value, list | tuple) else [value]
+        ok = values and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        if not ok or any(not low <= v <= high or (allowed and v not in allowed) for v in values):
+            raise ParameterError(f"{name} must be an integer or a list of integers {what or f'in [{low}, {high}]'}")
+        return sorted(set(values))
+
+    return check
+
+
+def _positive_list(high: float):
+    def check(name, value):
+        values = value if isinstance(value, list | tuple) else [value]
+        ok = values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if not ok or any(not 0 < v <= high for v in values):
+            raise ParameterError(f"{name} must be a number or a list of numbers in (0, {high}], got {value!r}")
+        return sorted({float(v) for v in values})
+
+    return check
+
+
+def _positive_number(high: float):
+    def check(name, value):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= high:
+            raise ParameterError(f"{name} must be a number in (0, {high}], got {value!r}")
+        return float(value)
+
+    return check
+
+
+DEPTHS = _int_list(8, 110, CIFAR_DEPTHS, "6n+2 between 8 and 110 (8, 14, 20, …, 110)")
+
+
+def base_point(config: dict) -> tuple[int, int, float]:
+    """(depth, width, weight decay) of the base model."""
+    return parse_model(config["model"])["depth"], config["width"], config["weight_decay"]
+
+
+def capacity_points(config: dict) -> list[tuple[int, int, float]]:
+    """Every (depth, width, weight decay) of the three sweeps, each once, the base point first."""
+    depth, width, decay = base_point(config)
+    points = [(depth, width, decay)]
+    points += [(d, width, decay) for d in config["depths"]]
+    points += [(depth, w, decay) for w in config["widths"]]
+    points += [(depth, width, wd) for wd in config["weight_decays"]]
+    return list(dict.fromkeys(points))
+
+
+def capacity_specs(config: dict) -> list[RunSpec]:
+    """One run per (capacity point, ε, run), tagged with its depth, width and weight decay."""
+    dataset, specs = config["dataset"], []
+    for depth, width, decay in capacity_points(config):
+        recipe = recipe_for(dataset, config["epochs"], weight_decay=decay)
+        for eps in config["eps"]:
+            for run in range(config["runs"]):
+                spec = inversion_run(
+                    dataset, f"resnet{depth}", eps, run, recipe, width=None if width == DEFAULT_WIDTH else width
+                )
+                specs.append(replace(spec, tags={**spec.tags, "depth": depth, "width": width, "weight_decay": decay}))
+    return specs
+
+
+def knob_rows(results: pd.DataFrame, config: dict, knob: str) -> pd.DataFrame:
+    """The runs of one sweep: ``knob`` varies, the other two knobs sit at the base value."""
+    if results.empty:
+        return results
+    base = dict(zip(KNOBS, base_point(config), strict=True))
+    values = {"depth": config["depths"], "width": config["widths"], "weight_decay": config["weight_decays"]}[knob]
+    mask = results[knob].isin(values)
+    for other in KNOBS:
+        if other != knob:
+            mask &= np.isclose(results[other].astype(float), base[other])
+    return results[mask]
+
+
+def partly_biased(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs with 0 < ε < ½: the claims pool these (no bias to amplify at 0, none left to amplify at ½)."""
+    return frame[(frame["eps"] > 0) & (frame["eps"] < 0.5)] if not frame.empty else frame
+
+
+def format_decay(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def knob_axis(ax, knob: str, values) -> None:
+    if knob == "weight_decay":
+        ax.set_xscale("log")
+    elif knob == "width":
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(values, [str(v) for v in values])
+        ax.minorticks_off()
+    else:
+        ax.set_xticks(values)
+
+
+class HallRQ2(Chapter):
+    id = "H-RQ2"
+    title = "RQ2: bias amplification and accuracy vs model capacity (Fig. 3)"
+    notebook = "hall_rq2.ipynb"
+    presets = {
+        "smoke": {
+            "dataset": "digits",
+            "model": "resnet8",
+            "width": 8,
+            "weight_decay": 1e-4,
+            "depths": [8, 14],
+            "widths": [4, 8],
+            "weight_decays": [1e-4, 1e-2],
+            "eps": [0.3],
+            "runs": 2,
+            "epochs": 1,
+        },
+        "course": {
+            "dataset": "digits",
+            "model": "resnet8",
+            "width": 16,
+            "weight_decay": 1e-4,
+            "depths": [8, 14, 20],
+            "widths": [4, 8, 16, 32],
+            "weight_decays": COURSE_WEIGHT_DECAYS,
+            "eps": [0.2, 0.3, 0.4],
+            "runs": 4,
+            "epochs": 10,
+        },
+        "paper": {
+            "dataset": "cifar100",
+            "model": "resnet110",
+            "width": 16,
+            "weight_decay": 1e-4,
+            "depths": [8, 14, 20, 32, 44, 56, 74, 92, 110],
+            "widths": [4, 8, 16, 32, 64],
+            "weight_decays": PAPER_WEIGHT_DECAYS,
+            "eps": [0.2, 0.3, 0.4],
+            "runs": 20,
+            "epochs": 500,
+        },
+    }
+    parameters = {
+        "dataset": single_dataset,
+        "model": validators.model,
+        "width": validators.positive_int(64),
+        "weight_decay": _positive_number(0.1),
+        "depths": DEPTHS,
+        "widths": _int_list(4, 64),
+        "weight_decays": _positive_list(0.1),
+        "eps": validators.number_list(0, 0.5),
+        "runs": validators.positive_int(1000),
+        "epochs": validators.positive_int(),
+    }
+
+    def check(self, config):
+        if parse_model(config["model"])["name"] != "resnet_cifar":
+            raise ParameterError(
+                f"model must be a CIFAR ResNet resnetD (D = 6n+2) whose depth the sweep varies, got {config['model']!r}"
+            )
+        if config["width"] < 4:
+            raise ParameterError(f"width must be an integer in 4 … 64, got {config['width']}")
+
+    def specs(self, config):
+        return capacity_specs(config)
+
+    def figure(self, results, config):
+        fig, axes = new_figure(3, 2, width=4.2, height=3.0)
+        base = dict(zip(KNOBS, base_point(config), strict=True))
+        for column, knob in enumerate(KNOBS):
+            rows = knob_rows(results, config, knob)
+            top, bottom = axes[0][column], axes[1][column]
+            for eps in config["eps"]:
+                part = rows[np.isclose(rows["eps"], eps)] if not rows.empty else rows
+                if not part.empty:
+                    mean_band(top, part, knob, "metrics.bias_amplification", label=f"ε = {eps:g}")
+                    mean_band(bottom, part, knob, "metrics.accuracy", label=f"ε = {eps:g}")
+            values = {"depth": config["depths"], "width": config["widths"], "weight_decay": config["weight_decays"]}
+            others = ", ".join(
+                f"{KNOB_LABEL[o]} {format_decay(base[o]) if o == 'weight_decay' else base[o]}"
+                for o in KNOBS
+                if o != knob
+            )
+            top.set(title=f"{KNOB_LABEL[knob]} ({others})", ylabel=r"BiasAmp$_{A\rightarrow T}$")
+            top.axhline(0, color="grey", linewidth=0.8, linestyle=":")
+            bottom.set(xlabel=KNOB_LABEL[knob], ylabel="test accuracy")
+            for ax in (top, bottom):
+                knob_axis(ax, knob, values[knob])
+        axes[0][0].legend(fontsize=8)
+        fig.suptitle(f"{DISPLAY[config['dataset']]}, base {config['model']}", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def claims(self, results, config):
+        rows = []
+        for knob in KNOBS:
+            part = partly_biased(knob_rows(results, config, knob))
+            claim = f"{KNOB_LABEL[knob]}: BiasAmp is v-shaped (rises at low and at high capacity)"
+            label = (lambda v: f"wd {v:.3g}") if knob == "weight_decay" else (lambda v, k=knob: f"{k} {v:g}")
+            if part.empty:
+                rows.append(C.not_run(claim, "v-shape", "no runs with 0 < ε < ½"))
+            else:
+                rows.append(
+                    C.check_v_shape(claim, "v-shape", part[knob], part["metrics.bias_amplification"], label=label)
+                )
+        for knob in ("depth", "width"):
+            part = partly_biased(knob_rows(results, config, knob))
+            claim = f"accuracy grows with {knob}"
+            rows.append(
+                C.check_increasing(claim, "monotone increase", part[knob], part["metrics.accuracy"])
+                if not part.empty
+                else C.not_run(claim, "monotone increase", "no runs with 0 < ε < ½")
+            )
+        rows.append(_decay_tradeoff(partly_biased(knob_rows(results, config, "weight_decay"))))
+        return C.claims_frame(rows)
+
+
+def _decay_tradeoff(part: pd.DataFrame) -> C.Claim:
+    """The weight decay of the highest mean accuracy is lower than the weight decay of the lowest mean BiasAmp
+    (means over runs and the partly biased ε). A point comparison of two arg-optima, as in the paper; equal
+    optima do not reproduce the claim (no trade-off)."""
+    claim = "best-accuracy weight decay < least-BiasAmp weight decay"
+    paper = "1.9e-4 < 5.2e-4"
+    if part.empty or part["weight_decay"].nunique() < 2:
+        return C.not_run(claim, paper, "fewer than 2 weight decays with runs")
+    means = part.groupby("weight_decay")[["metrics.accuracy", "metrics.bias_amplification"]].mean()
+    best_accuracy = means["metrics.accuracy"].idxmax()
+    least_bias = means["metrics.bias_amplification"].idxmin()
+    verdict = C.REPRODUCED if best_accuracy < least_bias else C.NOT_REPRODUCED
+    return C.Claim(claim, paper, f"{best_accuracy:.3g} vs {least_bias:.3g}", verdict)
+
+
+CHAPTER = HallRQ2()

@@ -1,0 +1,138 @@
+"""H-RQ3 — Hall et al. (2022), RQ3 and Fig. 4: bias amplification and accuracy vs training-set size.
+
+Each run trains on a stratified subsample of a proportion p of the training set (round(p · n_c) images of every
+source class c) for epochs / p epochs, so that every p makes the same number of parameter updates (up to the
+rounding of epochs / p to a whole number). All other hyperparameters stay as they are; the test set is whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .. import claims as C
+from ..chapter import Chapter, ParameterError, validators
+from ..figures import mean_band, new_figure
+from ..sweep import RunSpec
+from .hall import DISPLAY, inversion_run, recipe_for
+from .hall_rq2 import partly_biased, single_dataset
+
+__all__ = ["HallRQ3", "CHAPTER", "scaled_epochs", "fraction_specs"]
+
+PAPER_FRACTIONS = [round(0.1 * i, 1) for i in range(1, 11)]
+
+
+def scaled_epochs(epochs: int, fraction: float) -> int:
+    """Epochs at training fraction p: epochs / p, rounded to the nearest whole number (at least 1)."""
+    return max(1, round(epochs / fraction))
+
+
+def _fractions(name, value):
+    values = value if isinstance(value, list | tuple) else [value]
+    ok = values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if not ok or any(not 0 < v <= 1 for v in values):
+        raise ParameterError(f"{name} must be a number or a list of numbers in (0, 1], got {value!r}")
+    return sorted({float(v) for v in values})
+
+
+def fraction_specs(config: dict) -> list[RunSpec]:
+    """One run per (fraction p, ε, run), trained for epochs / p epochs and tagged with p."""
+    dataset, specs = config["dataset"], []
+    for fraction in config["fractions"]:
+        recipe = recipe_for(dataset, scaled_epochs(config["epochs"], fraction))
+        for eps in config["eps"]:
+            for run in range(config["runs"]):
+                spec = inversion_run(dataset, config["model"], eps, run, recipe, train_fraction=fraction)
+                specs.append(replace(spec, tags={**spec.tags, "fraction": fraction}))
+    return specs
+
+
+class HallRQ3(Chapter):
+    id = "H-RQ3"
+    title = "RQ3: bias amplification and accuracy vs training-set size (Fig. 4)"
+    notebook = "hall_rq3.ipynb"
+    presets = {
+        "smoke": {
+            "dataset": "digits",
+            "model": "resnet8",
+            "fractions": [0.5, 1.0],
+            "eps": [0.3],
+            "runs": 2,
+            "epochs": 1,
+        },
+        "course": {
+            "dataset": "digits",
+            "model": "resnet8",
+            "fractions": [0.1, 0.2, 0.25, 0.5, 1.0],
+            "eps": [0.2, 0.3, 0.4],
+            "runs": 6,
+            "epochs": 10,
+        },
+        "paper": {
+            "dataset": "cifar100",
+            "model": "resnet110",
+            "fractions": PAPER_FRACTIONS,
+            "eps": [0.2, 0.3, 0.4],
+            "runs": 20,
+            "epochs": 500,
+        },
+    }
+    parameters = {
+        "dataset": single_dataset,
+        "model": validators.model,
+        "fractions": _fractions,
+        "eps": validators.number_list(0, 0.5),
+        "runs": validators.positive_int(1000),
+        "epochs": validators.positive_int(),
+    }
+
+    def specs(self, config):
+        return fraction_specs(config)
+
+    def figure(self, results, config):
+        fig, axes = new_figure(2, width=4.6, height=3.3)
+        left, right = axes[0]
+        for eps in config["eps"]:
+            part = results[np.isclose(results["eps"], eps)] if not results.empty else results
+            if not part.empty:
+                mean_band(left, part, "fraction", "metrics.bias_amplification", label=f"ε = {eps:g}")
+                mean_band(right, part, "fraction", "metrics.accuracy", label=f"ε = {eps:g}")
+        left.axhline(0, color="grey", linewidth=0.8, linestyle=":")
+        left.set(xlabel="proportion p of the training set", ylabel=r"BiasAmp$_{A\rightarrow T}$")
+        right.set(xlabel="proportion p of the training set", ylabel="test accuracy")
+        left.legend(fontsize=8)
+        fig.suptitle(f"{config['model']} on {DISPLAY[config['dataset']]}, {config['epochs']} / p epochs", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def claims(self, results, config):
+        part = partly_biased(results)
+        if part.empty:
+            return C.claims_frame(
+                [
+                    C.not_run("accuracy grows with training-set size", "monotone increase", "no runs"),
+                    C.not_run("BiasAmp is low at very small and at full data, higher in between", "peak", "no runs"),
+                ]
+            )
+        return C.claims_frame(
+            [
+                C.check_increasing(
+                    "accuracy grows with training-set size",
+                    "monotone increase",
+                    part["fraction"],
+                    part["metrics.accuracy"],
+                ),
+                C.check_v_shape(
+                    "BiasAmp is low at very small and at full data, higher in between",
+                    "peak at intermediate p",
+                    part["fraction"],
+                    part["metrics.bias_amplification"],
+                    shape="peak",
+                    label=lambda p: f"p {p:g}",
+                ),
+            ]
+        )
+
+
+CHAPTER = HallRQ3()

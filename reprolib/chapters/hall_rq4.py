@@ -1,0 +1,217 @@
+"""H-RQ4a and H-RQ4b — Hall et al. (2022), RQ4 and Figs. 5–7: bias amplification and overconfidence (ECE).
+
+Every run record carries its test-set ECE (15 equal-width bins over the confidence of the predicted class,
+Hall et al. eq. 4), so RQ4 trains nothing of its own: Fig. 5 (ECE vs ε) takes exactly the runs of H-RQ1, and
+Figs. 6–7 (BiasAmp vs ECE as capacity or data size vary) exactly the runs of H-RQ2 and H-RQ3 — the same
+specifications give the same store keys, so after those chapters nothing is retrained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import claims as C
+from ..chapter import Chapter, validators
+from ..figures import mean_band, new_figure
+from ..metrics import mean_ci
+from . import hall_rq1, hall_rq2, hall_rq3
+from .hall import DISPLAY, model_for
+from .hall_rq2 import KNOB_LABEL, KNOBS, knob_rows, partly_biased
+
+__all__ = ["HallRQ4a", "HallRQ4b", "CHAPTER_A", "CHAPTER_B", "capacity_rank"]
+
+
+class HallRQ4a(Chapter):
+    id = "H-RQ4a"
+    title = "RQ4: overconfidence (ECE) vs dataset bias (Fig. 5)"
+    notebook = "hall_rq4a.ipynb"
+    # The runs of H-RQ1 at the same preset (Fig. 5 is the paper's ResNet-110 on CIFAR-100 of Fig. 2).
+    presets = {
+        "smoke": hall_rq1.CHAPTER.presets["smoke"],
+        "course": hall_rq1.CHAPTER.presets["course"],
+        "paper": {**hall_rq1.CHAPTER.presets["paper"], "dataset": ["cifar100"]},
+    }
+    parameters = hall_rq1.CHAPTER.parameters
+
+    def specs(self, config):
+        return hall_rq1.CHAPTER.specs(config)
+
+    def figure(self, results, config):
+        datasets = config["dataset"]
+        fig, axes = new_figure(len(datasets))
+        for ax, dataset in zip(axes[0], datasets, strict=True):
+            part = results[results["dataset"] == dataset] if not results.empty else results
+            if not part.empty:
+                mean_band(ax, part, "eps", "metrics.ece")
+            ax.set(
+                xlabel="dataset bias ε",
+                ylabel="expected calibration error (ECE)",
+                title=f"{model_for(config['model'], dataset)} on {DISPLAY[dataset]}",
+            )
+            ax.set_ylim(bottom=0)
+        fig.tight_layout()
+        return fig
+
+    def claims(self, results, config):
+        rows = []
+        for dataset in config["dataset"]:
+            name = DISPLAY[dataset]
+            part = results[results["dataset"] == dataset] if not results.empty else results
+            claim = f"{name}: ECE falls as ε rises"
+            rows.append(
+                C.check_decreasing(claim, "decreasing", part["eps"], part["metrics.ece"])
+                if not part.empty
+                else C.not_run(claim, "decreasing", "no runs")
+            )
+            inner = part[part["eps"] < 0.5] if not part.empty else part
+            claim = f"{name}: ECE falls as ε rises, also without the fully biased ε = ½"
+            rows.append(
+                C.check_decreasing(claim, "decreasing", inner["eps"], inner["metrics.ece"])
+                if not inner.empty
+                else C.not_run(claim, "decreasing", "no runs with ε < ½")
+            )
+        return C.claims_frame(rows)
+
+
+def capacity_rank(knob: str, values) -> np.ndarray:
+    """A number that grows with capacity: depth and width themselves, −log₁₀ of the weight decay."""
+    values = np.asarray(values, dtype=float)
+    return -np.log10(values) if knob == "weight_decay" else values
+
+
+class HallRQ4b(Chapter):
+    id = "H-RQ4b"
+    title = "RQ4: bias amplification vs ECE as capacity and data size vary (Figs. 6, 7)"
+    notebook = "hall_rq4b.ipynb"
+    # None everywhere: the capacity sweeps are H-RQ2's and the data sweep H-RQ3's, at the same preset. A value
+    # given here replaces the value of both chapters (e.g. runs=20 matches `-p runs=20` given to each).
+    presets = {
+        name: {"dataset": None, "eps": None, "runs": None, "epochs": None} for name in ("smoke", "course", "paper")
+    }
+    parameters = {
+        "dataset": hall_rq2.single_dataset,
+        "eps": validators.number_list(0, 0.5),
+        "runs": validators.positive_int(1000),
+        "epochs": validators.positive_int(),
+    }
+
+    def configure(self, preset="course", device="cpu", **params):
+        config = super().configure(preset, device, **params)
+        shared = {name: config[name] for name in self.parameters}
+        config["capacity"] = hall_rq2.CHAPTER.configure(preset, device, **shared)
+        config["data"] = hall_rq3.CHAPTER.configure(preset, device, **shared)
+        return config
+
+    def specs(self, config):
+        """H-RQ2's and H-RQ3's runs, each once, tagged with the sweep(s) they belong to."""
+        merged = {}
+        for sweep, chapter in (("capacity", hall_rq2.CHAPTER), ("data", hall_rq3.CHAPTER)):
+            for spec in chapter.specs(config[sweep]):
+                previous = merged.get(spec.key)
+                tags = {**(previous.tags if previous else {}), **spec.tags, f"in_{sweep}": True}
+                merged[spec.key] = replace(spec, tags=tags)
+        return [replace(s, tags={"in_capacity": False, "in_data": False, **s.tags}) for s in merged.values()]
+
+    def _capacity(self, results):
+        return results[results["in_capacity"].astype(bool)] if not results.empty else results
+
+    def _data(self, results):
+        return results[results["in_data"].astype(bool)] if not results.empty else results
+
+    def figure(self, results, config):
+        """Fig. 6: one row per capacity knob, one column per ε; darker points are higher-capacity models."""
+        capacity = config["capacity"]
+        eps_values = capacity["eps"]
+        fig, axes = new_figure(len(eps_values), 3, width=3.8, height=3.0)
+        for row, knob in enumerate(KNOBS):
+            rows = knob_rows(self._capacity(results), capacity, knob)
+            for column, eps in enumerate(eps_values):
+                ax = axes[row][column]
+                part = rows[np.isclose(rows["eps"], eps)] if not rows.empty else rows
+                label = hall_rq2.format_decay if knob == "weight_decay" else (lambda v: f"{v:g}")
+                _scatter(ax, part, knob, capacity_rank(knob, part[knob]) if not part.empty else [], label)
+                ax.set(title=f"{KNOB_LABEL[knob]}, ε = {eps:g}", xlabel="ECE", ylabel=r"BiasAmp$_{A\rightarrow T}$")
+        fig.suptitle(f"{DISPLAY[capacity['dataset']]}, base {capacity['model']} — darker: higher capacity", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def figure_data(self, results, config):
+        """Fig. 7: one panel per ε; darker points are smaller training sets."""
+        data = config["data"]
+        fig, axes = new_figure(len(data["eps"]), 1, width=3.8, height=3.0)
+        rows = self._data(results)
+        for ax, eps in zip(axes[0], data["eps"], strict=True):
+            part = rows[np.isclose(rows["eps"], eps)] if not rows.empty else rows
+            _scatter(ax, part, "fraction", -part["fraction"].to_numpy() if not part.empty else [], lambda p: f"{p:g}")
+            ax.set(title=f"training-set size, ε = {eps:g}", xlabel="ECE", ylabel=r"BiasAmp$_{A\rightarrow T}$")
+        fig.suptitle(f"{data['model']} on {DISPLAY[data['dataset']]} — darker: smaller training set", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def claims(self, results, config):
+        capacity, rows = config["capacity"], []
+        for knob in KNOBS:
+            part = partly_biased(knob_rows(self._capacity(results), capacity, knob))
+            claim = f"{KNOB_LABEL[knob]}: higher capacity, higher ECE"
+            rows.append(
+                C.check_increasing(claim, "ECE grows", capacity_rank(knob, part[knob]), part["metrics.ece"])
+                if not part.empty
+                else C.not_run(claim, "ECE grows", "no runs with 0 < ε < ½")
+            )
+        for knob in KNOBS:
+            part = partly_biased(knob_rows(self._capacity(results), capacity, knob))
+            claim = f"{KNOB_LABEL[knob]}: as ECE grows with capacity, BiasAmp first falls, then rises"
+            if part.empty:
+                rows.append(C.not_run(claim, "falls, then rises", "no runs with 0 < ε < ½"))
+                continue
+            by_ece = part.groupby(knob)["metrics.ece"].mean().sort_values().index.tolist()
+            label = (lambda v: f"wd {v:.3g}") if knob == "weight_decay" else (lambda v, k=knob: f"{k} {v:g}")
+            rows.append(
+                C.check_v_shape(
+                    claim,
+                    "falls, then rises",
+                    part[knob],
+                    part["metrics.bias_amplification"],
+                    order=by_ece,
+                    label=label,
+                )
+            )
+        part = partly_biased(self._data(results))
+        claim = "smaller training sets have higher ECE"
+        rows.append(
+            C.check_decreasing(claim, "ECE grows as p shrinks", part["fraction"], part["metrics.ece"])
+            if not part.empty
+            else C.not_run(claim, "ECE grows as p shrinks", "no runs with 0 < ε < ½")
+        )
+        return C.claims_frame(rows)
+
+
+def _scatter(ax, part: pd.DataFrame, column: str, darkness, label) -> None:
+    """Mean (ECE, BiasAmp) per value of ``column`` with 95% intervals, joined in the order of ``darkness``,
+    shaded from light (lowest ``darkness``) to dark (highest)."""
+    ax.axhline(0, color="grey", linewidth=0.8, linestyle=":")
+    if part.empty:
+        return
+    frame = part.assign(_dark=np.asarray(darkness, dtype=float))
+    points = []
+    for value, group in frame.groupby(column):
+        ece, ece_low, ece_high = mean_ci(group["metrics.ece"])
+        amp, amp_low, amp_high = mean_ci(group["metrics.bias_amplification"])
+        points.append((group["_dark"].iloc[0], value, ece, ece_low, ece_high, amp, amp_low, amp_high))
+    points.sort()
+    shades = plt.cm.Blues(np.linspace(0.35, 1.0, len(points)))
+    ax.plot([p[2] for p in points], [p[5] for p in points], color="grey", linewidth=0.8, zorder=1)
+    for shade, (_, value, ece, el, eh, amp, al, ah) in zip(shades, points, strict=True):
+        ax.errorbar(
+            ece, amp, xerr=[[ece - el], [eh - ece]], yerr=[[amp - al], [ah - amp]], color=shade, linewidth=0.8, zorder=2
+        )
+        ax.scatter([ece], [amp], color=shade, edgecolor="black", linewidth=0.4, s=36, zorder=3)
+        ax.annotate(label(value), (ece, amp), textcoords="offset points", xytext=(4, 3), fontsize=7)
+
+
+CHAPTER_A = HallRQ4a()
+CHAPTER_B = HallRQ4b()

@@ -1,0 +1,287 @@
+"""H-RQ2, H-RQ3, H-RQ4a, H-RQ4b: the shape rules, run specifications and verdicts on hand-made frames."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from reprolib import claims as C
+from reprolib.chapter import ParameterError
+from reprolib.chapters import get_chapter
+from reprolib.chapters.hall_rq3 import scaled_epochs
+from reprolib.sweep import group_key
+
+
+def _curve(means, spread=0.002):
+    """Eight run-level values around each mean (the same fixed offsets at every setting): x = 0, 1, 2, …"""
+    offsets = spread * np.array([-1.5, -1.0, -0.5, 0.0, 0.0, 0.5, 1.0, 1.5])
+    x = np.repeat(np.arange(len(means)), len(offsets))
+    y = np.repeat(means, len(offsets)) + np.tile(offsets, len(means))
+    return x, y
+
+
+# --- rules ---------------------------------------------------------------------------------------------------
+
+
+def test_difference_ci_is_welchs_interval():
+    a, b = [0.3, 0.5, 0.4, 0.6, 0.45], [0.1, 0.15, 0.3]
+    diff, low, high = C.difference_ci(a, b)
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(np.mean(a) - np.mean(b))
+    assert (low, high) == pytest.approx((expected.low, expected.high))
+    assert C.difference_ci([1.0, 1.0], [0.5]) == (0.5, 0.5, 0.5)  # no spread: the point
+
+
+def test_v_shape_rule_separates_v_monotone_and_one_sided_curves():
+    v = C.check_v_shape("c", "v", *_curve([0.03, 0.01, 0.0, 0.01, 0.03]))
+    assert v.verdict == C.REPRODUCED and v.measured.startswith("min at 2")
+    monotone = C.check_v_shape("c", "v", *_curve([0.05, 0.04, 0.03, 0.02, 0.01]))
+    assert monotone.verdict == C.NOT_REPRODUCED and "an end of the range" in monotone.measured
+    one_sided = C.check_v_shape("c", "v", *_curve([0.0, -0.0005, -0.001, 0.01, 0.03]))
+    assert one_sided.verdict == C.PARTLY
+    flat_with_noise = C.check_v_shape("c", "v", *_curve([0.0, 0.0, -0.0005, 0.0, 0.0], spread=0.01))
+    assert flat_with_noise.verdict == C.NOT_REPRODUCED
+    assert C.check_v_shape("c", "v", [1, 2], [0.0, 0.1]).verdict == C.NOT_RUN
+
+
+def test_peak_rule_and_explicit_order():
+    x, y = _curve([0.0, 0.02, 0.03, 0.01])
+    assert C.check_v_shape("c", "p", x, y, shape="peak").verdict == C.REPRODUCED
+    assert C.check_v_shape("c", "v", x, y).verdict == C.NOT_REPRODUCED  # minimum at the first setting
+    # The same values taken in another order: 2, 0, 3, 1 → 0.03, 0.0, 0.01, 0.02 is v-shaped.
+    assert C.check_v_shape("c", "v", x, y, order=[2, 0, 3, 1]).verdict == C.REPRODUCED
+    with pytest.raises(ValueError, match="shape must be"):
+        C.check_v_shape("c", "p", x, y, shape="u")
+
+
+def test_decreasing_rule():
+    x = [0.1] * 5 + [0.2] * 5 + [0.3] * 5
+    assert C.check_decreasing("c", "down", x, [-i / 100 for i in range(15)]).verdict == C.REPRODUCED
+    assert C.check_decreasing("c", "down", x, [i / 100 for i in range(15)]).verdict == C.NOT_REPRODUCED
+
+
+# --- H-RQ2 ---------------------------------------------------------------------------------------------------
+
+
+def test_rq2_specs_cover_three_sweeps_around_one_shared_base_point():
+    chapter = get_chapter("H-RQ2")
+    config = chapter.configure("course")
+    specs = chapter.specs(config)
+    keys = {s.key for s in specs}
+    assert len(keys) == len(specs)
+    points = {(s.tags["depth"], s.tags["width"], s.tags["weight_decay"]) for s in specs}
+    n_points = 1 + (len(config["depths"]) - 1) + (len(config["widths"]) - 1) + (len(config["weight_decays"]) - 1)
+    assert len(points) == n_points
+    assert len(specs) == n_points * len(config["eps"]) * config["runs"]
+    # The model and recipe say what the tags say.
+    for s in specs:
+        assert s.model["depth"] == s.tags["depth"]
+        assert s.model.get("width", 16) == s.tags["width"]
+        assert s.recipe.weight_decay == s.tags["weight_decay"]
+        assert s.recipe.epochs == config["epochs"]
+    # The weight-decay sweep is log-spaced from 1e-5 to 1e-2 and trains as one multi-run group.
+    decays = config["weight_decays"]
+    assert decays[0] == 1e-5 and decays[-1] == 1e-2
+    assert np.allclose(np.diff(np.log10(decays)), 0.5, atol=0.01)
+    wd_sweep = [s for s in specs if s.tags["depth"] == 8 and s.tags["width"] == 16]
+    assert {s.recipe.weight_decay for s in wd_sweep} == set(decays)
+    assert len({group_key(s) for s in wd_sweep}) == 1
+
+
+def test_rq2_base_point_shares_store_keys_with_rq1():
+    rq1 = get_chapter("H-RQ1")
+    rq2 = get_chapter("H-RQ2")
+    config = rq2.configure("course", eps=[0.3], runs=2, epochs=30)
+    rq1_keys = {s.key for s in rq1.specs(rq1.configure("course", eps=[0.3], runs=2, epochs=30))}
+    base = {
+        s.key for s in rq2.specs(config) if (s.tags["depth"], s.tags["width"], s.tags["weight_decay"]) == (8, 16, 1e-4)
+    }
+    assert base == rq1_keys
+
+
+def test_rq2_rejects_bad_capacity_parameters():
+    chapter = get_chapter("H-RQ2")
+    with pytest.raises(ParameterError, match="depths must be .*6n\\+2"):
+        chapter.configure("course", depths=[8, 9])
+    with pytest.raises(ParameterError, match="widths must be"):
+        chapter.configure("course", widths=[2, 8])
+    with pytest.raises(ParameterError, match=r"weight_decays must be .*\(0, 0.1\]"):
+        chapter.configure("course", weight_decays=[0.0, 1e-4])
+    with pytest.raises(ParameterError, match="model must be a CIFAR ResNet"):
+        chapter.configure("course", model="resnet18")
+
+
+def _capacity_frame(bias_by_knob, accuracy_by_knob, ece_by_knob=None, runs=6, eps=(0.2, 0.4)):
+    """Runs of the course sweeps with BiasAmp, accuracy (and ECE) given per knob value (base elsewhere)."""
+    base = {"depth": 8, "width": 16, "weight_decay": 1e-4}
+    rng, rows = np.random.default_rng(0), []
+    for knob, values in bias_by_knob.items():
+        for value, bias in values.items():
+            for e in eps:
+                for run in range(runs):
+                    noise = rng.normal(0, 0.001)
+                    rows.append(
+                        {
+                            **base,
+                            knob: value,
+                            "eps": e,
+                            "run": run,
+                            "metrics.bias_amplification": bias + noise,
+                            "metrics.accuracy": accuracy_by_knob[knob][value] + noise,
+                            "metrics.ece": (ece_by_knob[knob][value] if ece_by_knob else 0.02) + noise,
+                        }
+                    )
+    frame = pd.DataFrame(rows)
+    # the base point is trained once: keep one copy of its runs
+    return frame.drop_duplicates(subset=["depth", "width", "weight_decay", "eps", "run"])
+
+
+def _course_sweeps(depth, width, decay):
+    return {
+        "depth": dict(zip([8, 14, 20], depth, strict=True)),
+        "width": dict(zip([4, 8, 16, 32], width, strict=True)),
+        "weight_decay": dict(zip([1e-5, 3.16e-5, 1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2], decay, strict=True)),
+    }
+
+
+def test_rq2_verdicts_follow_the_data():
+    chapter = get_chapter("H-RQ2")
+    config = chapter.configure("course")
+    # Values at the base point must agree across sweeps: depth 8 ≡ width 16 ≡ weight decay 1e-4.
+    paper_like = _capacity_frame(
+        _course_sweeps([0.01, 0.0, 0.02], [0.03, 0.01, 0.01, 0.02], [0.02, 0.015, 0.01, 0.0, 0.005, 0.02, 0.04]),
+        _course_sweeps([0.90, 0.92, 0.94], [0.80, 0.86, 0.90, 0.93], [0.89, 0.91, 0.90, 0.895, 0.89, 0.85, 0.80]),
+    )
+    table = chapter.claims(paper_like, config).set_index("claim")["verdict"]
+    assert list(table) == [C.REPRODUCED] * 6
+    monotone = _capacity_frame(
+        _course_sweeps([0.01, 0.02, 0.03], [0.03, 0.02, 0.01, 0.0], [0.0, 0.002, 0.01, 0.02, 0.03, 0.04, 0.05]),
+        _course_sweeps([0.94, 0.93, 0.92], [0.94, 0.94, 0.94, 0.94], [0.95, 0.945, 0.94, 0.93, 0.92, 0.91, 0.90]),
+    )
+    table = chapter.claims(monotone, config)["verdict"].tolist()
+    assert table[:3] == [C.NOT_REPRODUCED] * 3  # minima at an end of every sweep
+    assert table[3] == C.NOT_REPRODUCED  # accuracy falls with depth
+    assert table[5] == C.NOT_REPRODUCED  # best accuracy (1e-5) equals least BiasAmp (1e-5): no trade-off
+
+
+# --- H-RQ3 ---------------------------------------------------------------------------------------------------
+
+
+def test_rq3_epochs_scale_by_one_over_p_and_subsets_are_stratified_fractions():
+    chapter = get_chapter("H-RQ3")
+    config = chapter.configure("course")
+    specs = chapter.specs(config)
+    assert len(specs) == len(config["fractions"]) * len(config["eps"]) * config["runs"]
+    for s in specs:
+        p = s.tags["fraction"]
+        assert s.recipe.epochs * p == pytest.approx(config["epochs"])  # exact on the course grid
+        assert s.task.get("train_fraction", 1.0) == p
+        assert "train_fraction" not in s.task or p < 1  # p = 1 is the plain task (keys shared with RQ1's)
+    assert scaled_epochs(500, 0.3) == 1667 and scaled_epochs(1, 0.9) == 1
+    with pytest.raises(ParameterError, match=r"fractions must be .*\(0, 1\]"):
+        chapter.configure("course", fractions=[0.0, 0.5])
+
+
+def _fraction_frame(bias, accuracy, ece=None, fractions=(0.1, 0.2, 0.25, 0.5, 1.0), runs=6):
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "fraction": p,
+            "eps": e,
+            "run": run,
+            "metrics.bias_amplification": b + rng.normal(0, 0.001),
+            "metrics.accuracy": a + rng.normal(0, 0.001),
+            "metrics.ece": (ece or [0.02] * len(fractions))[i] + rng.normal(0, 0.001),
+        }
+        for i, (p, b, a) in enumerate(zip(fractions, bias, accuracy, strict=True))
+        for e in (0.2, 0.4)
+        for run in range(runs)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_rq3_verdicts_follow_the_data():
+    chapter = get_chapter("H-RQ3")
+    config = chapter.configure("course")
+    paper_like = _fraction_frame([0.0, 0.02, 0.03, 0.015, 0.01], [0.7, 0.8, 0.88, 0.93, 0.95])
+    assert chapter.claims(paper_like, config)["verdict"].tolist() == [C.REPRODUCED, C.REPRODUCED]
+    monotone = _fraction_frame([0.05, 0.04, 0.03, 0.02, 0.01], [0.95, 0.93, 0.9, 0.85, 0.8])
+    assert chapter.claims(monotone, config)["verdict"].tolist() == [C.NOT_REPRODUCED, C.NOT_REPRODUCED]
+
+
+# --- H-RQ4a / H-RQ4b -----------------------------------------------------------------------------------------
+
+
+def test_rq4a_reads_exactly_the_runs_of_rq1():
+    rq1, rq4a = get_chapter("H-RQ1"), get_chapter("H-RQ4a")
+    for preset in ("smoke", "course"):
+        assert [s.key for s in rq4a.specs(rq4a.configure(preset))] == [s.key for s in rq1.specs(rq1.configure(preset))]
+    paper = {s.key for s in rq4a.specs(rq4a.configure("paper"))}
+    assert paper < {s.key for s in rq1.specs(rq1.configure("paper"))}  # the CIFAR-100 half of Fig. 2
+    assert {s.tags["dataset"] for s in rq4a.specs(rq4a.configure("paper"))} == {"cifar100"}
+
+
+def test_rq4a_verdicts_follow_the_data():
+    chapter = get_chapter("H-RQ4a")
+    config = chapter.configure("course")
+    eps = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+
+    def frame(ece):
+        offsets = [-0.002, 0.001, 0.0, 0.002, -0.001]  # the same spread at every ε: no trend of its own
+        return pd.DataFrame(
+            [
+                {"dataset": "digits", "eps": e, "metrics.ece": v + o}
+                for e, v in zip(eps, ece, strict=True)
+                for o in offsets
+            ]
+        )
+
+    falling = chapter.claims(frame([0.05, 0.045, 0.04, 0.03, 0.02, 0.0]), config)["verdict"].tolist()
+    assert falling == [C.REPRODUCED, C.REPRODUCED]
+    only_the_end = chapter.claims(frame([0.02, 0.02, 0.02, 0.02, 0.02, 0.0]), config)["verdict"].tolist()
+    assert only_the_end == [C.REPRODUCED, C.NOT_REPRODUCED]
+
+
+def test_rq4b_reads_the_runs_of_rq2_and_rq3_once_each():
+    rq2, rq3, rq4b = get_chapter("H-RQ2"), get_chapter("H-RQ3"), get_chapter("H-RQ4b")
+    config = rq4b.configure("course")
+    keys = [s.key for s in rq4b.specs(config)]
+    assert len(keys) == len(set(keys))
+    assert set(keys) == {s.key for s in rq2.specs(rq2.configure("course"))} | {
+        s.key for s in rq3.specs(rq3.configure("course"))
+    }
+    overridden = rq4b.configure("course", runs=3)
+    assert overridden["capacity"]["runs"] == overridden["data"]["runs"] == 3
+    for spec in rq4b.specs(config):
+        assert spec.tags["in_capacity"] == ("depth" in spec.tags)
+        assert spec.tags["in_data"] == ("fraction" in spec.tags)
+
+
+def test_rq4b_verdicts_follow_the_data():
+    chapter = get_chapter("H-RQ4b")
+    config = chapter.configure("course")
+    rising_ece = _course_sweeps(
+        [0.01, 0.015, 0.03], [0.005, 0.008, 0.01, 0.02], [0.02, 0.015, 0.01, 0.008, 0.006, 0.004, 0.002]
+    )
+    capacity = _capacity_frame(
+        _course_sweeps([0.01, 0.0, 0.02], [0.03, 0.01, 0.01, 0.02], [0.02, 0.015, 0.01, 0.0, 0.005, 0.02, 0.04]),
+        _course_sweeps([0.9] * 3, [0.9] * 4, [0.9] * 7),
+        rising_ece,
+    ).assign(in_capacity=True, in_data=False)
+    data = _fraction_frame([0.0] * 5, [0.9] * 5, ece=[0.08, 0.06, 0.04, 0.03, 0.02]).assign(
+        in_capacity=False, in_data=True
+    )
+    verdicts = chapter.claims(pd.concat([capacity, data], ignore_index=True), config)["verdict"].tolist()
+    assert verdicts == [C.REPRODUCED] * 7
+    falling_ece = _capacity_frame(
+        _course_sweeps([0.01, 0.02, 0.03], [0.03, 0.02, 0.01, 0.0], [0.01] * 7),
+        _course_sweeps([0.9] * 3, [0.9] * 4, [0.9] * 7),
+        _course_sweeps([0.05, 0.04, 0.03], [0.07, 0.06, 0.05, 0.04], [0.05] * 7),
+    ).assign(in_capacity=True, in_data=False)
+    data = _fraction_frame([0.0] * 5, [0.9] * 5, ece=[0.02, 0.03, 0.04, 0.06, 0.08]).assign(
+        in_capacity=False, in_data=True
+    )
+    verdicts = chapter.claims(pd.concat([falling_ece, data], ignore_index=True), config)["verdict"].tolist()
+    assert verdicts[:2] == [C.NOT_REPRODUCED] * 2  # ECE falls with depth and width here
+    assert verdicts[3:5] == [C.NOT_REPRODUCED] * 2  # BiasAmp monotone along ECE
+    assert verdicts[6] == C.NOT_REPRODUCED  # ECE falls as data shrink
