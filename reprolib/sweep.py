@@ -27,7 +27,16 @@ from .store import ResultsStore, config_key
 from .tasks import Task, make_inversion_task, make_overlay_task
 from .training import EpochEnd, Recipe, train_runs
 
-__all__ = ["RunSpec", "run_sweep", "build_task", "TASK_BUILDERS", "run_metrics", "resolve_device", "group_key"]
+__all__ = [
+    "RunSpec",
+    "run_sweep",
+    "balanced_chunks",
+    "build_task",
+    "TASK_BUILDERS",
+    "run_metrics",
+    "resolve_device",
+    "group_key",
+]
 
 
 def _inversion(spec: dict, data_root) -> Task:
@@ -203,6 +212,15 @@ def _train_group(group: list[RunSpec], tasks: list[Task], device, store: Results
         )
 
 
+def balanced_chunks(items: Sequence, size: int) -> list[list]:
+    """``items`` in order, cut into as few chunks of at most ``size`` as possible, of sizes differing by at most
+    one: 10 runs in groups of 8 train as 5 + 5, not 8 + 2 (a small group wastes the multi-run model)."""
+    n_chunks = -(-len(items) // size)
+    base, extra = divmod(len(items), n_chunks)
+    bounds = [i * base + min(i, extra) for i in range(n_chunks + 1)]
+    return [list(items[bounds[i] : bounds[i + 1]]) for i in range(n_chunks)]
+
+
 def run_sweep(
     specs: Sequence[RunSpec],
     store: ResultsStore,
@@ -238,8 +256,7 @@ def run_sweep(
     ) as bar:
         for members in groups.values():
             size = group_size or default_group_size(device, members[0], tasks[members[0].key], len(members))
-            for i in range(0, len(members), size):
-                group = members[i : i + size]
+            for group in balanced_chunks(members, size):
                 try:
                     _train_group(group, [tasks[s.key] for s in group], device, store, bar)
                 except (KeyboardInterrupt, SystemExit):
