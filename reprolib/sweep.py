@@ -27,16 +27,7 @@ from .store import ResultsStore, config_key
 from .tasks import Task, make_inversion_task, make_overlay_task
 from .training import EpochEnd, Recipe, train_runs
 
-__all__ = [
-    "RunSpec",
-    "run_sweep",
-    "balanced_chunks",
-    "build_task",
-    "TASK_BUILDERS",
-    "run_metrics",
-    "resolve_device",
-    "group_key",
-]
+__all__ = ["RunSpec", "run_sweep", "build_task", "TASK_BUILDERS", "run_metrics", "resolve_device", "group_key"]
 
 
 def _inversion(spec: dict, data_root) -> Task:
