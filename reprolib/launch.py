@@ -1,7 +1,7 @@
 """Launchers: where the training runs of a sweep execute.
 
 ``local`` trains in this process (``run_sweep``). ``submitit-local`` and ``slurm`` hand each multi-run group
-(``compatible_groups`` cut into ``chunks``, as ``run_sweep`` forms them) to submitit as one job — its local
+(``compatible_groups`` cut into ``balanced_chunks``, as ``run_sweep`` forms them) to submitit as one job — its local
 executor on this machine, or Slurm on a cluster. A job reads its runs from a JSON file, trains them with
 ``run_sweep`` and writes every record into the shared results store: the store, not the jobs' return values,
 is the result, so a job that dies loses only its own group and a rerun trains only what is missing. The parent
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .chapter import ParameterError
 from .store import ResultsStore
-from .sweep import RunSpec, chunks, compatible_groups, pending_specs, record_failure, run_sweep
+from .sweep import RunSpec, balanced_chunks, compatible_groups, pending_specs, record_failure, run_sweep
 
 __all__ = ["LAUNCHERS", "Launch", "launch", "train_job"]
 
@@ -93,7 +93,7 @@ def _job_groups(specs: Sequence[RunSpec], store: ResultsStore, device: str, size
     """The runs to train, one list per job: pending (not done, not being trained elsewhere), grouped."""
     todo = [s for s in pending_specs(specs, store) if not store.is_running(s.key)]
     size = size or (64 if device.startswith("cuda") else 8)
-    return [group for members in compatible_groups(todo) for group in chunks(members, size)]
+    return [group for members in compatible_groups(todo) for group in balanced_chunks(members, size)]
 
 
 def launch(

@@ -38,7 +38,7 @@ __all__ = [
     "group_key",
     "compatible_groups",
     "pending_specs",
-    "chunks",
+    "balanced_chunks",
     "record_failure",
 ]
 
@@ -118,10 +118,6 @@ def compatible_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     for spec in specs:
         groups.setdefault(group_key(spec), []).append(spec)
     return list(groups.values())
-
-
-def chunks(members: Sequence[RunSpec], size: int) -> list[list[RunSpec]]:
-    return [list(members[i : i + size]) for i in range(0, len(members), size)]
 
 
 @functools.lru_cache(maxsize=64)
@@ -258,6 +254,15 @@ def _train_group(group: list[RunSpec], tasks: list[Task], device, store: Results
         )
 
 
+def balanced_chunks(items: Sequence, size: int) -> list[list]:
+    """``items`` in order, cut into as few chunks of at most ``size`` as possible, of sizes differing by at most
+    one: 10 runs in groups of 8 train as 5 + 5, not 8 + 2 (a small group wastes the multi-run model)."""
+    n_chunks = -(-len(items) // size)
+    base, extra = divmod(len(items), n_chunks)
+    bounds = [i * base + min(i, extra) for i in range(n_chunks + 1)]
+    return [list(items[bounds[i] : bounds[i + 1]]) for i in range(n_chunks)]
+
+
 def run_sweep(
     specs: Sequence[RunSpec],
     store: ResultsStore,
@@ -294,7 +299,7 @@ def run_sweep(
             size = group_size or _group_size_override() or default_group_size(
                 device, members[0], tasks[members[0].key], len(members)
             )
-            for group in chunks(members, size):
+            for group in balanced_chunks(members, size):
                 try:
                     with store.running([s.key for s in group]):
                         _train_group(group, [tasks[s.key] for s in group], device, store, bar)

@@ -9,7 +9,7 @@ import pytest
 from reprolib.chapters.hall import inversion_run, recipe_for
 from reprolib.chapters.hall_rq6 import overlay_run
 from reprolib.store import ResultsStore, config_key
-from reprolib.sweep import RunSpec, group_key, run_sweep
+from reprolib.sweep import RunSpec, balanced_chunks, group_key, run_sweep
 
 RECIPE = recipe_for("digits", epochs=1).with_(precision="fp32", channels_last=False)
 
@@ -163,3 +163,10 @@ def test_overlay_runs_differing_in_eta_and_eps_train_in_one_group(tmp_path):
     records = [store.get(s.key) for s in todo]
     assert all(r["status"] == "done" and r["environment"]["runs_in_group"] == 2 for r in records)
     assert [r["config"]["task"]["eta"] for r in records] == [0.0, 1.0]
+
+
+def test_balanced_chunks_keep_order_and_differ_in_size_by_at_most_one():
+    assert [len(c) for c in balanced_chunks(list(range(10)), 8)] == [5, 5]
+    assert [len(c) for c in balanced_chunks(list(range(90)), 8)] == [8] * 6 + [7] * 6
+    assert balanced_chunks(list(range(5)), 8) == [[0, 1, 2, 3, 4]]
+    assert sum(balanced_chunks(list(range(17)), 4), []) == list(range(17))
