@@ -105,26 +105,35 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def _keys_by_preset(chapters, presets, params: dict) -> list[tuple[str, str, set[str]]]:
+    """(chapter id, preset, the keys of its runs) for every chapter and preset (all its presets if none)."""
+    return [
+        (chapter.id, preset, {spec.key for spec in chapter.specs(chapter.configure(preset, "cpu", **params))})
+        for chapter in chapters
+        for preset in presets or chapter.presets
+    ]
+
+
 def _status_table(chapters, presets, params: dict) -> pd.DataFrame:
     store = ResultsStore()
     rows = []
-    for chapter in chapters:
-        for preset in presets or chapter.presets:
-            keys = {spec.key for spec in chapter.specs(chapter.configure(preset, "cpu", **params))}
-            states = [store.state(key) for key in keys]
-            rows.append({"chapter": chapter.id, "preset": preset, **{s: states.count(s) for s in STATES}})
+    for chapter_id, preset, keys in _keys_by_preset(chapters, presets, params):
+        states = [store.state(key) for key in keys]
+        rows.append({"chapter": chapter_id, "preset": preset, **{s: states.count(s) for s in STATES}})
     return pd.DataFrame(rows, columns=["chapter", "preset", *STATES])
 
 
 def cmd_status(args) -> int:
     chapters = _chapters(args.chapter or "all")
     params = _parse_params(args.param)
-    print(_status_table(chapters, [args.preset] if args.preset else None, params).to_string(index=False))
+    presets = [args.preset] if args.preset else None
+    print(_status_table(chapters, presets, params).to_string(index=False))
     if args.errors:
         store = ResultsStore()
-        for record in store.records():
-            if record.get("status") == "failed" and store.state(record["key"]) == "failed":
-                print(f"{record['key']}: {record['error']}")
+        keys = sorted(set().union(*(keys for _, _, keys in _keys_by_preset(chapters, presets, params))))
+        for key in keys:
+            if store.state(key) == "failed":
+                print(f"{key}: {store.get(key)['error']}")
     return 0
 
 
