@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from .models import parse_model
 from .sources import SOURCES
@@ -52,6 +53,15 @@ class validators:
         return check
 
     @staticmethod
+    def number(low: float, high: float) -> Callable[[str, Any], float]:
+        def check(name, value):
+            if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+                raise ParameterError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+            return float(value)
+
+        return check
+
+    @staticmethod
     def positive_int(high: int | None = None) -> Callable[[str, Any], int]:
         def check(name, value):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (high and value > high):
@@ -83,6 +93,8 @@ class validators:
     def device(name, value):
         if value not in ("cpu", "cuda") and not (isinstance(value, str) and value.startswith("cuda:")):
             raise ParameterError(f"device must be 'cpu' or 'cuda', got {value!r}")
+        if value != "cpu" and not torch.cuda.is_available():
+            raise ParameterError(f"device {value!r} was asked for but no CUDA GPU is visible; use device=cpu")
         return value
 
     @staticmethod

@@ -69,13 +69,17 @@ def check_near_zero(claim: str, paper: str, values, tolerance: float = NEAR_ZERO
     return Claim(claim, paper, fmt_ci(values), REPRODUCED if ok else NOT_REPRODUCED)
 
 
+def _setting(x) -> str:
+    return f"{x:g}" if isinstance(x, int | float) else str(x)
+
+
 def _sign_check(claim: str, paper: str, groups: dict, sign: int) -> Claim:
     if not groups or any(len(v) == 0 for v in groups.values()):
         return not_run(claim, paper, "no runs")
     cis = {x: mean_ci(v) for x, v in groups.items()}
     strict = [(low > 0) if sign > 0 else (high < 0) for _, low, high in cis.values()]
     means = [(m > 0) if sign > 0 else (m < 0) for m, _, _ in cis.values()]
-    measured = "; ".join(f"{x:g}: {fmt_ci(v)}" for x, v in groups.items())
+    measured = "; ".join(f"{_setting(x)}: {fmt_ci(v)}" for x, v in groups.items())
     if all(strict):
         verdict = REPRODUCED
     elif all(means) or np.mean(strict) >= 0.5:
@@ -86,8 +90,9 @@ def _sign_check(claim: str, paper: str, groups: dict, sign: int) -> Claim:
 
 
 def check_positive(claim: str, paper: str, groups: dict) -> Claim:
-    """``groups`` maps a setting to run values. Reproduced when every setting's 95% interval lies above 0;
-    partly when every mean is above 0, or at least half the intervals lie above 0; otherwise not reproduced."""
+    """``groups`` maps a setting (a number or a label) to run values. Reproduced when every setting's 95%
+    interval lies above 0; partly when every mean is above 0, or at least half the intervals lie above 0;
+    otherwise not reproduced."""
     return _sign_check(claim, paper, groups, +1)
 
 

@@ -18,6 +18,7 @@ from .book import execute_notebook
 from .chapter import PRESETS, ParameterError, ResultsMissing
 from .chapters import CHAPTERS, get_chapter
 from .launch import LAUNCHERS, Launch, launch
+from .parts import PARTS
 from .store import STATES, ResultsStore
 
 __all__ = ["main", "build_parser", "execute_notebook"]
@@ -84,6 +85,12 @@ def cmd_run(args) -> int:
             book.add_colab_setup(execute_notebook(chapter, parameters, output))
         else:
             _report(book.render(chapter, parameters, output))
+    if not args.output:  # the landing pages of the parts just run gather their chapters' verdicts anew
+        for part in PARTS.values():
+            if any(c.id.startswith(part.prefix) for c in chapters):
+                output = book.chapters_dir() / part.notebook
+                print(f"updating the landing page of {part.title} → {output}", file=sys.stderr)
+                execute_notebook(part, {"preset": args.preset}, output)
     return 0
 
 
@@ -156,6 +163,10 @@ def cmd_book(args) -> int:
         output = book.chapters_dir() / chapter.notebook
         print(f"rendering {chapter.id} at preset {args.preset} from stored results → {output}", file=sys.stderr)
         _report(book.render(chapter, {"preset": args.preset}, output))
+    for part in PARTS.values():  # landing pages read stored results only
+        output = book.chapters_dir() / part.notebook
+        print(f"rendering the landing page of {part.title} → {output}", file=sys.stderr)
+        execute_notebook(part, {"preset": args.preset}, output, log_output=False)
     for entry in entries_in_book():
         print(f"rendering {entry.chapter} at {entry.describe()} → {entry.output()}", file=sys.stderr)
         _report(entry.render())

@@ -102,8 +102,11 @@ class MultiResNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(K, B, C, H, W) → pooled features (K, B, F)."""
         k, b, c, h, w = x.shape
-        # One copy into (B, H, W, K·C): the channels_last layout of the grouped (B, K·C, H, W) input.
-        x = x.permute(1, 3, 4, 0, 2).reshape(b, h, w, k * c).permute(0, 3, 1, 2)
+        if self.stem[0].weight.stride(1) == 1:  # the model was moved to channels_last
+            # One copy into (B, H, W, K·C): the channels_last layout of the grouped (B, K·C, H, W) input.
+            x = x.permute(1, 3, 4, 0, 2).reshape(b, h, w, k * c).permute(0, 3, 1, 2)
+        else:
+            x = x.transpose(0, 1).reshape(b, k * c, h, w)
         out = self.layers(F.relu(self.stem(x)))
         out = out.mean(dim=(2, 3))
         return out.reshape(b, k, self.feature_dim).transpose(0, 1)

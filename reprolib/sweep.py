@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import platform
 import subprocess
 import time
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 from . import metrics as M
 from .sources import load_source
 from .store import ResultsStore, config_key
-from .tasks import Task, make_inversion_task
+from .tasks import Task, make_inversion_task, make_overlay_task
 from .training import EpochEnd, Recipe, train_runs
 
 __all__ = [
@@ -49,7 +50,12 @@ def _inversion(spec: dict, data_root) -> Task:
     )
 
 
-TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {"inversion": _inversion}
+def _overlay(spec: dict, data_root) -> Task:
+    source = load_source(spec["dataset"], root=data_root)
+    return make_overlay_task(source, spec["eta"], spec["eps"], spec["seed"])
+
+
+TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {"inversion": _inversion, "overlay": _overlay}
 
 # Fields that may differ between runs trained together in one multi-run model.
 PER_RUN_FIELDS = {"seed": None, "task": {"seed", "eps", "eta", "swap_roles"}, "recipe": {"weight_decay"}}
@@ -195,6 +201,16 @@ def default_group_size(device: torch.device, spec: RunSpec, task: Task, pending:
     return max(1, min(pending, 64, int(0.7 * free / max(per_run, 1))))
 
 
+def _group_size_override() -> int | None:
+    """``$REPROLIB_GROUP_SIZE``: runs per multi-run model, overriding the automatic choice."""
+    value = os.environ.get("REPROLIB_GROUP_SIZE")
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"REPROLIB_GROUP_SIZE must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def _probe_task(task: Task, batch: int) -> Task:
     index = torch.arange(min(batch, len(task.train)))
     return Task(task.name, task.train.subset(index), task.test.subset(index[:8]), task.mean, task.std, task.info)
@@ -275,7 +291,9 @@ def run_sweep(
         desc=f"{len(buildable)} of {len(specs)} runs to train",
     ) as bar:
         for members in compatible_groups(buildable):
-            size = group_size or default_group_size(device, members[0], tasks[members[0].key], len(members))
+            size = group_size or _group_size_override() or default_group_size(
+                device, members[0], tasks[members[0].key], len(members)
+            )
             for group in chunks(members, size):
                 try:
                     with store.running([s.key for s in group]):

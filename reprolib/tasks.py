@@ -13,7 +13,7 @@ import torch
 
 from .sources import ImageSource
 
-__all__ = ["Split", "Task", "make_inversion_task", "split_balanced", "channel_stats"]
+__all__ = ["Split", "Task", "make_inversion_task", "make_overlay_task", "overlay", "split_balanced", "channel_stats"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,64 @@ def make_inversion_task(
     test = _invert_split(source.test_images, source.test_labels, positive, eps, generator, swap_roles)
     info = {"positive_classes": torch.nonzero(positive).flatten().tolist()}
     return Task(f"{source.name}-inversion", train, test, mean, std, info)
+
+
+def overlay(group_images: torch.Tensor, class_images: torch.Tensor, eta: float) -> torch.Tensor:
+    """Hall et al. eq. (5): I = η·I_group + (1 − η)·I_class, on uint8 images, rounded to the nearest integer."""
+    mixed = eta * group_images.double() + (1 - eta) * class_images.double()
+    return mixed.round().clamp(0, 255).to(torch.uint8)
+
+
+def _draw(pool: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` indices into ``pool``: a random permutation of it, repeated when ``n`` exceeds its size."""
+    rounds = -(-n // len(pool))
+    return torch.cat([pool[torch.randperm(len(pool), generator=generator)] for _ in range(rounds)])[:n]
+
+
+def _overlay_split(images, source_labels, classes, group_classes, eta, eps, generator) -> Split:
+    """One split of the overlay task: the same number of class images of each of the two classes (the size of
+    the split's smallest source class, so every seed gives equal sizes), positives in group a with rate ½ + ε
+    and negatives in group b with rate ½ + ε (exact counts), and a group image drawn for each example."""
+    per_class = int(torch.bincount(source_labels).min())
+    picked, binary, groups = [], [], []
+    for value, source_class in enumerate(classes):  # value 0: negative class, 1: positive class
+        members = torch.nonzero(source_labels == source_class).flatten()
+        members = members[torch.randperm(len(members), generator=generator)[:per_class]]
+        majority = split_balanced(per_class, 0.5 + eps, generator)  # positives → a (1), negatives → b (0)
+        picked.append(members)
+        binary.append(torch.full((per_class,), value))
+        groups.append(majority.long() if value == 1 else (~majority).long())
+    picked, labels, groups = torch.cat(picked), torch.cat(binary), torch.cat(groups)
+    group_image = torch.empty_like(picked)
+    for value, source_class in enumerate(group_classes):  # value 0: group b, 1: group a
+        in_group = torch.nonzero(groups == value).flatten()
+        pool = torch.nonzero(source_labels == source_class).flatten()
+        group_image[in_group] = _draw(pool, len(in_group), generator)
+    shown = overlay(images[group_image], images[picked], eta)
+    return Split(shown, labels, groups, source_labels[picked])
+
+
+def make_overlay_task(source: ImageSource, eta: float, eps: float, seed: int) -> Task:
+    """The overlay task of Hall et al. (2022) RQ6, eq. (5): I = η·I_group + (1 − η)·I_class.
+
+    A seeded random choice of four source classes: the first two form the binary task (negative t = 0,
+    positive t = 1), the other two the groups (b: a = 0, a: a = 1). Each example is a class image blended with
+    an image of its group's class; it carries the class image's label. Positives are in group a with rate
+    ½ + ε, negatives in group b with rate ½ + ε (exact counts). η = 0 shows only the class image, η = 1 only
+    the group image. The images drawn do not depend on η, so runs that differ only in η see the same pairs.
+    Normalisation statistics are those of the whole source training set, equal for every η and seed.
+    """
+    if not 0 <= eta <= 1:
+        raise ValueError(f"eta must lie in [0, 1], got {eta}")
+    if not 0 <= eps <= 0.5:
+        raise ValueError(f"eps must lie in [0, 0.5], got {eps}")
+    if source.num_classes < 4:
+        raise ValueError(f"the overlay task needs a source with at least 4 classes, got {source.num_classes}")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(source.num_classes, generator=generator)[:4].tolist()
+    classes, group_classes = chosen[:2], chosen[2:]
+    mean, std = channel_stats(source.train_images)
+    train = _overlay_split(source.train_images, source.train_labels, classes, group_classes, eta, eps, generator)
+    test = _overlay_split(source.test_images, source.test_labels, classes, group_classes, eta, eps, generator)
+    info = {"classes": classes, "group_classes": group_classes}
+    return Task(f"{source.name}-overlay", train, test, mean, std, info)

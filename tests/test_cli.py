@@ -29,14 +29,19 @@ def test_list_names_every_chapter_with_its_id(capsys):
         (["--preset", "huge"], "error: preset must be one of smoke, course, paper, got 'huge'"),
         (["--device", "tpu"], "error: device must be 'cpu' or 'cuda', got 'tpu'"),
         (["-p", "runs=0"], "error: runs must be an integer in 1 … 1000, got 0"),
+        (["--device", "cuda"], "error: device 'cuda' was asked for but no CUDA GPU is visible"),
     ],
 )
-def test_bad_input_fails_fast_with_one_line_naming_the_parameter(args, message, store_dir):
-    result = reprolib("run", "H-RQ1", *args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+def test_bad_input_fails_fast_with_one_line_naming_the_parameter(args, message, store_dir, capsys):
+    assert main(["run", "H-RQ1", *args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not store_dir.exists()  # nothing trained
+
+
+def test_the_command_exits_non_zero_on_bad_input(store_dir):
+    result = reprolib("run", "H-RQ1", "-p", "eps=0.9")
+    assert result.returncode == 2 and result.stderr.strip() == "error: eps must lie in [0, 0.5], got 0.9"
 
 
 def test_unknown_chapter():

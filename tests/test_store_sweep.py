@@ -4,7 +4,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from reprolib.chapters.hall import inversion_run, recipe_for
+from reprolib.chapters.hall_rq6 import overlay_run
 from reprolib.store import ResultsStore, config_key
 from reprolib.sweep import RunSpec, group_key, run_sweep
 
@@ -114,6 +117,7 @@ def test_a_failing_group_is_recorded_and_the_sweep_goes_on(tmp_path):
 SWEEP_SCRIPT = """
 import sys
 from reprolib.chapters.hall import inversion_run, recipe_for
+from reprolib.chapters.hall_rq6 import overlay_run
 from reprolib.store import ResultsStore
 from reprolib.sweep import run_sweep
 recipe = recipe_for("digits", epochs=2).with_(precision="fp32", channels_last=False)
@@ -140,3 +144,22 @@ def test_a_sweep_killed_mid_way_resumes_without_losing_or_repeating_runs(tmp_pat
     assert len(after) == 6 and {store.state(p.stem) for p in root.glob("*.json")} == {"done"}
     for name, record in finished.items():  # finished runs were kept, not trained again
         assert after[name]["finished_at"] == record["finished_at"]
+
+
+def test_group_size_can_be_overridden_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLIB_GROUP_SIZE", "1")
+    store = ResultsStore(tmp_path)
+    run_sweep(specs(1), store, progress=False)
+    assert {r["environment"]["runs_in_group"] for r in store.records()} == {1}
+    monkeypatch.setenv("REPROLIB_GROUP_SIZE", "0")
+    with pytest.raises(ValueError, match="REPROLIB_GROUP_SIZE must be a positive integer"):
+        run_sweep(specs(1, eps=(0.3,)), ResultsStore(tmp_path / "other"), progress=False)
+
+
+def test_overlay_runs_differing_in_eta_and_eps_train_in_one_group(tmp_path):
+    store = ResultsStore(tmp_path)
+    todo = [overlay_run("digits", "resnet8", eta, eps, 0, RECIPE) for eta, eps in ((0.0, 0.2), (1.0, 0.4))]
+    run_sweep(todo, store, progress=False)
+    records = [store.get(s.key) for s in todo]
+    assert all(r["status"] == "done" and r["environment"]["runs_in_group"] == 2 for r in records)
+    assert [r["config"]["task"]["eta"] for r in records] == [0.0, 1.0]

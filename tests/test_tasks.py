@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from reprolib.sources import load_source
-from reprolib.tasks import channel_stats, make_inversion_task
+from reprolib.tasks import channel_stats, make_inversion_task, make_overlay_task, overlay
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,53 @@ def test_train_fraction_is_a_stratified_subsample(digits):
 def test_eps_outside_range_is_rejected(digits, eps):
     with pytest.raises(ValueError, match=r"eps must lie in \[0, 0.5\]"):
         make_inversion_task(digits, eps, seed=0)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2, 0.4, 0.5])
+def test_overlay_group_rates_are_exact(digits, eps):
+    task = make_overlay_task(digits, 0.5, eps, seed=3)
+    for split, source_labels in ((task.train, digits.train_labels), (task.test, digits.test_labels)):
+        per_class = int(torch.bincount(source_labels).min())
+        pos, neg = split.labels == 1, split.labels == 0
+        assert int(pos.sum()) == int(neg.sum()) == per_class
+        assert int((split.groups[pos] == 1).sum()) == round((0.5 + eps) * per_class)  # positives → group a
+        assert int((split.groups[neg] == 0).sum()) == round((0.5 + eps) * per_class)  # negatives → group b
+
+
+def test_overlay_uses_four_distinct_classes_and_labels_follow_the_class_image(digits):
+    task = make_overlay_task(digits, 0.3, 0.2, seed=5)
+    classes, group_classes = task.info["classes"], task.info["group_classes"]
+    assert len(set(classes + group_classes)) == 4
+    for split in (task.train, task.test):
+        assert set(split.source_labels.tolist()) == set(classes)
+        assert torch.equal(split.labels, (split.source_labels == classes[1]).long())
+
+
+def test_overlay_mixes_group_and_class_images_by_eta(digits):
+    """η = 0 shows the class images, η = 1 the group images (the same pairs for every η), and in between a
+    pixel is η·group + (1 − η)·class up to uint8 rounding (eq. 5)."""
+    class_only, group_only, mixed = (make_overlay_task(digits, eta, 0.3, seed=2) for eta in (0.0, 1.0, 0.3))
+    train_class = {c: digits.train_images[digits.train_labels == c] for c in range(10)}
+    first = class_only.train
+    assert any(torch.equal(first.images[0], img) for img in train_class[int(first.source_labels[0])])
+    group_class = group_only.info["group_classes"][int(group_only.train.groups[0])]
+    assert any(torch.equal(group_only.train.images[0], img) for img in train_class[group_class])
+    expected = 0.3 * group_only.train.images.double() + 0.7 * class_only.train.images.double()
+    assert (mixed.train.images.double() - expected).abs().max() <= 0.5
+    assert torch.equal(mixed.train.groups, class_only.train.groups)
+
+
+def test_overlay_rounds_to_the_nearest_integer():
+    group, cls = torch.tensor([255, 0, 101], dtype=torch.uint8), torch.tensor([0, 255, 50], dtype=torch.uint8)
+    assert overlay(group, cls, 0.2).tolist() == [51, 204, 60]  # 51.0, 204.0, 60.2
+
+
+def test_overlay_sizes_do_not_depend_on_the_seed(digits):
+    sizes = {(len(t.train), len(t.test)) for t in (make_overlay_task(digits, 0.5, 0.3, seed=s) for s in range(6))}
+    assert sizes == {(2 * 122, 2 * 52)}
+
+
+@pytest.mark.parametrize("eta, eps, message", [(1.2, 0.1, r"eta must lie in \[0, 1\]"), (0.5, 0.6, r"eps must")])
+def test_overlay_rejects_out_of_range_parameters(digits, eta, eps, message):
+    with pytest.raises(ValueError, match=message):
+        make_overlay_task(digits, eta, eps, seed=0)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from ..chapter import Chapter, ParameterError
-from . import hall_rq1
+from . import hall_f1, hall_fn1, hall_rq1, hall_rq5, hall_rq6
 
-CHAPTERS: dict[str, Chapter] = {c.id: c for c in (hall_rq1.CHAPTER,)}
+CHAPTERS: dict[str, Chapter] = {
+    c.id: c
+    for c in (hall_rq1.CHAPTER, hall_f1.CHAPTER, hall_rq5.RQ5A, hall_rq5.RQ5B, hall_rq6.CHAPTER, hall_fn1.CHAPTER)
+}
 
 
 def get_chapter(chapter_id: str) -> Chapter:

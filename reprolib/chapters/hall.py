@@ -25,6 +25,11 @@ def recipe_for(dataset: str, epochs: int, **changes) -> Recipe:
     return Recipe(epochs=epochs, **augmentation).with_(**changes)
 
 
+def model_label(model: str) -> str:
+    """'resnet110' → 'ResNet-110' (the paper's spelling), for figure titles."""
+    return "ResNet-" + model.removeprefix("resnet") if model.startswith("resnet") else model
+
+
 def model_for(config_model, dataset: str) -> str:
     if config_model is None:
         return PAPER_MODELS[dataset]

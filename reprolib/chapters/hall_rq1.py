@@ -8,7 +8,7 @@ import pandas as pd
 from .. import claims as C
 from ..chapter import Chapter, validators
 from ..figures import mean_band, new_figure
-from .hall import DISPLAY, inversion_run, model_for, recipe_for
+from .hall import DISPLAY, inversion_run, model_for, model_label, recipe_for
 
 FIG2_EPS = [round(0.05 * i, 2) for i in range(11)]
 
@@ -55,7 +55,7 @@ class HallRQ1(Chapter):
             ax.set(
                 xlabel="dataset bias ε",
                 ylabel=r"BiasAmp$_{A\rightarrow T}$",
-                title=f"{model_for(config['model'], dataset)} on {DISPLAY[dataset]}",
+                title=f"{model_label(model_for(config['model'], dataset))} on {DISPLAY[dataset]}",
             )
         fig.tight_layout()
         return fig

@@ -1,0 +1,162 @@
+"""H-RQ6 — Hall et al. (2022), RQ6 and Figs. 10, 11: bias amplification as the group becomes easier to see.
+
+Each example overlays a "group image" on a "class image", I = η·I_group + (1 − η)·I_class (eq. 5,
+``tasks.make_overlay_task``): at η = 0 only the class is visible, at η = 1 only the group.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import claims as C
+from ..chapter import Chapter, validators
+from ..figures import mean_band, new_figure
+from ..models import parse_model
+from ..sources import SOURCES, load_source
+from ..sweep import RunSpec
+from ..tasks import make_overlay_task
+from .hall import DISPLAY, model_for, recipe_for
+
+FIG10_ETA = [0.0, 0.2, 0.5, 0.8, 1.0]
+FIG11_ETA = [round(0.1 * i, 1) for i in range(11)]
+# The paper draws three ε in Fig. 11 without listing them; we take the range of the ε lines of its Fig. 3.
+EPS_LINES = [0.2, 0.3, 0.4]
+
+
+def overlay_run(dataset: str, model: str, eta: float, eps: float, run: int, recipe, **tags) -> RunSpec:
+    """Run ``run`` of the overlay task: the four source classes, the pairs, initialisation and data order are
+    all seeded by ``run``, so runs that differ only in η or ε see the same class and group images."""
+    task = {"builder": "overlay", "dataset": dataset, "eta": eta, "eps": eps, "seed": run}
+    return RunSpec(
+        task,
+        parse_model(model),
+        recipe,
+        seed=run,
+        tags={"dataset": dataset, "model": model, "eta": eta, "eps": eps, "run": run, **tags},
+    )
+
+
+class HallRQ6(Chapter):
+    id = "H-RQ6"
+    title = "RQ6: bias amplification vs the relative difficulty of group and class (Figs. 10, 11)"
+    notebook = "hall_rq6.ipynb"
+    presets = {
+        "smoke": {
+            "dataset": "digits",
+            "model": "resnet8",
+            "eta": [0.0, 0.5, 1.0],
+            "eps": [0.3],
+            "runs": 2,
+            "epochs": 2,
+        },
+        "course": {
+            "dataset": "digits",
+            "model": "resnet8",
+            "eta": [0.0, 0.25, 0.5, 0.75, 1.0],
+            "eps": EPS_LINES,
+            "runs": 6,
+            "epochs": 40,
+        },
+        "paper": {
+            "dataset": "cifar10",
+            "model": "resnet110",
+            "eta": FIG11_ETA,
+            "eps": EPS_LINES,
+            "runs": 20,
+            "epochs": 500,
+        },
+    }
+    parameters = {
+        "dataset": validators.choice(*SOURCES),
+        "model": validators.model,
+        "eta": validators.number_list(0, 1),
+        "eps": validators.number_list(0, 0.5),
+        "runs": validators.positive_int(1000),
+        "epochs": validators.positive_int(),
+    }
+
+    def specs(self, config):
+        dataset = config["dataset"]
+        recipe = recipe_for(dataset, config["epochs"])
+        model = model_for(config["model"], dataset)
+        return [
+            overlay_run(dataset, model, eta, eps, run, recipe)
+            for eps in config["eps"]
+            for eta in config["eta"]
+            for run in range(config["runs"])
+        ]
+
+    def examples_figure(self, config, seed: int = 0):
+        """Fig. 10: one test example (a positive in group a) overlaid with η = 0, 0.2, 0.5, 0.8 and 1."""
+        source = load_source(config["dataset"])
+        fig, axes = new_figure(len(FIG10_ETA), width=1.8, height=2.1)
+        for ax, eta in zip(axes[0], FIG10_ETA, strict=True):
+            task = make_overlay_task(source, eta, 0.3, seed)
+            index = int(((task.test.labels == 1) & (task.test.groups == 1)).nonzero()[0, 0])
+            image = task.test.images[index]
+            if image.shape[0] == 1:
+                ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            else:
+                ax.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set(xticks=[], yticks=[], title=f"η = {eta:g}")
+        fig.tight_layout()
+        return fig
+
+    def figure(self, results, config):
+        """Fig. 11: mean BiasAmp against η with its 95% band, one line per ε."""
+        fig, axes = new_figure(1, width=5.0, height=3.6)
+        ax = axes[0, 0]
+        for eps in config["eps"]:
+            part = results[np.isclose(results["eps"], eps)] if not results.empty else results
+            if not part.empty:
+                mean_band(ax, part, "eta", "metrics.bias_amplification", label=f"ε = {eps:g}")
+        ax.axhline(0, color="grey", linewidth=0.8, linestyle=":")
+        ax.axvline(0.5, color="grey", linewidth=0.8, linestyle="--")
+        model = model_for(config["model"], config["dataset"])
+        ax.set(xlabel="η (weight of the group image)", ylabel=r"BiasAmp$_{A\rightarrow T}$")
+        ax.set_title(f"{model} on {DISPLAY[config['dataset']]} overlays")
+        if not results.empty:
+            ax.legend()
+        fig.tight_layout()
+        return fig
+
+    def claims(self, results, config):
+        rows = []
+        for eps in config["eps"]:
+            part = results[np.isclose(results["eps"], eps)] if not results.empty else results
+            rows += eps_claims(part, eps, config["eta"])
+        return C.claims_frame(rows)
+
+
+def eps_claims(part, eps: float, etas: list[float]) -> list[C.Claim]:
+    """Fig. 11's claims at one ε, fixed before any result was seen:
+
+    1. Bias is dampened for small η: BiasAmp < 0 at every η < ½ (``claims.check_negative``).
+    2. BiasAmp rises with η past ½: Spearman correlation of η and BiasAmp over the runs with η ≥ ½
+       (``claims.check_increasing``).
+    3. BiasAmp > 0 for large η: at every η > ½ (``claims.check_positive``).
+    """
+
+    texts = [
+        (f"ε = {eps:g}: bias is dampened when the group is hard to see (BiasAmp < 0 for η < ½)", "< 0"),
+        (f"ε = {eps:g}: BiasAmp rises with η past ½", "increasing"),
+        (f"ε = {eps:g}: bias is amplified when the group is easy to see (BiasAmp > 0 for η > ½)", "> 0"),
+    ]
+    if part.empty:
+        return [C.not_run(claim, paper, "no runs") for claim, paper in texts]
+
+    def values(eta):
+        return part.loc[np.isclose(part["eta"], eta), "metrics.bias_amplification"].to_numpy()
+
+    small, large = [e for e in etas if e < 0.5], [e for e in etas if e > 0.5]
+    rising = part[part["eta"] >= 0.5]
+    return [
+        C.check_negative(*texts[0], {e: values(e) for e in small}) if small else C.not_run(*texts[0], "no η < ½"),
+        C.check_increasing(*texts[1], rising["eta"], rising["metrics.bias_amplification"])
+        if len([e for e in etas if e >= 0.5]) >= 2
+        else C.not_run(*texts[1], "fewer than 2 η ≥ ½"),
+        C.check_positive(*texts[2], {e: values(e) for e in large}) if large else C.not_run(*texts[2], "no η > ½"),
+    ]
+
+
+CHAPTER = HallRQ6()

@@ -1,0 +1,46 @@
+"""Part landing pages: every chapter's verdicts from stored results, training nothing."""
+
+import nbformat
+
+from reprolib import claims as C
+from reprolib.chapters import CHAPTERS, get_chapter
+from reprolib.cli import execute_notebook
+from reprolib.parts import PARTS, RESULTS_MISSING, part_chapters, part_claims
+from reprolib.store import ResultsStore
+
+
+def test_a_part_holds_every_registered_chapter_of_its_prefix():
+    ids = [c.id for c in part_chapters("H-")]
+    assert ids == sorted(i for i in CHAPTERS if i.startswith("H-"))
+    assert {"H-F1", "H-RQ1", "H-RQ5a", "H-RQ5b", "H-RQ6", "H-fn1"} <= set(ids)
+
+
+def test_without_results_each_chapter_says_which_command_trains_it(store_dir):
+    table = part_claims("H-", "smoke")
+    missing = table[table["verdict"] == RESULTS_MISSING]
+    assert sorted(missing["chapter"]) == sorted(c.id for c in part_chapters("H-") if c.id != "H-F1")
+    assert "reprolib run H-RQ6 --preset smoke" in missing.set_index("chapter").loc["H-RQ6", "measured"]
+    assert list(table.loc[table["chapter"] == "H-F1", "verdict"]) == ["—"]
+    assert not store_dir.exists()  # nothing trained
+
+
+def test_stored_results_give_the_chapters_own_claims(store_dir):
+    chapter = get_chapter("H-fn1")
+    config = chapter.configure("smoke")
+    results = chapter.run(config, progress=False)
+    table = part_claims("H-", "smoke", ResultsStore(store_dir))
+    rows = table[table["chapter"] == "H-fn1"]
+    expected = chapter.claims(results, config)
+    assert list(rows["verdict"]) == list(expected["verdict"]) and set(rows["verdict"]) <= set(C.VERDICTS)
+    assert set(rows["runs"]) == {"2/2"}
+
+
+def test_landing_page_runs_and_names_missing_results(tmp_path, store_dir):
+    part = PARTS["H-"]
+    out = execute_notebook(part, {"preset": "smoke"}, tmp_path / part.notebook, log_output=False)
+    outputs = [o for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = " ".join(o.get("text", "") for o in outputs)
+    assert "H-RQ5a: results missing: run `reprolib run H-RQ5a --preset smoke`" in text
+    html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "verdict" in html and "H-F1" in html
