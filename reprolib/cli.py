@@ -67,11 +67,17 @@ def _not_waiting(options: Launch, command: str) -> int:
     return 0
 
 
+def _device_here(device: str, options: Launch) -> str:
+    """The device this process configures and renders with: Slurm jobs, not the login node, need the GPU."""
+    return "cpu" if options.launcher == "slurm" and device.startswith("cuda") else device
+
+
 def cmd_run(args) -> int:
     params = _parse_params(args.param)
     chapters = _chapters(args.chapter)
     options = _launch_options(args)
-    configs = [chapter.configure(args.preset, args.device, **params) for chapter in chapters]  # validate all first
+    here = _device_here(args.device, options)
+    configs = [chapter.configure(args.preset, here, **params) for chapter in chapters]  # validate all first
     if options.launcher != "local":
         specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
         launch(specs, ResultsStore(), args.device, options)
@@ -79,7 +85,7 @@ def cmd_run(args) -> int:
             return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
     for chapter in chapters:
         output = Path(args.output) if args.output else book.chapters_dir() / chapter.notebook
-        parameters = {"preset": args.preset, "device": args.device, **params}
+        parameters = {"preset": args.preset, "device": here, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
             book.add_colab_setup(execute_notebook(chapter, parameters, output))
@@ -102,9 +108,10 @@ def _report(message: str) -> None:
 def cmd_sweep(args) -> int:
     params = _parse_params(args.param)
     chapters = _chapters(args.chapter)
-    configs = [chapter.configure(args.preset, args.device, **params) for chapter in chapters]
-    specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
     options = _launch_options(args)
+    here = _device_here(args.device, options)
+    configs = [chapter.configure(args.preset, here, **params) for chapter in chapters]
+    specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
     launch(specs, ResultsStore(), args.device, options)
     if not options.wait:
         return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset} --launcher {args.launcher}")
@@ -147,13 +154,14 @@ def cmd_status(args) -> int:
 def cmd_batch(args) -> int:
     entries = read_batch(args.file)
     options = _launch_options(args)
-    specs = [spec for entry in entries for spec in entry.specs(args.device)]
+    here = _device_here(args.device, options)
+    specs = [spec for entry in entries for spec in entry.specs(here)]
     launch(specs, ResultsStore(), args.device, options)
     if not options.wait:
         return _not_waiting(options, "reprolib book")
     for entry in entries:
         print(f"rendering {entry.chapter} at {entry.describe()} → {entry.output()}", file=sys.stderr)
-        _report(entry.render(args.device))
+        _report(entry.render(here))
     return 0
 
 

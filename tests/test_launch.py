@@ -59,8 +59,13 @@ def test_slurm_sweep_submits_one_array_with_the_requested_resources(tmp_path, st
         tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("SBATCH_COPY", str(tmp_path / "job.sh"))
-    args = ["--launcher", "slurm", "--partition", "gpu", "--gpus", "2", "--time", "30", "--array-parallelism", "3"]
-    assert main(["sweep", "H-RQ1", "--preset", "smoke", *args, "--group-size", "2", "--no-wait"]) == 0
+    args = ["--launcher", "slurm", "--device", "cuda", "--partition", "gpu", "--gpus", "2", "--time", "30"]
+    assert (
+        main(
+            ["sweep", "H-RQ1", "--preset", "smoke", *args, "--array-parallelism", "3", "--group-size", "2", "--no-wait"]
+        )
+        == 0
+    )
     script = (tmp_path / "job.sh").read_text()
     for line in ["--partition=gpu", "--gpus-per-node=2", "--time=30", "--array=0-2%3"]:  # 6 runs, 2 per job
         assert f"#SBATCH {line}\n" in script
