@@ -25,7 +25,7 @@ __all__ = ["Chapter", "PRESETS", "ParameterError", "ResultsMissing", "validators
 
 PRESETS = ("smoke", "course", "paper")
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_ONLY = "REPROLIB_RESULTS_ONLY"  # set (to 1) by `reprolib book` and the batch launchers: never train
+RESULTS_ONLY = "REPROLIB_RESULTS_ONLY"  # set by `reprolib book`, `batch`, and `run` with submitit: never train
 
 
 class ParameterError(ValueError):

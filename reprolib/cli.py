@@ -67,11 +67,17 @@ def _not_waiting(options: Launch, command: str) -> int:
     return 0
 
 
+def _device_here(device: str, options: Launch) -> str:
+    """The device this process configures and renders with: Slurm jobs, not the login node, need the GPU."""
+    return "cpu" if options.launcher == "slurm" and device.startswith("cuda") else device
+
+
 def cmd_run(args) -> int:
     params = _parse_params(args.param)
     chapters = _chapters(args.chapter)
     options = _launch_options(args)
-    configs = [chapter.configure(args.preset, args.device, **params) for chapter in chapters]  # validate all first
+    here = _device_here(args.device, options)
+    configs = [chapter.configure(args.preset, here, **params) for chapter in chapters]  # validate all first
     if options.launcher != "local":
         specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
         launch(specs, ResultsStore(), args.device, options)
@@ -79,7 +85,7 @@ def cmd_run(args) -> int:
             return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
     for chapter in chapters:
         output = Path(args.output) if args.output else book.chapters_dir() / chapter.notebook
-        parameters = {"preset": args.preset, "device": args.device, **params}
+        parameters = {"preset": args.preset, "device": here, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
             book.add_colab_setup(execute_notebook(chapter, parameters, output))
@@ -102,9 +108,10 @@ def _report(message: str) -> None:
 def cmd_sweep(args) -> int:
     params = _parse_params(args.param)
     chapters = _chapters(args.chapter)
-    configs = [chapter.configure(args.preset, args.device, **params) for chapter in chapters]
-    specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
     options = _launch_options(args)
+    here = _device_here(args.device, options)
+    configs = [chapter.configure(args.preset, here, **params) for chapter in chapters]
+    specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
     launch(specs, ResultsStore(), args.device, options)
     if not options.wait:
         return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset} --launcher {args.launcher}")
@@ -112,39 +119,49 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def _keys_by_preset(chapters, presets, params: dict) -> list[tuple[str, str, set[str]]]:
+    """(chapter id, preset, the keys of its runs) for every chapter and preset (all its presets if none)."""
+    return [
+        (chapter.id, preset, {spec.key for spec in chapter.specs(chapter.configure(preset, "cpu", **params))})
+        for chapter in chapters
+        for preset in presets or chapter.presets
+    ]
+
+
 def _status_table(chapters, presets, params: dict) -> pd.DataFrame:
     store = ResultsStore()
     rows = []
-    for chapter in chapters:
-        for preset in presets or chapter.presets:
-            keys = {spec.key for spec in chapter.specs(chapter.configure(preset, "cpu", **params))}
-            states = [store.state(key) for key in keys]
-            rows.append({"chapter": chapter.id, "preset": preset, **{s: states.count(s) for s in STATES}})
+    for chapter_id, preset, keys in _keys_by_preset(chapters, presets, params):
+        states = [store.state(key) for key in keys]
+        rows.append({"chapter": chapter_id, "preset": preset, **{s: states.count(s) for s in STATES}})
     return pd.DataFrame(rows, columns=["chapter", "preset", *STATES])
 
 
 def cmd_status(args) -> int:
     chapters = _chapters(args.chapter or "all")
     params = _parse_params(args.param)
-    print(_status_table(chapters, [args.preset] if args.preset else None, params).to_string(index=False))
+    presets = [args.preset] if args.preset else None
+    print(_status_table(chapters, presets, params).to_string(index=False))
     if args.errors:
         store = ResultsStore()
-        for record in store.records():
-            if record.get("status") == "failed" and store.state(record["key"]) == "failed":
-                print(f"{record['key']}: {record['error']}")
+        keys = sorted(set().union(*(keys for _, _, keys in _keys_by_preset(chapters, presets, params))))
+        for key in keys:
+            if store.state(key) == "failed":
+                print(f"{key}: {store.get(key)['error']}")
     return 0
 
 
 def cmd_batch(args) -> int:
     entries = read_batch(args.file)
     options = _launch_options(args)
-    specs = [spec for entry in entries for spec in entry.specs(args.device)]
+    here = _device_here(args.device, options)
+    specs = [spec for entry in entries for spec in entry.specs(here)]
     launch(specs, ResultsStore(), args.device, options)
     if not options.wait:
         return _not_waiting(options, "reprolib book")
     for entry in entries:
         print(f"rendering {entry.chapter} at {entry.describe()} → {entry.output()}", file=sys.stderr)
-        _report(entry.render(args.device))
+        _report(entry.render(here))
     return 0
 
 

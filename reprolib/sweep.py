@@ -296,8 +296,10 @@ def run_sweep(
         desc=f"{len(buildable)} of {len(specs)} runs to train",
     ) as bar:
         for members in compatible_groups(buildable):
-            size = group_size or _group_size_override() or default_group_size(
-                device, members[0], tasks[members[0].key], len(members)
+            size = (
+                group_size
+                or _group_size_override()
+                or default_group_size(device, members[0], tasks[members[0].key], len(members))
             )
             for group in balanced_chunks(members, size):
                 try:

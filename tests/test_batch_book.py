@@ -61,6 +61,7 @@ def test_status_counts_done_failed_running_and_pending(store_dir, capsys):
     store = ResultsStore()
     fake_done(store, specs[0])
     store.put({"key": specs[1].key, "status": "failed", "config": {}, "error": "ValueError: boom"})
+    store.put({"key": "another-chapter", "status": "failed", "config": {}, "error": "not listed"})
     with store.running([specs[2].key]):
         assert main(["status", "H-RQ1", "--preset", "smoke", "--errors"]) == 0
     table, error = capsys.readouterr().out.strip().splitlines()[1:]

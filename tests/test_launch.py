@@ -1,21 +1,16 @@
 """Launchers: submitit's local executor for real (two short jobs), Slurm through a stand-in sbatch."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from reprolib.chapter import ParameterError
 from reprolib.chapters.hall import inversion_run, recipe_for
+from reprolib.cli import main
 from reprolib.launch import Launch, launch
 from reprolib.store import ResultsStore
 
 RECIPE = recipe_for("digits", epochs=1).with_(precision="fp32", channels_last=False)
-
-
-def reprolib(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "reprolib.cli", *args], capture_output=True, text=True, **kwargs)
 
 
 def test_submitit_local_jobs_fill_the_store_and_a_failing_job_is_recorded(tmp_path):
@@ -48,25 +43,29 @@ def test_bad_launch_options_name_the_option(options, message):
         Launch(**options)
 
 
-def test_a_bad_launcher_stops_the_cli_before_anything_trains(store_dir):
-    result = reprolib("run", "H-RQ1", "--preset", "smoke", "--launcher", "kubernetes")
-    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "error: launcher must be one of local, submitit-local, slurm, got 'kubernetes'"
-    ]
+def test_a_bad_launcher_stops_the_cli_before_anything_trains(store_dir, capsys):
+    assert main(["run", "H-RQ1", "--preset", "smoke", "--launcher", "kubernetes"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == ["error: launcher must be one of local, submitit-local, slurm, got 'kubernetes'"]
     assert not store_dir.exists()
 
 
-def test_slurm_sweep_submits_one_array_with_the_requested_resources(tmp_path, store_dir):
+def test_slurm_sweep_submits_one_array_with_the_requested_resources(tmp_path, store_dir, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text('#!/bin/sh\ncp "$1" "$SBATCH_COPY"\necho "Submitted batch job 4242"\n')
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SBATCH_COPY": str(tmp_path / "job.sh")}
-    args = ["--launcher", "slurm", "--partition", "gpu", "--gpus", "2", "--time", "30", "--array-parallelism", "3"]
-    result = reprolib("sweep", "H-RQ1", "--preset", "smoke", *args, "--group-size", "2", "--no-wait", env=env)
-    assert result.returncode == 0, result.stderr
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("SBATCH_COPY", str(tmp_path / "job.sh"))
+    args = ["--launcher", "slurm", "--device", "cuda", "--partition", "gpu", "--gpus", "2", "--time", "30"]
+    assert (
+        main(
+            ["sweep", "H-RQ1", "--preset", "smoke", *args, "--array-parallelism", "3", "--group-size", "2", "--no-wait"]
+        )
+        == 0
+    )
     script = (tmp_path / "job.sh").read_text()
     for line in ["--partition=gpu", "--gpus-per-node=2", "--time=30", "--array=0-2%3"]:  # 6 runs, 2 per job
         assert f"#SBATCH {line}\n" in script
