@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..chapter import Chapter, ParameterError
-from . import hall_rq1
+from . import hall_rq1, kurmi_t4
 
-CHAPTERS: dict[str, Chapter] = {c.id: c for c in (hall_rq1.CHAPTER,)}
+CHAPTERS: dict[str, Chapter] = {c.id: c for c in (hall_rq1.CHAPTER, kurmi_t4.CHAPTER)}
 
 
 def get_chapter(chapter_id: str) -> Chapter:
