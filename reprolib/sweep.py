@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics as M
+from .celeba import make_celeba_task
 from .methods import create_objective
 from .skew_tasks import aligned_mask, load_skew_source, make_colour_skew_task, make_grey_colour_task, validation_source
 from .sources import load_source
@@ -66,9 +67,8 @@ def _grey_colour(spec: dict, data_root) -> Task:
 
 
 def _celeba(spec: dict, data_root) -> Task:
-    from .celeba import make_celeba_task
-
-    return make_celeba_task(spec["target"], spec.get("image_size", 64), root=spec.get("root") or data_root)
+    root = spec.get("root") or data_root
+    return make_celeba_task(spec["target"], spec.get("image_size", 64), root, spec.get("split", "test"))
 
 
 TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {
