@@ -77,8 +77,8 @@ def make_celeba_task(target: str, image_size: int = 64, root=None, split: str = 
 
     def part(partition: int) -> Split:
         rows = attributes[attributes["partition"] == partition]
-        labels = torch.as_tensor(rows[column].to_numpy())
-        groups = torch.as_tensor(rows[BIAS_ATTRIBUTE].to_numpy())
+        labels = torch.tensor(rows[column].to_numpy())
+        groups = torch.tensor(rows[BIAS_ATTRIBUTE].to_numpy())
         return Split(_images(folder, rows.index, image_size), labels, groups, labels)
 
     train, test = part(PARTITIONS["train"]), part(PARTITIONS[split])

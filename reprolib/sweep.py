@@ -145,16 +145,22 @@ def run_metrics(task: Task, outputs) -> dict:
 
 def _skew_metrics(task: Task, outputs: dict) -> dict:
     """Kurmi et al. (2022): for each test protocol the method reports, accuracy on the whole (unbiased) test
-    split and on its bias-aligned and bias-conflicting parts, their mean and gap; the discriminator's accuracy
+    split and on its bias-aligned and bias-conflicting parts, their mean and gap, and that mean per class
+    (``class_mean``, the blocks of the Friedman test of Fig. 5); the discriminator's accuracy
     on the bias attribute, on aligned and conflicting images, when the method has a discriminator."""
     test = task.test
     aligned = aligned_mask(task)
     metrics = {"protocols": {}}
     for key, preds in outputs.items():
         if key.startswith("pred_"):
+            per_class = [
+                M.bias_conflict_accuracy(test.labels[c], preds[c], aligned[c])["mean"]
+                for c in (test.labels == k for k in range(task.info["num_classes"]))
+            ]
             metrics["protocols"][key[len("pred_") :]] = {
                 "accuracy": M.accuracy(test.labels, preds),
                 **M.bias_conflict_accuracy(test.labels, preds, aligned),
+                "class_mean": per_class,
             }
     if "bias_pred" in outputs:
         correct = (outputs["bias_pred"] == test.groups).float()

@@ -204,8 +204,7 @@ class KurmiChapter(Chapter):
                     values = self.per_run(final, config, setting, method, metric) if not final.empty else []
                     row[f"{name} (this run)"] = _pct(values) if len(values) else MISSING.get(method, "no runs")
                 lam = self.selected_lambda(results, config, setting, method) if not results.empty else None
-                if method in LAMBDA_METHODS:
-                    row[f"{setting} λ"] = "—" if lam is None else f"{lam:g}"
+                row[f"{setting} λ"] = "—" if lam is None else f"{lam:g}"
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -273,7 +272,7 @@ class KurmiChapter(Chapter):
             b = self.per_run(final, config, setting, worse, metric)
             common = a.index.intersection(b.index)
             groups[setting] = (a[common] - b[common]).to_numpy()
-        return _labelled_positive(claim, paper, groups)
+        return labelled_positive(claim, paper, groups)
 
     def best_claim(self, results, config, claim, paper, method: str = "gba", metric=None, lower=False) -> C.Claim:
         """``method`` has the best mean ``metric`` of all methods run, in every setting (highest; lowest with
@@ -306,7 +305,7 @@ class KurmiChapter(Chapter):
         return C.Claim(claim, paper, "; ".join(measured), verdict)
 
 
-def _labelled_positive(claim, paper, groups: dict) -> C.Claim:
+def labelled_positive(claim, paper, groups: dict) -> C.Claim:
     """``claims.check_positive`` over settings named by strings, with differences shown in points (%)."""
     if not groups or any(len(v) == 0 for v in groups.values()):
         return C.not_run(claim, paper, "no runs")
