@@ -16,6 +16,8 @@ __all__ = [
     "accuracy",
     "cell_accuracy",
     "mean_ci",
+    "bias_conflict_accuracy",
+    "friedman_nemenyi",
 ]
 
 
@@ -115,3 +117,46 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
         return mean, mean, mean
     half = float(stats.sem(x) * stats.t.ppf((1 + confidence) / 2, len(x) - 1))
     return mean, mean - half, mean + half
+
+
+def bias_conflict_accuracy(labels, preds, aligned) -> dict[str, float]:
+    """Accuracy on bias-aligned and on bias-conflicting examples, their mean and the bias gap aligned −
+    conflicting (Kurmi et al. 2022, Tables 1–3); NaN for a part with no examples."""
+    t = _as_int_array(labels, "labels")
+    t_hat = _as_int_array(preds, "preds")
+    mask = _as_int_array(aligned, "aligned").astype(bool)
+    if not (len(t) == len(t_hat) == len(mask)):
+        raise ValueError(f"labels, preds and aligned must have equal lengths, got {len(t)}, {len(t_hat)}, {len(mask)}")
+    correct = t == t_hat
+    on_aligned = float(correct[mask].mean()) if mask.any() else float("nan")
+    on_conflicting = float(correct[~mask].mean()) if (~mask).any() else float("nan")
+    return {
+        "aligned": on_aligned,
+        "conflicting": on_conflicting,
+        "mean": (on_aligned + on_conflicting) / 2,
+        "gap": on_aligned - on_conflicting,
+    }
+
+
+def friedman_nemenyi(scores, alpha: float = 0.05) -> dict:
+    """Friedman test and Nemenyi critical difference over a table of scores (Demšar 2006, §3.2.2).
+
+    ``scores`` is (N blocks, k methods), higher is better (a block is one run, or one dataset). Methods are
+    ranked within each block (rank 1 = best, ties share the average rank). Returns the average ranks, Friedman's
+    χ² and p-value (scipy), and the critical difference CD = q_α √(k(k+1) / (6N)), q_α the studentized range
+    quantile at 1 − α for k means and infinite degrees of freedom, divided by √2: two methods differ
+    significantly when their average ranks differ by more than CD.
+    """
+    table = np.asarray(scores, dtype=float)
+    if table.ndim != 2 or table.shape[0] < 2 or table.shape[1] < 3:
+        raise ValueError(f"scores must be (N ≥ 2 blocks, k ≥ 3 methods), got shape {table.shape}")
+    n, k = table.shape
+    ranks = np.apply_along_axis(stats.rankdata, 1, -table)
+    statistic, p_value = stats.friedmanchisquare(*table.T)
+    q_alpha = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
+    return {
+        "average_ranks": ranks.mean(0),
+        "statistic": float(statistic),
+        "p_value": float(p_value),
+        "critical_difference": float(q_alpha * np.sqrt(k * (k + 1) / (6 * n))),
+    }

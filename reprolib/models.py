@@ -17,7 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["register_model", "create_model", "MODELS", "parse_model", "count_parameters", "MultiLinear"]
+__all__ = [
+    "register_model",
+    "create_model",
+    "MODELS",
+    "parse_model",
+    "count_parameters",
+    "MultiLinear",
+    "MultiMLP",
+    "MultiMLPClassifier",
+    "multi_head",
+]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -40,6 +50,44 @@ class MultiLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
+
+
+class MultiMLP(nn.Sequential):
+    """K independent multi-layer perceptrons: linear layers of the given ``sizes`` with ReLU between them (and
+    after the last one when ``final_relu``), (K, B, sizes[0]) → (K, B, sizes[-1])."""
+
+    def __init__(self, num_runs: int, sizes: Sequence[int], final_relu: bool = False):
+        layers = []
+        for i, (cin, cout) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            layers.append(MultiLinear(num_runs, cin, cout))
+            if final_relu or i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        super().__init__(*layers)
+
+
+def multi_head(num_runs: int, in_features: int, num_outputs: int, hidden: int | None) -> nn.Module:
+    """The classifier on top of the features: one linear layer, or two with a ReLU between them when ``hidden``
+    is given (Kurmi et al. 2022, "the last fully connected layer is replaced with two")."""
+    sizes = (in_features, hidden, num_outputs) if hidden else (in_features, num_outputs)
+    return MultiMLP(num_runs, sizes)
+
+
+class MultiMLPClassifier(nn.Module):
+    """A multi-layer perceptron on flattened images, K runs at once: ``depth`` hidden ReLU layers of ``hidden``
+    units are the features, a linear layer the head (Nam et al. 2020 and Kurmi et al. 2022 on Colored MNIST)."""
+
+    def __init__(self, num_runs, in_features, num_outputs, hidden, depth):
+        super().__init__()
+        self.num_runs, self.feature_dim = num_runs, hidden
+        self.extractor = MultiMLP(num_runs, (in_features, *[hidden] * depth), final_relu=True)
+        self.head = MultiLinear(num_runs, hidden, num_outputs)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(K, B, C, H, W) → (K, B, hidden)."""
+        return self.extractor(x.flatten(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
 
 
 def _conv(num_runs, cin, cout, kernel, stride=1):
@@ -83,7 +131,7 @@ class BasicBlock(nn.Module):
 class MultiResNet(nn.Module):
     """A ResNet for small images with a CIFAR stem (3×3 conv, stride 1, no max-pool), K runs at once."""
 
-    def __init__(self, num_runs, in_channels, num_outputs, stage_widths, blocks_per_stage, shortcut):
+    def __init__(self, num_runs, in_channels, num_outputs, stage_widths, blocks_per_stage, shortcut, head_hidden=None):
         super().__init__()
         self.num_runs, self.in_channels = num_runs, in_channels
         self.stem = nn.Sequential(
@@ -97,7 +145,9 @@ class MultiResNet(nn.Module):
                 cin = cout
         self.layers = nn.Sequential(*layers)
         self.feature_dim = cin
-        self.head = MultiLinear(num_runs, cin, num_outputs)
+        self.head = MultiLinear(num_runs, cin, num_outputs) if not head_hidden else multi_head(
+            num_runs, cin, num_outputs, head_hidden
+        )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(K, B, C, H, W) → pooled features (K, B, F)."""
@@ -139,35 +189,50 @@ CIFAR_DEPTHS = tuple(range(8, 111, 6))
 
 
 @register_model("resnet_cifar")
-def resnet_cifar(num_runs=1, in_channels=3, num_outputs=1, depth=20, width=16):
-    """CIFAR ResNet of He et al. (2016) §4.2: depth 6n+2, three stages of n blocks, widths w, 2w, 4w."""
+def resnet_cifar(num_runs=1, in_channels=3, num_outputs=1, depth=20, width=16, head_hidden=None):
+    """CIFAR ResNet of He et al. (2016) §4.2: depth 6n+2, three stages of n blocks, widths w, 2w, 4w.
+    ``head_hidden``: two fully connected layers with that many hidden units instead of one."""
     if depth not in CIFAR_DEPTHS:
         raise ValueError(f"depth must be 6n+2 between 8 and 110 (8, 14, 20, …, 110), got {depth}")
     if not 4 <= width <= 64:
         raise ValueError(f"width must lie in [4, 64], got {width}")
     n = (depth - 2) // 6
-    return MultiResNet(num_runs, in_channels, num_outputs, (width, 2 * width, 4 * width), (n, n, n), "A")
+    widths = (width, 2 * width, 4 * width)
+    return MultiResNet(num_runs, in_channels, num_outputs, widths, (n, n, n), "A", head_hidden)
 
 
 @register_model("resnet18")
-def resnet18(num_runs=1, in_channels=3, num_outputs=1, width=64):
-    """ResNet-18 with a CIFAR stem: four stages of two blocks, widths w, 2w, 4w, 8w, projection shortcuts."""
+def resnet18(num_runs=1, in_channels=3, num_outputs=1, width=64, head_hidden=None):
+    """ResNet-18 with a CIFAR stem: four stages of two blocks, widths w, 2w, 4w, 8w, projection shortcuts.
+    ``head_hidden``: two fully connected layers with that many hidden units instead of one."""
     if not 4 <= width <= 64:
         raise ValueError(f"width must lie in [4, 64], got {width}")
-    return MultiResNet(num_runs, in_channels, num_outputs, (width, 2 * width, 4 * width, 8 * width), (2, 2, 2, 2), "B")
+    widths = (width, 2 * width, 4 * width, 8 * width)
+    return MultiResNet(num_runs, in_channels, num_outputs, widths, (2, 2, 2, 2), "B", head_hidden)
+
+
+@register_model("mlp")
+def mlp(num_runs=1, in_channels=3, num_outputs=1, input_pixels=64, hidden=100, depth=3, width=None):
+    """Multi-layer perceptron on images of ``input_pixels`` pixels (H·W) of ``in_channels`` channels; ``depth``
+    hidden layers of ``hidden`` units (Kurmi et al.: three hidden layers on Colored MNIST; Nam et al.: 100 units).
+    ``width``, when given, sets ``hidden`` (so the registry's common ``width`` argument means the same thing)."""
+    hidden = width or hidden
+    if not 1 <= depth <= 8:
+        raise ValueError(f"depth must lie in [1, 8], got {depth}")
+    return MultiMLPClassifier(num_runs, in_channels * input_pixels, num_outputs, hidden, depth)
 
 
 def parse_model(name: str) -> dict:
-    """A model name as a chapter parameter → its spec: 'resnet18', 'resnet20', 'resnet110' (depth 6n+2)."""
-    if name == "resnet18":
-        return {"name": "resnet18"}
+    """A model name as a chapter parameter → its spec: 'resnet18', 'resnet20', 'resnet110' (depth 6n+2), 'mlp'."""
+    if name in ("resnet18", "mlp"):
+        return {"name": name}
     match = re.fullmatch(r"resnet(\d+)", name)
     if match:
         depth = int(match.group(1))
         if depth not in CIFAR_DEPTHS:
             raise ValueError(f"model {name!r}: depth must be 6n+2 between 8 and 110 (resnet8, resnet14, …, resnet110)")
         return {"name": "resnet_cifar", "depth": depth}
-    raise ValueError(f"unknown model {name!r}; accepted: resnet18, or resnetD with D = 6n+2 in [8, 110]")
+    raise ValueError(f"unknown model {name!r}; accepted: resnet18, mlp, or resnetD with D = 6n+2 in [8, 110]")
 
 
 def create_model(spec: dict, seeds: Sequence[int], in_channels: int, num_outputs: int = 1) -> nn.Module:

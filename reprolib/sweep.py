@@ -23,6 +23,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics as M
+from .celeba import make_celeba_task
+from .methods import create_objective
+from .skew_tasks import aligned_mask, load_skew_source, make_colour_skew_task, make_grey_colour_task, validation_source
 from .sources import load_source
 from .store import ResultsStore, config_key
 from .tasks import Task, make_inversion_task, make_overlay_task
@@ -33,9 +36,11 @@ __all__ = [
     "run_sweep",
     "build_task",
     "TASK_BUILDERS",
+    "RUN_METRICS",
     "run_metrics",
     "resolve_device",
     "group_key",
+    "objective_for",
     "compatible_groups",
     "pending_specs",
     "balanced_chunks",
@@ -55,10 +60,42 @@ def _overlay(spec: dict, data_root) -> Task:
     return make_overlay_task(source, spec["eta"], spec["eps"], spec["seed"])
 
 
-TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {"inversion": _inversion, "overlay": _overlay}
+def _skew_source(spec: dict, data_root):
+    """The task's image source; with ``"split": "validation"`` its test split is held out of its training split."""
+    source = load_skew_source(spec["dataset"], root=data_root)
+    return validation_source(source, spec["seed"]) if spec.get("split") == "validation" else source
+
+
+def _colour_skew(spec: dict, data_root) -> Task:
+    source = _skew_source(spec, data_root)
+    return make_colour_skew_task(source, spec["skew"], spec["seed"], spec.get("perturbation", 0.05))
+
+
+def _grey_colour(spec: dict, data_root) -> Task:
+    source = _skew_source(spec, data_root)
+    return make_grey_colour_task(source, spec["skew"], spec["seed"], spec.get("binary", False))
+
+
+def _celeba(spec: dict, data_root) -> Task:
+    root = spec.get("root") or data_root
+    return make_celeba_task(spec["target"], spec.get("image_size", 64), root, spec.get("split", "test"))
+
+
+TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {
+    "inversion": _inversion,
+    "overlay": _overlay,
+    "colour_skew": _colour_skew,
+    "grey_colour": _grey_colour,
+    "celeba": _celeba,
+}
 
 # Fields that may differ between runs trained together in one multi-run model.
-PER_RUN_FIELDS = {"seed": None, "task": {"seed", "eps", "eta", "swap_roles"}, "recipe": {"weight_decay"}}
+PER_RUN_FIELDS = {
+    "seed": None,
+    "task": {"seed", "eps", "eta", "swap_roles", "skew"},
+    "recipe": {"weight_decay"},
+    "method": {"lambda"},
+}
 
 
 @dataclass(frozen=True)
@@ -69,15 +106,19 @@ class RunSpec:
     seed: int  # model initialisation, data order and augmentation
     curves: bool = False  # evaluate on the test set after every epoch
     tags: dict = field(default_factory=dict)  # chapter bookkeeping, not part of the key
+    method: dict | None = None  # a debiasing method (reprolib.methods); None: the default binary objective
 
     def config(self) -> dict:
-        return {
+        config = {
             "task": self.task,
             "model": self.model,
             "recipe": self.recipe.to_dict(),
             "seed": self.seed,
             "curves": self.curves,
         }
+        if self.method is not None:  # absent by default, so the keys of earlier runs do not change
+            config["method"] = self.method
+        return config
 
     @property
     def key(self) -> str:
@@ -104,6 +145,8 @@ def group_key(spec: RunSpec) -> str:
     config.pop("seed")
     config["task"] = {k: v for k, v in config["task"].items() if k not in PER_RUN_FIELDS["task"]}
     config["recipe"] = {k: v for k, v in config["recipe"].items() if k not in PER_RUN_FIELDS["recipe"]}
+    if "method" in config:
+        config["method"] = {k: v for k, v in config["method"].items() if k not in PER_RUN_FIELDS["method"]}
     return json.dumps(config, sort_keys=True)
 
 
@@ -133,8 +176,43 @@ def build_task(task_spec: dict, data_root: str | Path | None = None) -> Task:
     return _cached_task(json.dumps(task_spec, sort_keys=True), str(data_root) if data_root else None)
 
 
-def run_metrics(task: Task, probs: torch.Tensor) -> dict:
-    """The metrics every run record carries, measured on the test split (Hall et al. §2.1)."""
+def run_metrics(task: Task, outputs) -> dict:
+    """The metrics every run record carries, measured on the test split, chosen by the task's kind
+    (``task.info["kind"]``; Hall et al.'s binary metrics by default)."""
+    return RUN_METRICS[task.info.get("kind", "inversion")](task, outputs)
+
+
+def _skew_metrics(task: Task, outputs: dict) -> dict:
+    """Kurmi et al. (2022): for each test protocol the method reports, accuracy on the whole (unbiased) test
+    split and on its bias-aligned and bias-conflicting parts, their mean and gap, and that mean per class
+    (``class_mean``, the blocks of the Friedman test of Fig. 5); the discriminator's accuracy
+    on the bias attribute, on aligned and conflicting images, when the method has a discriminator."""
+    test = task.test
+    aligned = aligned_mask(task)
+    metrics = {"protocols": {}}
+    for key, preds in outputs.items():
+        if key.startswith("pred_"):
+            per_class = [
+                M.bias_conflict_accuracy(test.labels[c], preds[c], aligned[c])["mean"]
+                for c in (test.labels == k for k in range(task.info["num_classes"]))
+            ]
+            metrics["protocols"][key[len("pred_") :]] = {
+                "accuracy": M.accuracy(test.labels, preds),
+                **M.bias_conflict_accuracy(test.labels, preds, aligned),
+                "class_mean": per_class,
+            }
+    if "bias_pred" in outputs:
+        correct = (outputs["bias_pred"] == test.groups).float()
+        metrics["discriminator"] = {
+            "accuracy": float(correct.mean()),
+            "aligned": float(correct[aligned].mean()),
+            "conflicting": float(correct[~aligned].mean()),
+        }
+    return metrics
+
+
+def _inversion_metrics(task: Task, probs: torch.Tensor) -> dict:
+    """Hall et al. §2.1: accuracy, BiasAmp, ECE and per-cell accuracy of the binary classifier."""
     test = task.test
     preds = (probs > 0.5).long()
     cells = M.cell_accuracy(test.groups, test.labels, preds)
@@ -144,6 +222,16 @@ def run_metrics(task: Task, probs: torch.Tensor) -> dict:
         "ece": M.expected_calibration_error(probs, test.labels),
         "cell_accuracy": {f"t{t}_a{a}": v for (t, a), v in cells.items()},
     }
+
+
+RUN_METRICS: dict[str, Callable[[Task, object], dict]] = {"inversion": _inversion_metrics, "skew": _skew_metrics}
+
+
+def objective_for(group: Sequence[RunSpec], tasks: Sequence[Task]):
+    """The training objective of a group of runs: the default (None) or its method's (``reprolib.methods``)."""
+    if group[0].method is None:
+        return None
+    return create_objective([s.method for s in group], tasks)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -192,7 +280,7 @@ def default_group_size(device: torch.device, spec: RunSpec, task: Task, pending:
     small = _probe_task(task, probe.batch_size)
     torch.cuda.reset_peak_memory_stats(device)
     before = torch.cuda.memory_allocated(device)
-    train_runs([small], spec.model, probe, [0], device=device)
+    train_runs([small], spec.model, probe, [0], device=device, objective=objective_for([spec], [small]))
     per_run = torch.cuda.max_memory_allocated(device) - before + task.train.images.numel() + task.test.images.numel()
     return max(1, min(pending, 64, int(0.7 * free / max(per_run, 1))))
 
@@ -220,10 +308,17 @@ class _CurveRecorder:
         self.curves: list[list[dict]] = [[] for _ in tasks]
 
     def __call__(self, event: EpochEnd) -> None:
-        probs = event.evaluate().cpu()
+        outputs = event.evaluate()
         for k, task in enumerate(self.tasks):
             point = {"epoch": event.epoch, "lr": event.lr, "train_loss": float(event.train_loss[k])}
-            self.curves[k].append({**point, **run_metrics(task, probs[k])})
+            self.curves[k].append({**point, **run_metrics(task, _run_slice(outputs, k))})
+
+
+def _run_slice(outputs, k: int):
+    """Run k's part of a group's test outputs (a (K, N) tensor or a dict of them)."""
+    if isinstance(outputs, dict):
+        return {key: value[k].cpu() for key, value in outputs.items()}
+    return outputs[k].cpu()
 
 
 def _train_group(group: list[RunSpec], tasks: list[Task], device, store: ResultsStore, bar) -> None:
@@ -237,6 +332,7 @@ def _train_group(group: list[RunSpec], tasks: list[Task], device, store: Results
         device=device,
         callbacks=[recorder] if recorder else [],
         progress=bar.update,
+        objective=objective_for(group, tasks),
     )
     environment = _environment(device, len(group))
     for k, (spec, task, out) in enumerate(zip(group, tasks, outputs, strict=True)):

@@ -29,6 +29,8 @@ __all__ = [
     "PRECISIONS",
     "epoch_stream",
     "data_generator",
+    "Batch",
+    "BinaryCrossEntropy",
 ]
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -120,7 +122,8 @@ def learning_rate(recipe: Recipe, epoch: int) -> float:
 
 @dataclass
 class EpochEnd:
-    """What a per-epoch callback receives. ``evaluate()`` returns test probabilities (K, N_test)."""
+    """What a per-epoch callback receives. ``evaluate()`` returns the test outputs: probabilities (K, N_test) by
+    default, a dict of (K, N_test) tensors for objectives that say so (``reprolib.methods``)."""
 
     epoch: int  # 1-based: the number of epochs finished
     lr: float
@@ -131,16 +134,61 @@ class EpochEnd:
 
 @dataclass
 class RunOutput:
-    test_probs: torch.Tensor  # (N_test,) P(t = 1) after training
+    test_probs: torch.Tensor | dict  # (N_test,) P(t = 1) after training; an objective's own outputs otherwise
     train_loss: float
     seconds: float
     extras: dict = field(default_factory=dict)
 
 
-def _stack(tasks: Sequence[Task], split: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+def _stack(tasks: Sequence[Task], split: str, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     images = torch.stack([getattr(t, split).images for t in tasks]).to(device)
     labels = torch.stack([getattr(t, split).labels for t in tasks]).to(device)
-    return images, labels
+    groups = torch.stack([getattr(t, split).groups for t in tasks]).to(device)
+    return images, labels, groups
+
+
+@dataclass
+class Batch:
+    """What an objective's loss sees of one training step, every tensor with a leading run dimension K."""
+
+    x: torch.Tensor  # (K, B, C, H, W) augmented, standardised images
+    labels: torch.Tensor  # (K, B) int64 classes
+    groups: torch.Tensor  # (K, B) int64 groups (the bias attribute)
+    index: torch.Tensor  # (K, B) positions of the images in the training split
+    progress: float  # share of training done before this step, in [0, 1)
+
+
+class BinaryCrossEntropy:
+    """The default objective: one logit per image, binary cross-entropy against the 0/1 class (Hall et al.).
+
+    An objective declares ``num_outputs``; ``build(model, setup)`` returns its extra trainable K-run modules (or
+    None); ``loss(model, extra, batch)`` returns the per-run training loss (K,); ``predict(model, extra, x,
+    groups)`` returns the test outputs of a batch — a tensor (K, B) or a dict of them.
+    """
+
+    num_outputs = 1
+
+    def build(self, model, setup: dict):
+        return None
+
+    def loss(self, model, extra, batch: Batch) -> torch.Tensor:
+        logits = model(batch.x)[..., 0].float()
+        return F.binary_cross_entropy_with_logits(logits, batch.labels.float(), reduction="none").mean(1)
+
+    def predict(self, model, extra, x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(model(x).float()[..., 0])
+
+
+def _concat(outputs: list):
+    if isinstance(outputs[0], dict):
+        return {key: torch.cat([o[key] for o in outputs], dim=1) for key in outputs[0]}
+    return torch.cat(outputs, dim=1)
+
+
+def _select(outputs, k: int):
+    if isinstance(outputs, dict):
+        return {key: value[k].cpu() for key, value in outputs.items()}
+    return outputs[k].cpu()
 
 
 def _check_compatible(tasks: Sequence[Task]) -> None:
@@ -197,11 +245,14 @@ def train_runs(
     callbacks: Sequence[Callable[[EpochEnd], None]] = (),
     progress: Callable[[int], None] | None = None,
     eval_batch_size: int = 1024,
+    objective=None,
 ) -> list[RunOutput]:
     """Train one run per (task, seed) of the architecture ``model_spec`` with ``recipe``, all at once.
 
     ``weight_decays`` overrides ``recipe.weight_decay`` per run. ``progress(n)`` is called after every step
-    with the number of images processed (summed over runs). Returns one ``RunOutput`` per run, in order.
+    with the number of images processed (summed over runs). ``objective`` (default ``BinaryCrossEntropy``) sets
+    the loss, the extra trainable modules (e.g. a discriminator, ``reprolib.methods``) and the test outputs.
+    Returns one ``RunOutput`` per run, in order.
     """
     if len(tasks) != len(seeds):
         raise ValueError(f"one seed per task: got {len(tasks)} tasks and {len(seeds)} seeds")
@@ -210,18 +261,20 @@ def train_runs(
     k_runs = len(tasks)
     start = time.perf_counter()
 
-    train_x, train_y = _stack(tasks, "train", device)
-    test_x, _ = _stack(tasks, "test", device)
-    train_y = train_y.float()
+    objective = objective if objective is not None else BinaryCrossEntropy()
+    train_x, train_y, train_g = _stack(tasks, "train", device)
+    test_x, _, test_g = _stack(tasks, "test", device)
     n_train, (c, h, w) = train_x.shape[1], tasks[0].image_shape
     normalise = _Normalise(tasks, device)
 
     precision, channels_last = resolve_speed_options(recipe, device)
-    model = create_model(model_spec, seeds, in_channels=c).to(device)
+    model = create_model(model_spec, seeds, in_channels=c, num_outputs=objective.num_outputs).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if recipe.compile else model
-    params = list(model.parameters())
+    setup = {"model_spec": model_spec, "seeds": list(seeds), "tasks": tasks, "in_channels": c, "device": device}
+    extra = objective.build(model, setup)
+    params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
     optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
     decay = torch.tensor(
         list(weight_decays) if weight_decays is not None else [recipe.weight_decay] * k_runs, device=device
@@ -232,15 +285,17 @@ def train_runs(
     interpolation = augment.AUGMENTATIONS[recipe.augment]
     run_index = torch.arange(k_runs, device=device)[:, None]
 
-    def evaluate() -> torch.Tensor:
+    def evaluate() -> torch.Tensor | dict:
         model.eval()
-        probs = []
+        outputs = []
         with torch.no_grad(), _autocast(device, precision):
             for i in range(0, test_x.shape[1], eval_batch_size):
                 x = normalise(_to_unit(test_x[:, i : i + eval_batch_size]))
-                probs.append(torch.sigmoid(forward(x).float()[..., 0]))
+                outputs.append(objective.predict(forward, extra, x, test_g[:, i : i + eval_batch_size]))
         model.train()
-        return torch.cat(probs, dim=1)
+        return _concat(outputs)
+
+    steps_per_epoch = -(-n_train // recipe.batch_size)
 
     for epoch in range(recipe.epochs):
         for group in optimizer.param_groups:
@@ -249,7 +304,7 @@ def train_runs(
         order = torch.stack([o for o, _ in streams]).to(device)
         theta = torch.stack([t for _, t in streams]).to(device)
         epoch_loss = torch.zeros(k_runs, device=device)
-        for i in range(0, n_train, recipe.batch_size):
+        for step, i in enumerate(range(0, n_train, recipe.batch_size)):
             idx = order[:, i : i + recipe.batch_size]
             b = idx.shape[1]
             x = _to_unit(train_x[run_index, idx])
@@ -258,9 +313,10 @@ def train_runs(
                     x.reshape(k_runs * b, c, h, w), theta[run_index, idx].reshape(-1, 2, 3), interpolation
                 ).reshape(k_runs, b, c, h, w)
             x = normalise(x)
+            done = (epoch * steps_per_epoch + step) / (recipe.epochs * steps_per_epoch)
+            batch = Batch(x, train_y[run_index, idx], train_g[run_index, idx], idx, done)
             with _autocast(device, precision):
-                logits = forward(x)[..., 0].float()
-            losses = F.binary_cross_entropy_with_logits(logits, train_y[run_index, idx], reduction="none").mean(1)
+                losses = objective.loss(forward, extra, batch)
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             with torch.no_grad():  # coupled L2 per run: grad += λ_k · w, what SGD's weight_decay does for one run
@@ -273,8 +329,8 @@ def train_runs(
         for callback in callbacks:
             callback(event)
 
-    probs = evaluate().cpu()
+    outputs = evaluate()
     seconds = time.perf_counter() - start
     last_loss = event.train_loss.cpu()
     speed = {"precision": precision, "channels_last": channels_last, "compile": recipe.compile}
-    return [RunOutput(probs[k], float(last_loss[k]), seconds, speed) for k in range(k_runs)]
+    return [RunOutput(_select(outputs, k), float(last_loss[k]), seconds, speed) for k in range(k_runs)]

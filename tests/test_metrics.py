@@ -100,3 +100,29 @@ def test_mean_ci_student_t():
 
 def test_mean_ci_single_value_has_zero_width():
     assert mean_ci([0.3]) == (0.3, 0.3, 0.3)
+
+
+def test_bias_conflict_accuracy_by_hand():
+    from reprolib.metrics import bias_conflict_accuracy
+
+    labels = [0, 1, 2, 0, 1, 2]
+    preds = [0, 1, 0, 0, 2, 1]
+    aligned = [1, 1, 1, 0, 0, 0]  # aligned: 2 of 3 right; conflicting: 1 of 3
+    result = bias_conflict_accuracy(labels, preds, aligned)
+    assert result == pytest.approx({"aligned": 2 / 3, "conflicting": 1 / 3, "mean": 0.5, "gap": 1 / 3})
+
+
+def test_friedman_nemenyi_on_a_hand_made_table():
+    from reprolib.metrics import friedman_nemenyi
+
+    # three methods, four blocks; method 2 always best, method 0 always worst → ranks 3, 2, 1
+    scores = [[0.1, 0.5, 0.9], [0.2, 0.6, 0.7], [0.0, 0.3, 0.4], [0.5, 0.6, 0.8]]
+    result = friedman_nemenyi(scores)
+    assert result["average_ranks"].tolist() == [3.0, 2.0, 1.0]
+    # χ²_F = 12N/(k(k+1)) Σ R_j² − 3N(k+1) = 12·4/12 · 14 − 3·4·4 = 8
+    assert result["statistic"] == pytest.approx(8.0)
+    # Demšar (2006) Table 5: q_0.05 = 2.343 for k = 3; CD = 2.343 √(3·4 / (6·4)) = 1.657
+    assert result["critical_difference"] == pytest.approx(2.343 * (12 / 24) ** 0.5, abs=1e-3)
+    # the paper's CD of 1.048 for three methods corresponds to N = 10 blocks
+    ten = friedman_nemenyi([[0, 1, 2]] * 5 + [[0, 2, 1]] * 5)
+    assert ten["critical_difference"] == pytest.approx(1.048, abs=1e-3)

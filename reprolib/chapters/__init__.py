@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 from ..chapter import Chapter, ParameterError
-from . import hall_f1, hall_fn1, hall_rq1, hall_rq2, hall_rq3, hall_rq4, hall_rq5, hall_rq6
+from . import (
+    hall_f1,
+    hall_fn1,
+    hall_rq1,
+    hall_rq2,
+    hall_rq3,
+    hall_rq4,
+    hall_rq5,
+    hall_rq6,
+    kurmi_f5,
+    kurmi_f13,
+    kurmi_summary,
+    kurmi_t1,
+    kurmi_t3,
+    kurmi_t4,
+    kurmi_t5,
+)
 
 CHAPTERS: dict[str, Chapter] = {
     c.id: c
@@ -18,6 +34,13 @@ CHAPTERS: dict[str, Chapter] = {
         hall_rq5.RQ5B,
         hall_rq6.CHAPTER,
         hall_fn1.CHAPTER,
+        kurmi_t1.CHAPTER,
+        kurmi_t3.CHAPTER,
+        kurmi_t4.CHAPTER,
+        kurmi_t5.CHAPTER,
+        kurmi_f13.CHAPTER,
+        kurmi_f5.CHAPTER,
+        kurmi_summary.CHAPTER,
     )
 }
 

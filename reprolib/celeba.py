@@ -1,0 +1,89 @@
+"""CelebA attribute tasks with gender as the bias attribute (Kurmi et al. 2022, Table 3; after Nam et al. 2020).
+
+CelebA needs an account to download, so it is read from a folder the user gives, in torchvision's layout
+(``torchvision.datasets.CelebA``): ``<root>/celeba/img_align_celeba/*.jpg``, ``list_attr_celeba.txt`` and
+``list_eval_partition.txt``. Targets: ``HeavyMakeup`` (attribute Heavy_Makeup) and ``HairColor`` (Blond_Hair,
+as in Nam et al.); the bias attribute is Male. Images are centre-cropped to 178×178 and resized.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .skew_tasks import skew_info
+from .sources import SourceUnavailable, default_data_root
+from .tasks import Split, Task, channel_stats
+
+__all__ = ["CELEBA_TARGETS", "load_celeba_attributes", "make_celeba_task", "CELEBA_PAGE"]
+
+CELEBA_TARGETS = {"HeavyMakeup": "Heavy_Makeup", "HairColor": "Blond_Hair"}
+BIAS_ATTRIBUTE = "Male"
+CELEBA_PAGE = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
+PARTITIONS = {"train": 0, "validation": 1, "test": 2}
+
+
+def _folder(root) -> Path:
+    folder = Path(root if root is not None else default_data_root()) / "celeba"
+    needed = [folder / "list_attr_celeba.txt", folder / "list_eval_partition.txt", folder / "img_align_celeba"]
+    if not all(p.exists() for p in needed):
+        raise SourceUnavailable(
+            f"CelebA is not in {folder}: put img_align_celeba/, list_attr_celeba.txt and list_eval_partition.txt "
+            f"there (from {CELEBA_PAGE}, an account is needed) or pass root=/path/containing/celeba"
+        )
+    return folder
+
+
+def load_celeba_attributes(root=None) -> pd.DataFrame:
+    """The 40 attributes (0/1) of every image, indexed by file name, with its ``partition`` (0 train, 1 valid,
+    2 test)."""
+    folder = _folder(root)
+    attributes = pd.read_csv(folder / "list_attr_celeba.txt", sep=r"\s+", skiprows=1)
+    attributes = (attributes > 0).astype(np.int64)
+    partition = pd.read_csv(folder / "list_eval_partition.txt", sep=r"\s+", header=None, index_col=0).iloc[:, 0]
+    attributes["partition"] = partition.reindex(attributes.index).to_numpy()
+    return attributes
+
+
+def _images(folder: Path, names, size: int) -> torch.Tensor:
+    from PIL import Image
+
+    out = np.empty((len(names), 3, size, size), dtype=np.uint8)
+    for i, name in enumerate(names):
+        with Image.open(folder / "img_align_celeba" / name) as image:
+            image = image.convert("RGB")
+            w, h = image.size
+            side = min(w, h, 178)
+            left, top = (w - side) // 2, (h - side) // 2
+            image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+            out[i] = np.asarray(image).transpose(2, 0, 1)
+    return torch.from_numpy(out)
+
+
+def make_celeba_task(target: str, image_size: int = 64, root=None, split: str = "test") -> Task:
+    """Predict ``target`` (HeavyMakeup or HairColor) with gender (Male) as the bias attribute. The aligned gender
+    of each target value is its majority gender in the training partition. ``split="validation"`` evaluates on
+    CelebA's validation partition instead of its test partition (for choosing hyperparameters)."""
+    if target not in CELEBA_TARGETS:
+        raise ValueError(f"target must be one of {', '.join(CELEBA_TARGETS)}, got {target!r}")
+    if split not in ("test", "validation"):
+        raise ValueError(f"split must be test or validation, got {split!r}")
+    attributes = load_celeba_attributes(root)
+    folder = _folder(root)
+    column = CELEBA_TARGETS[target]
+
+    def part(partition: int) -> Split:
+        rows = attributes[attributes["partition"] == partition]
+        labels = torch.tensor(rows[column].to_numpy())
+        groups = torch.tensor(rows[BIAS_ATTRIBUTE].to_numpy())
+        return Split(_images(folder, rows.index, image_size), labels, groups, labels)
+
+    train, test = part(PARTITIONS["train"]), part(PARTITIONS[split])
+    aligned_group = [int(train.groups[train.labels == c].float().mean() >= 0.5) for c in (0, 1)]
+    aligned = train.groups == torch.as_tensor(aligned_group)[train.labels]
+    mean, std = channel_stats(train.images)
+    info = skew_info(2, 2, aligned_group, float(aligned.float().mean()), target=target)
+    return Task(f"celeba-{target}", train, test, mean, std, info)

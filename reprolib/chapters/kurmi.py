@@ -1,0 +1,326 @@
+"""Shared protocol of Part III (Kurmi et al. 2022): run specifications, λ chosen on a validation split, tables
+in the paper's layout with the paper's numbers beside this run's, and the verdict rules of its claims.
+
+Hyperparameter selection. The gradient-reversal coefficient λ of ``adversarial`` and of the GBA variants is
+chosen per (setting, method) from ``lambdas`` by the mean over seeds of the table's metric on a *validation*
+split — a stratified 20% of the training images held out and given the test split's unbiased bias attribute
+(``skew_tasks.validation_source``) — never on the test set. The test split is trained at every λ of the grid too,
+so the λ curves show how sensitive each method is; the tables report the test runs at the selected λ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import claims as C
+from ..chapter import Chapter, ParameterError, validators
+from ..figures import mean_band, new_figure
+from ..methods import ADVERSARIAL_FAMILY, METHODS, PROTOCOLS, SCHEDULES
+from ..metrics import mean_ci
+from ..sweep import RunSpec
+from ..training import Recipe
+
+__all__ = ["KurmiChapter", "METHOD_NAMES", "LAMBDA_METHODS", "part3_recipe", "metric_column"]
+
+METHOD_NAMES = {
+    "vanilla": "Vanilla",
+    "domain_independent": "Domain Ind (Wang et al. 2020)",
+    "filter_drop": "Filter-Drop (Nagpal et al. 2020)",
+    "group_dro": "Group-DRO (Sagawa et al. 2020)",
+    "repair": "REPAIR (Li & Vasconcelos 2019)",
+    "lff": "LfF (Nam et al. 2020)",
+    "adversarial": "Adversarial",
+    "gba_n": "GBA-n",
+    "gba_c": "GBA-c",
+    "gba": "Adversarial with GBA",
+}
+LAMBDA_METHODS = tuple(m for m in ADVERSARIAL_FAMILY if m != "vanilla")
+MISSING = {
+    "filter_drop": "Filter-Drop (Nagpal et al. 2020) is not implemented in this book",
+    "repair": "REPAIR (Li & Vasconcelos 2019) is not implemented in this book",
+}
+
+
+def part3_recipe(epochs: int, lr: float, batch_size: int, augment: str = "none", crop_padding: int = 4) -> Recipe:
+    """SGD with momentum 0.9 (no Nesterov), a constant learning rate, no weight decay, no warm-up. The paper
+    states no optimiser; this book's one trainer is SGD, so the learning rate is ours (stated in each preset)."""
+    return Recipe(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_epochs=0,
+        lr_drops=(),
+        momentum=0.9,
+        nesterov=False,
+        weight_decay=0.0,
+        augment=augment,
+        crop_padding=crop_padding,
+    )
+
+
+def metric_column(protocol: str, metric: str) -> str:
+    return f"metrics.protocols.{protocol}.{metric}"
+
+
+def protocol_values(frame: pd.DataFrame, protocol: str, metric: str) -> pd.Series:
+    """A metric under a test protocol; methods without a mask report only ``none``, which then stands in."""
+    none = frame[metric_column("none", metric)]
+    column = metric_column(protocol, metric)
+    return frame[column].fillna(none) if column in frame else none
+
+
+def _positive_number(name, value, high):
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= high:
+        raise ParameterError(f"{name} must be a number in (0, {high}], got {value!r}")
+    return float(value)
+
+
+def _methods(name, value):
+    values = value if isinstance(value, list | tuple) else [value]
+    bad = [v for v in values if v not in METHODS]
+    if bad:
+        raise ParameterError(f"methods must be a list of {', '.join(METHODS)}, got {bad[0]!r}")
+    return list(values)
+
+
+class KurmiChapter(Chapter):
+    """A Part III table: settings (rows of tasks) × methods, λ selected on validation, paper numbers beside.
+
+    Subclasses set ``settings(config)`` → {label: task spec without seed}, ``paper`` → {method: {label: number}},
+    ``table_metric`` (the metric the paper's table reports and λ is selected by) and the claims.
+    """
+
+    table_metric = "mean"
+    parameters = {
+        "methods": _methods,
+        "runs": validators.positive_int(100),
+        "epochs": validators.positive_int(),
+        "lr": lambda name, value: _positive_number(name, value, 10),
+        "batch_size": validators.positive_int(4096),
+        "lambdas": validators.number_list(0, 100),
+        "lambda_schedule": validators.choice(*SCHEDULES),
+        "discriminator_input": validators.choice("unmasked", "masked"),
+        "test_protocol": validators.choice(*PROTOCOLS),
+        "model": validators.choice("mlp", "resnet8", "resnet20", "resnet18"),
+        "width": validators.positive_int(512),
+    }
+    paper: dict[str, dict[str, float]] = {}
+
+    def settings(self, config) -> dict[str, dict]:
+        raise NotImplementedError
+
+    def model_spec(self, config) -> dict:
+        raise NotImplementedError
+
+    def recipe(self, config) -> Recipe:
+        return part3_recipe(config["epochs"], config["lr"], config["batch_size"])
+
+    def method_spec(self, name: str, lam: float | None, config) -> dict:
+        if name not in ADVERSARIAL_FAMILY:
+            return {"name": name}
+        spec = {
+            "name": name,
+            "schedule": config["lambda_schedule"],
+            "discriminator_input": config["discriminator_input"],
+            "discriminator_hidden": 100,
+        }
+        if lam is not None:
+            spec["lambda"] = lam
+        return spec
+
+    def curves(self, method: str) -> bool:
+        return False
+
+    def specs(self, config):
+        model, recipe = self.model_spec(config), self.recipe(config)
+        specs = []
+        for label, task in self.settings(config).items():
+            for method in config["methods"]:
+                grid = config["lambdas"] if method in LAMBDA_METHODS else [None]
+                splits = ("validation", "test") if method in LAMBDA_METHODS and len(grid) > 1 else ("test",)
+                for lam, split, run in ((lam, s, r) for lam in grid for s in splits for r in range(config["runs"])):
+                    task_spec = {**task, "seed": run, **({"split": "validation"} if split == "validation" else {})}
+                    tags = {"setting": label, "method": method, "lambda": lam, "split": split, "run": run}
+                    specs.append(
+                        RunSpec(
+                            task_spec,
+                            model,
+                            recipe,
+                            seed=run,
+                            curves=self.curves(method) and split == "test",
+                            tags=tags,
+                            method=self.method_spec(method, lam, config),
+                        )
+                    )
+        return specs
+
+    # --- results ---------------------------------------------------------------------------------------------
+
+    def values(self, results: pd.DataFrame, config, metric: str) -> pd.Series:
+        return protocol_values(results, config["test_protocol"], metric)
+
+    def selected_lambda(self, results: pd.DataFrame, config, setting: str, method: str) -> float | None:
+        """The λ of the grid with the best mean validation ``table_metric`` (ties: the smaller λ)."""
+        if method not in LAMBDA_METHODS:
+            return None
+        if len(config["lambdas"]) == 1:
+            return config["lambdas"][0]
+        part = results[(results["setting"] == setting) & (results["method"] == method)]
+        part = part[part["split"] == "validation"]
+        if part.empty:
+            return None
+        scores = self.values(part, config, self.table_metric).groupby(part["lambda"]).mean()
+        return float(scores.idxmax())
+
+    def final(self, results: pd.DataFrame, config) -> pd.DataFrame:
+        """Test runs at the selected λ, one row per (setting, method, run)."""
+        if results.empty:
+            return results
+        keep = []
+        for (setting, method), part in results[results["split"] == "test"].groupby(["setting", "method"]):
+            lam = self.selected_lambda(results, config, setting, method)
+            keep.append(part if lam is None else part[np.isclose(part["lambda"].astype(float), lam)])
+        return pd.concat(keep) if keep else results.iloc[:0]
+
+    def per_run(self, final: pd.DataFrame, config, setting: str, method: str, metric: str) -> pd.Series:
+        """A metric of the final runs of one (setting, method), indexed by run (for paired comparisons)."""
+        part = final[(final["setting"] == setting) & (final["method"] == method)]
+        return pd.Series(self.values(part, config, metric).to_numpy(), index=part["run"].to_numpy()).sort_index()
+
+    def table(self, results: pd.DataFrame, config, metrics=None) -> pd.DataFrame:
+        """The paper's table: one row per method, per setting the paper's number beside this run's mean ± 95%
+        half-interval over runs (in %), and the λ selected on validation."""
+        metrics = metrics or [self.table_metric]
+        final = self.final(results, config)
+        rows = []
+        for method in [*config["methods"], *[m for m in MISSING if m in self.paper]]:
+            row = {"method": METHOD_NAMES[method]}
+            for setting in self.settings(config):
+                for metric in metrics:
+                    name = f"{setting} {metric}" if len(metrics) > 1 else setting
+                    paper = self.paper.get(method, {}).get(f"{setting} {metric}" if len(metrics) > 1 else setting)
+                    row[f"{name} (paper)"] = "—" if paper is None else f"{paper:.2f}"
+                    values = self.per_run(final, config, setting, method, metric) if not final.empty else []
+                    row[f"{name} (this run)"] = _pct(values) if len(values) else MISSING.get(method, "no runs")
+                lam = self.selected_lambda(results, config, setting, method) if not results.empty else None
+                row[f"{setting} λ"] = "—" if lam is None else f"{lam:g}"
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def protocol_table(self, results: pd.DataFrame, config, method: str = "gba") -> pd.DataFrame:
+        """GBA's test accuracies under the three test protocols (mask from the true bias label, no mask, mask
+        from the discriminator's prediction), at the λ selected on validation."""
+        final = self.final(results, config)
+        rows = []
+        for setting in self.settings(config):
+            part = final[(final["setting"] == setting) & (final["method"] == method)] if not final.empty else final
+            for protocol in PROTOCOLS:
+                row = {"setting": setting, "protocol": protocol}
+                for metric in ("accuracy", "aligned", "conflicting", "mean", "gap"):
+                    column = metric_column(protocol, metric)
+                    row[metric] = _pct(part[column]) if not part.empty and column in part else "no runs"
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def lambda_figure(self, results: pd.DataFrame, config, methods=("adversarial", "gba")):
+        """Test accuracy on conflicting images and the table's metric against λ, per setting; vanilla dotted."""
+        settings = list(self.settings(config))
+        fig, axes = new_figure(len(settings), 2, width=4.4, height=3.0)
+        test = results[results["split"] == "test"] if not results.empty else results
+        for col, setting in enumerate(settings):
+            part = test[test["setting"] == setting] if not test.empty else test
+            for row, metric in enumerate(("conflicting", self.table_metric)):
+                ax = axes[row][col]
+                for method in methods:
+                    runs = part[part["method"] == method] if not part.empty else part
+                    if runs.empty:
+                        continue
+                    frame = pd.DataFrame(
+                        {"lambda": runs["lambda"].astype(float), "y": self.values(runs, config, metric)}
+                    )
+                    mean_band(ax, frame, "lambda", "y", label=METHOD_NAMES[method])
+                    lam = self.selected_lambda(results, config, setting, method)
+                    if lam is not None:
+                        ax.axvline(lam, linestyle="--", linewidth=0.8, color=ax.lines[-1].get_color())
+                vanilla = part[part["method"] == "vanilla"] if not part.empty else part
+                if not vanilla.empty:
+                    ax.axhline(
+                        self.values(vanilla, config, metric).mean(), color="grey", linestyle=":", label="Vanilla"
+                    )
+                ax.set_xscale("log")
+                ax.set(xlabel="gradient-reversal coefficient λ", ylabel=f"test {metric} accuracy", title=setting)
+                if row == 0 and col == 0:
+                    ax.legend(fontsize=8)
+        fig.suptitle("λ sensitivity (dashed: λ selected on validation)", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    # --- claims ----------------------------------------------------------------------------------------------
+
+    def better_claim(self, results, config, claim, paper, better: str, worse: str, metric=None) -> C.Claim:
+        """``better`` beats ``worse`` on ``metric`` in every setting: per setting, the paired (same seed)
+        differences of the final runs; reproduced when every 95% interval lies above 0, partly when every mean
+        does or half the intervals, otherwise not reproduced (``claims.check_positive``)."""
+        metric = metric or self.table_metric
+        if better not in config["methods"] or worse not in config["methods"]:
+            return C.not_run(claim, paper, f"needs methods {better} and {worse}")
+        final = self.final(results, config)
+        groups = {}
+        for setting in self.settings(config):
+            a = self.per_run(final, config, setting, better, metric)
+            b = self.per_run(final, config, setting, worse, metric)
+            common = a.index.intersection(b.index)
+            groups[setting] = (a[common] - b[common]).to_numpy()
+        return labelled_positive(claim, paper, groups)
+
+    def best_claim(self, results, config, claim, paper, method: str = "gba", metric=None, lower=False) -> C.Claim:
+        """``method`` has the best mean ``metric`` of all methods run, in every setting (highest; lowest with
+        ``lower``): reproduced when it does and its paired difference to the runner-up has a 95% interval
+        excluding 0 in every setting; partly when it has the best mean in at least one setting; otherwise not
+        reproduced."""
+        metric = metric or self.table_metric
+        if method not in config["methods"] or len(config["methods"]) < 2:
+            return C.not_run(claim, paper, f"needs {method} and another method")
+        final, sign = self.final(results, config), -1 if lower else 1
+        best, strict, measured = [], [], []
+        for setting in self.settings(config):
+            means = {m: sign * self.per_run(final, config, setting, m, metric).mean() for m in config["methods"]}
+            means = {m: v for m, v in means.items() if not np.isnan(v)}
+            if method not in means:
+                return C.not_run(claim, paper, f"no {method} runs")
+            ranked = sorted(means, key=means.get, reverse=True)
+            runner_up = ranked[1] if ranked[0] == method else ranked[0]
+            a = self.per_run(final, config, setting, method, metric)
+            b = self.per_run(final, config, setting, runner_up, metric)
+            common = a.index.intersection(b.index)
+            diff = sign * (a[common] - b[common]).to_numpy()
+            best.append(ranked[0] == method)
+            strict.append(ranked[0] == method and len(diff) > 1 and mean_ci(diff)[1] > 0)
+            measured.append(
+                f"{setting}: best {METHOD_NAMES[ranked[0]]}; {METHOD_NAMES[method]} − {METHOD_NAMES[runner_up]} "
+                f"= {C.fmt_ci(sign * diff * 100)} pts"
+            )
+        verdict = C.REPRODUCED if all(strict) else C.PARTLY if any(best) else C.NOT_REPRODUCED
+        return C.Claim(claim, paper, "; ".join(measured), verdict)
+
+
+def labelled_positive(claim, paper, groups: dict) -> C.Claim:
+    """``claims.check_positive`` over settings named by strings, with differences shown in points (%)."""
+    if not groups or any(len(v) == 0 for v in groups.values()):
+        return C.not_run(claim, paper, "no runs")
+    cis = {s: mean_ci(v) for s, v in groups.items()}
+    strict = [low > 0 for _, low, _ in cis.values()]
+    means = [m > 0 for m, _, _ in cis.values()]
+    measured = "; ".join(f"{s}: {C.fmt_ci(np.asarray(v) * 100)} pts" for s, v in groups.items())
+    verdict = C.REPRODUCED if all(strict) else C.PARTLY if all(means) or np.mean(strict) >= 0.5 else C.NOT_REPRODUCED
+    return C.Claim(claim, paper, measured, verdict)
+
+
+def _pct(values) -> str:
+    values = np.asarray(values, dtype=float) * 100
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return "no runs"
+    mean, low, high = mean_ci(values)
+    return f"{mean:.2f} ± {(high - low) / 2:.2f}"

@@ -1,0 +1,69 @@
+"""K-SUM — the closing note of Part III: every verdict of every Kurmi et al. (2022) chapter, at one preset."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..chapter import Chapter
+from ..figures import new_figure
+from ..store import ResultsStore
+from . import kurmi_f5, kurmi_f13, kurmi_t1, kurmi_t3, kurmi_t4, kurmi_t5
+
+PART3 = [kurmi_t1.CHAPTER, kurmi_t3.CHAPTER, kurmi_t4.CHAPTER, kurmi_t5.CHAPTER, kurmi_f13.CHAPTER, kurmi_f5.CHAPTER]
+VERDICT_COLOURS = {
+    "reproduced": "tab:green",
+    "partly": "tab:olive",
+    "not reproduced": "tab:red",
+    "not run at this scale": "tab:grey",
+}
+
+
+class KurmiSummary(Chapter):
+    id = "K-SUM"
+    title = "Part III closing note: every verdict"
+    notebook = "kurmi_summary.ipynb"
+    presets = {"smoke": {}, "course": {}, "paper": {}}
+    parameters = {}
+
+    def configs(self, config) -> list[tuple[Chapter, dict]]:
+        return [(c, c.configure(config["preset"], config["device"])) for c in PART3]
+
+    def specs(self, config):
+        return [s for chapter, cfg in self.configs(config) for s in chapter.specs(cfg)]
+
+    def run(self, config, store=None, progress=True, **sweep_options):
+        """Run (or read from the store) every Part III chapter at this preset; one results frame per chapter."""
+        store = store or ResultsStore()
+        return {c.id: c.run(cfg, store, progress=progress, **sweep_options) for c, cfg in self.configs(config)}
+
+    def results(self, config, store=None, specs=None):
+        store = store or ResultsStore()
+        return {c.id: c.results(cfg, store) for c, cfg in self.configs(config)}
+
+    def claims(self, results, config):
+        frames = []
+        for chapter, cfg in self.configs(config):
+            part = results.get(chapter.id, pd.DataFrame())
+            if part is None or part.empty:
+                continue
+            table = chapter.claims(part, cfg)
+            table.insert(0, "chapter", chapter.id)
+            frames.append(table)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def figure(self, results, config):
+        table = self.claims(results, config)
+        fig, axes = new_figure(1, width=7.0, height=3.0)
+        ax = axes[0][0]
+        if not table.empty:
+            counts = pd.crosstab(table["chapter"], table["verdict"]).reindex(
+                columns=list(VERDICT_COLOURS), fill_value=0
+            )
+            counts.plot.barh(stacked=True, ax=ax, color=list(VERDICT_COLOURS.values()), width=0.7)
+        ax.set(xlabel="claims", ylabel="", title=f"Part III verdicts at preset {config['preset']}")
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        return fig
+
+
+CHAPTER = KurmiSummary()

@@ -1,0 +1,167 @@
+"""K-T1 — Kurmi et al. (2022), Table 1: CIFAR-10S (colour / greyscale skew), aligned and conflicting accuracy.
+
+Also the base of the chapters on the same data: K-T5 (ablations), K-F13 (curves), K-F5 (significance).
+"""
+
+from __future__ import annotations
+
+from .. import claims as C
+from ..chapter import ParameterError
+from .kurmi import KurmiChapter, labelled_positive, part3_recipe
+
+T1_METRICS = ["aligned", "conflicting", "mean", "gap"]
+
+
+def _dataset(name, value):
+    if value not in ("digits", "cifar10"):
+        raise ParameterError(f"{name} must be digits (the embedded stand-in) or cifar10, got {value!r}")
+    return value
+
+
+def _skew(name, value):
+    if not isinstance(value, float) or not 0.5 <= value < 1:
+        raise ParameterError(f"{name} must be a number in [0.5, 1), got {value!r}")
+    return value
+
+
+def _presets(methods, lambdas_course, runs_course=3):
+    common = {
+        "skew": 0.95,
+        "methods": methods,
+        "lambda_schedule": "constant",
+        "discriminator_input": "unmasked",
+        "test_protocol": "true",
+    }
+    return {
+        "smoke": {
+            **common,
+            "dataset": "digits",
+            "runs": 2,
+            "epochs": 1,
+            "lr": 0.05,
+            "batch_size": 64,
+            "lambdas": [0.1, 1.0],
+            "model": "resnet8",
+            "width": 4,
+        },
+        "course": {
+            **common,
+            "dataset": "digits",
+            "runs": runs_course,
+            "epochs": 15,
+            "lr": 0.05,
+            "batch_size": 64,
+            "lambdas": lambdas_course,
+            "model": "resnet8",
+            "width": 8,
+        },
+        "paper": {
+            **common,
+            "dataset": "cifar10",
+            "runs": 5,
+            "epochs": 100,
+            "lr": 0.01,
+            "batch_size": 128,
+            "lambdas": [0.03, 0.1, 0.3, 1.0],
+            "model": "resnet18",
+            "width": 64,
+        },
+    }
+
+
+class GreyColourChapter(KurmiChapter):
+    """Chapters on CIFAR-10S (``cifar10`` at ``paper``) or its stand-in, the 8×8 digits in colour or grey."""
+
+    parameters = {"dataset": _dataset, "skew": _skew, **KurmiChapter.parameters}
+
+    def settings(self, config):
+        return {"CIFAR-10S": {"builder": "grey_colour", "dataset": config["dataset"], "skew": config["skew"]}}
+
+    def model_spec(self, config):
+        """ResNet with its last fully connected layer replaced by two (hidden units: 4 × width)."""
+        width = config["width"]
+        if config["model"] == "resnet18":
+            return {"name": "resnet18", "width": width, "head_hidden": 4 * width}
+        if config["model"] == "mlp":
+            pixels = 64 if config["dataset"] == "digits" else 32 * 32
+            return {"name": "mlp", "input_pixels": pixels, "hidden": width, "depth": 3}
+        return {"name": "resnet_cifar", "depth": int(config["model"][6:]), "width": width, "head_hidden": 4 * width}
+
+    def recipe(self, config):
+        """Zero-padded random crops and flips (4 px on CIFAR, 1 px on the 8×8 digits)."""
+        padding = 1 if config["dataset"] == "digits" else 4
+        return part3_recipe(config["epochs"], config["lr"], config["batch_size"], "pad_crop_flip", padding)
+
+    def curves(self, method):
+        return method in ("vanilla", "adversarial", "gba")
+
+
+class KurmiT1(GreyColourChapter):
+    id = "K-T1"
+    title = "Table 1: CIFAR-10S, aligned and conflicting accuracy"
+    notebook = "kurmi_t1.ipynb"
+    presets = _presets(["vanilla", "lff", "domain_independent", "adversarial", "gba"], [0.1, 1.0])
+    paper = {
+        m: {f"CIFAR-10S {k}": v for k, v in zip(T1_METRICS, values, strict=True)}
+        for m, values in {
+            "vanilla": (94.75, 82.30, 88.43, 12.45),
+            "lff": (90.33, 68.64, 79.49, 21.69),
+            "domain_independent": (92.38, 91.86, 92.12, 0.52),
+            "adversarial": (86.98, 86.61, 86.80, 0.37),
+            "gba": (91.95, 92.05, 92.00, 0.10),
+        }.items()
+    }
+
+    def table(self, results, config, metrics=None):
+        return super().table(results, config, metrics or T1_METRICS)
+
+    def figure(self, results, config):
+        return self.lambda_figure(results, config)
+
+    def claims(self, results, config):
+        return C.claims_frame(
+            [
+                self.better_claim(
+                    results,
+                    config,
+                    "GBA is more accurate than the adversarial method (mean)",
+                    "92.00 vs 86.80",
+                    "gba",
+                    "adversarial",
+                ),
+                self.better_claim(
+                    results, config, "GBA is more accurate than vanilla (mean)", "92.00 vs 88.43", "gba", "vanilla"
+                ),
+                self.better_claim(
+                    results,
+                    config,
+                    "GBA has a smaller bias gap than vanilla",
+                    "0.10 vs 12.45",
+                    "vanilla",
+                    "gba",
+                    metric="gap",
+                ),
+                self.best_claim(
+                    results,
+                    config,
+                    "GBA has the smallest bias gap of all methods",
+                    "0.10 (next: adversarial 0.37)",
+                    "gba",
+                    metric="gap",
+                    lower=True,
+                ),
+                self.gap_claim(results, config),
+            ]
+        )
+
+    def gap_claim(self, results, config) -> C.Claim:
+        """Vanilla's bias gap is positive: ``claims.check_positive`` on its runs' gaps."""
+        claim, paper = "Vanilla training is biased (gap > 0)", "12.45"
+        if "vanilla" not in config["methods"]:
+            return C.not_run(claim, paper, "needs vanilla")
+        final = self.final(results, config)
+        gaps = {s: self.per_run(final, config, s, "vanilla", "gap").to_numpy() for s in self.settings(config)}
+        return labelled_positive(claim, paper, gaps)
+
+
+CHAPTER = KurmiT1()

@@ -1,0 +1,309 @@
+"""Debiasing methods as training objectives for ``training.train_runs`` (Kurmi et al. 2022 and its baselines).
+
+A method is a small spec (``{"name": "gba", "lambda": 1.0, ...}``, stored with every run) turned into an
+objective by ``create_objective(specs, tasks)``: one objective for the K runs of a group, which may differ in
+the gradient-reversal coefficient λ. Every objective trains multi-class cross-entropy on the class and returns,
+at test time, a dict of (K, B) int64 tensors: ``pred_<protocol>`` (the class predicted under a test protocol)
+and, for the adversarial family, ``bias_pred`` (the discriminator's prediction of the bias attribute).
+
+- ``vanilla``: cross-entropy; a discriminator is trained on the *detached* features to monitor them (Fig. 1a).
+- ``adversarial``: a discriminator on the features through a gradient-reversal layer (Ganin & Lempitsky 2015;
+  eqs. 1–3).
+- ``gba``, ``gba_n``, ``gba_c``: adversarial training whose classifier sees the features masked by the
+  discriminator's gradient (eqs. 4–8, ``gba_mask``) and the ablations of Table 5.
+- ``domain_independent`` (Wang et al. 2020), ``group_dro`` (Sagawa et al. 2020), ``lff`` (Nam et al. 2020).
+
+Test protocols. The GBA mask needs the bias label (eq. 4), so at test time it can be built from the true bias
+label (``true``), left out (``none``), or built from the discriminator's own prediction (``predicted``; then the
+discriminator is "right" by construction and the mask is GBA-n's). Methods without a mask report ``none`` only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .models import MultiMLP, create_model, init_per_run
+from .training import Batch
+
+__all__ = [
+    "GradientReversal",
+    "grad_reverse",
+    "gba_mask",
+    "MASK_VARIANTS",
+    "METHODS",
+    "PROTOCOLS",
+    "SCHEDULES",
+    "reversal_coefficient",
+    "create_objective",
+    "check_method",
+]
+
+MASK_VARIANTS = ("gba", "gba_n", "gba_c")
+PROTOCOLS = ("true", "none", "predicted")
+SCHEDULES = ("constant", "ganin")
+ADVERSARIAL_FAMILY = ("vanilla", "adversarial", *MASK_VARIANTS)
+METHODS = (*ADVERSARIAL_FAMILY, "domain_independent", "group_dro", "lff")
+EXTRA_SEED_OFFSET = 2_000_003  # the seeds of a method's extra modules: the run's seed plus this
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by −coefficient (Ganin & Lempitsky 2015)."""
+
+    @staticmethod
+    def forward(ctx, x, coefficient):
+        ctx.save_for_backward(coefficient)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (coefficient,) = ctx.saved_tensors
+        return -coefficient * grad, None
+
+
+def grad_reverse(x: torch.Tensor, coefficient: torch.Tensor) -> torch.Tensor:
+    """Gradient reversal of (K, B, F) features with one coefficient per run (K,)."""
+    return GradientReversal.apply(x, coefficient.to(x.dtype).view(-1, *[1] * (x.dim() - 1)))
+
+
+def reversal_coefficient(lam: torch.Tensor, schedule: str, progress: float) -> torch.Tensor:
+    """λ at a point of training: ``constant`` keeps λ; ``ganin`` ramps it as λ · (2 / (1 + e^(−10p)) − 1) over
+    the share p of training done (Ganin & Lempitsky 2015, §5)."""
+    if schedule == "constant":
+        return lam
+    return lam * (2 / (1 + math.exp(-10 * progress)) - 1)
+
+
+def gba_mask(
+    features: torch.Tensor, discriminator, bias_labels: torch.Tensor | None, variant: str = "gba"
+) -> torch.Tensor:
+    """The gradient-based activation mask a (eqs. 4–8), a 0/1 tensor shaped like ``features``.
+
+    g = ∂ max(D(f)) / ∂f (eqs. 5–6), per image. ``gba``: ind = +1 where argmax D(f) equals the bias label and −1
+    otherwise (eq. 4), a = 0 where g · ind > 0, else 1 (eq. 7) — features that push the discriminator's
+    choice are dropped when it is right and kept (the others dropped) when it is wrong. ``gba_n`` drops the
+    features with g > 0 whether or not the discriminator is right; ``gba_c`` drops them only when it is right and
+    keeps every feature when it is wrong. ``bias_labels=None`` uses the discriminator's own prediction as the
+    label (then it is always right and every variant reduces to ``gba_n``).
+    """
+    if variant not in MASK_VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(MASK_VARIANTS)}, got {variant!r}")
+    with torch.enable_grad():
+        f = features.detach().requires_grad_(True)
+        top, predicted = discriminator(f).max(dim=-1)
+        (gradient,) = torch.autograd.grad(top.sum(), f)
+    positive = gradient > 0
+    if variant == "gba_n" or bias_labels is None:
+        return (~positive).to(features.dtype)
+    right = (predicted == bias_labels)[..., None]
+    if variant == "gba_c":
+        return torch.where(right, ~positive, torch.ones_like(positive)).to(features.dtype)
+    return torch.where(right, ~positive, positive | (gradient == 0)).to(features.dtype)
+
+
+def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-image cross-entropy of (K, B, C) logits, (K, B)."""
+    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
+
+
+def _discriminator(model, seeds, hidden: int, num_groups: int, device) -> nn.Module:
+    sizes = (model.feature_dim, hidden, num_groups) if hidden else (model.feature_dim, num_groups)
+    module = MultiMLP(len(seeds), sizes)
+    init_per_run(module, [s + EXTRA_SEED_OFFSET for s in seeds])
+    return module.to(device)
+
+
+class AdversarialObjective:
+    """Classifier cross-entropy plus a discriminator's cross-entropy on the bias attribute, its gradient reversed
+    into the features with coefficient λ (eq. 3); with a mask variant, the classifier sees f · a (eq. 8).
+
+    ``discriminator_input`` is ``unmasked`` (the discriminator sees f, as the mask is computed from its gradient
+    with respect to f) or ``masked`` (it sees f · a, what the classifier sees). ``vanilla`` is λ = 0 with the
+    discriminator on detached features: it monitors the features and leaves the classifier untouched.
+    """
+
+    def __init__(self, lambdas, mask, schedule, discriminator_input, hidden, num_classes, num_groups):
+        self.lambdas, self.mask, self.schedule = torch.as_tensor(lambdas, dtype=torch.float32), mask, schedule
+        self.discriminator_input, self.hidden = discriminator_input, hidden
+        self.num_outputs, self.num_groups = num_classes, num_groups
+
+    def build(self, model, setup):
+        self.lambdas = self.lambdas.to(setup["device"])
+        return _discriminator(model, setup["seeds"], self.hidden, self.num_groups, setup["device"])
+
+    def _masked(self, f, discriminator, bias_labels, protocol):
+        if self.mask is None or protocol == "none":
+            return f
+        return f * gba_mask(f, discriminator, None if protocol == "predicted" else bias_labels, self.mask)
+
+    def loss(self, model, discriminator, batch: Batch) -> torch.Tensor:
+        f = model.features(batch.x)
+        f_cls = self._masked(f, discriminator, batch.groups, "true")
+        classifier = _cross_entropy(model.head(f_cls), batch.labels).mean(1)
+        seen = f_cls if self.discriminator_input == "masked" else f
+        coefficient = reversal_coefficient(self.lambdas, self.schedule, batch.progress)
+        reversed_features = grad_reverse(seen, coefficient) if self.mask or coefficient.any() else seen.detach()
+        return classifier + _cross_entropy(discriminator(reversed_features), batch.groups).mean(1)
+
+    def predict(self, model, discriminator, x, groups) -> dict:
+        f = model.features(x)
+        protocols = PROTOCOLS if self.mask else ("none",)
+        out = {f"pred_{p}": model.head(self._masked(f, discriminator, groups, p)).argmax(-1) for p in protocols}
+        seen = self._masked(f, discriminator, groups, "true") if self.discriminator_input == "masked" else f
+        out["bias_pred"] = discriminator(seen).argmax(-1)
+        return out
+
+
+class DomainIndependentObjective:
+    """Domain-independent training (Wang et al. 2020): one C-way classifier per bias value on shared features;
+    training uses the classifier of the image's bias value, prediction sums the C-way softmax over bias values."""
+
+    def __init__(self, num_classes, num_groups):
+        self.num_classes, self.num_groups = num_classes, num_groups
+        self.num_outputs = num_classes * num_groups
+
+    def build(self, model, setup):
+        return None
+
+    def _per_domain(self, logits):
+        return logits.float().view(*logits.shape[:2], self.num_groups, self.num_classes)
+
+    def loss(self, model, extra, batch):
+        logits = self._per_domain(model(batch.x))
+        own = logits.gather(2, batch.groups[..., None, None].expand(-1, -1, 1, self.num_classes))[:, :, 0]
+        return _cross_entropy(own, batch.labels).mean(1)
+
+    def predict(self, model, extra, x, groups):
+        return {"pred_none": self._per_domain(model(x)).softmax(-1).sum(2).argmax(-1)}
+
+
+class _State(nn.Module):
+    """Per-run state of an objective: buffers, and an optional extra model whose parameters train."""
+
+    def __init__(self, buffers: dict, net: nn.Module | None = None):
+        super().__init__()
+        self.net = net
+        for name, value in buffers.items():
+            self.register_buffer(name, value)
+
+
+class GroupDROObjective:
+    """Group DRO (Sagawa et al. 2020, Algorithm 1): groups are (class, bias value) pairs; the group weights q
+    follow an exponentiated-gradient ascent q_g ← q_g · exp(η · loss_g), normalised, and the loss is Σ q_g loss_g."""
+
+    def __init__(self, num_classes, num_groups, step_size):
+        self.num_outputs, self.num_groups, self.step_size = num_classes, num_groups, step_size
+
+    def build(self, model, setup):
+        cells = self.num_outputs * self.num_groups
+        k = len(setup["seeds"])
+        return _State({"q": torch.full((k, cells), 1 / cells, device=setup["device"])})
+
+    def loss(self, model, state, batch):
+        losses = _cross_entropy(model(batch.x), batch.labels)
+        cell = batch.labels * self.num_groups + batch.groups
+        total = torch.zeros_like(state.q).scatter_add(1, cell, losses)
+        count = torch.zeros_like(state.q).scatter_add(1, cell, torch.ones_like(losses))
+        group_loss = total / count.clamp(min=1)
+        with torch.no_grad():
+            q = state.q * torch.exp(self.step_size * group_loss.detach() * (count > 0))
+            state.q.copy_(q / q.sum(1, keepdim=True))
+        return (state.q * group_loss).sum(1)
+
+    def predict(self, model, extra, x, groups):
+        return {"pred_none": model(x).argmax(-1)}
+
+
+class LfFObjective:
+    """Learning from Failure (Nam et al. 2020): a biased model trained with generalised cross-entropy (q = 0.7)
+    and the debiased model trained with per-image weights W = L_B / (L_B + L_D), where L_B and L_D are the
+    exponential moving averages (α = 0.7) of each image's cross-entropy under the two models, each divided by
+    its class's maximum. The biased model is a second K-run model of the same architecture."""
+
+    gce_q, ema_alpha = 0.7, 0.7
+
+    def __init__(self, num_classes):
+        self.num_outputs = num_classes
+
+    def build(self, model, setup):
+        seeds = [s + EXTRA_SEED_OFFSET for s in setup["seeds"]]
+        biased = create_model(setup["model_spec"], seeds, setup["in_channels"], self.num_outputs)
+        labels = torch.stack([t.train.labels for t in setup["tasks"]]).to(setup["device"])
+        zeros = torch.zeros(labels.shape, device=setup["device"])
+        return _State({"labels": labels, "ema_b": zeros, "ema_d": zeros.clone()}, biased.to(setup["device"]))
+
+    def _normalised_ema(self, state, name, losses, batch):
+        ema = getattr(state, name)
+        runs = torch.arange(len(ema), device=ema.device)[:, None]
+        ema[runs, batch.index] = self.ema_alpha * ema[runs, batch.index] + (1 - self.ema_alpha) * losses
+        class_max = torch.zeros(len(ema), self.num_outputs, device=ema.device)
+        class_max = class_max.scatter_reduce(1, state.labels, ema, "amax", include_self=False)
+        return ema[runs, batch.index] / class_max.gather(1, batch.labels).clamp(min=1e-8)
+
+    def loss(self, model, state, batch):
+        logits_d, logits_b = model(batch.x), state.net(batch.x)
+        ce_d, ce_b = _cross_entropy(logits_d, batch.labels), _cross_entropy(logits_b, batch.labels)
+        with torch.no_grad():
+            l_b = self._normalised_ema(state, "ema_b", ce_b, batch)
+            l_d = self._normalised_ema(state, "ema_d", ce_d, batch)
+            weight = l_b / (l_b + l_d + 1e-8)
+            p_true = logits_b.float().softmax(-1).gather(-1, batch.labels[..., None])[..., 0]
+        gce = ce_b * p_true.pow(self.gce_q) * self.gce_q  # the gradient of (1 − p^q) / q
+        return (ce_d * weight + gce).mean(1)
+
+    def predict(self, model, extra, x, groups):
+        return {"pred_none": model(x).argmax(-1)}
+
+
+DEFAULTS = {"lambda": 1.0, "schedule": "constant", "discriminator_input": "unmasked", "discriminator_hidden": 100}
+
+
+def check_method(spec: dict) -> dict:
+    """A method spec with its defaults filled in; ValueError naming the field and its accepted values."""
+    name = spec.get("name")
+    if name not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
+    spec = dict(spec)
+    if name in ADVERSARIAL_FAMILY:
+        spec = {**DEFAULTS, **spec}
+        if name == "vanilla":
+            spec["lambda"] = 0.0
+        if not 0 <= spec["lambda"] <= 100:
+            raise ValueError(f"lambda must lie in [0, 100], got {spec['lambda']}")
+        if spec["schedule"] not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {spec['schedule']!r}")
+        if spec["discriminator_input"] not in ("unmasked", "masked"):
+            raise ValueError(f"discriminator_input must be unmasked or masked, got {spec['discriminator_input']!r}")
+    if name == "group_dro":
+        spec.setdefault("step_size", 0.01)
+    return spec
+
+
+def create_objective(specs: list[dict], tasks) -> object:
+    """One objective for a group of runs: equal method specs except for ``lambda``, one per run."""
+    specs = [check_method(s) for s in specs]
+    shared = [{k: v for k, v in s.items() if k != "lambda"} for s in specs]
+    if any(s != shared[0] for s in shared):
+        raise ValueError("runs trained together must share their method except for lambda")
+    spec, info = specs[0], tasks[0].info
+    num_classes, num_groups = info["num_classes"], info["num_groups"]
+    name = spec["name"]
+    if name in ADVERSARIAL_FAMILY:
+        mask = name if name in MASK_VARIANTS else None
+        return AdversarialObjective(
+            [s["lambda"] for s in specs],
+            mask,
+            spec["schedule"],
+            spec["discriminator_input"],
+            spec["discriminator_hidden"],
+            num_classes,
+            num_groups,
+        )
+    if name == "domain_independent":
+        return DomainIndependentObjective(num_classes, num_groups)
+    if name == "group_dro":
+        return GroupDROObjective(num_classes, num_groups, spec["step_size"])
+    return LfFObjective(num_classes)

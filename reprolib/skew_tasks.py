@@ -1,0 +1,224 @@
+"""Tasks with a skewed bias attribute (Kurmi et al. 2022, Part III): a class to predict and a bias attribute that
+agrees with it on most training images.
+
+Every class c has one *aligned* value of the bias attribute, ``info["aligned_group"][c]``; an image is
+bias-aligned when its group (the bias attribute) equals its class's aligned value, bias-conflicting otherwise.
+In the training split exactly round(skew · n_c) images of class c are aligned; the test split is unbiased.
+``info`` also carries ``kind = "skew"``, ``num_classes`` and ``num_groups``.
+
+- ``make_colour_skew_task``: Colored MNIST of Nam et al. (2020) — every digit painted in one of ten colours,
+  the aligned colour of class c being colour c, with a random perturbation of the colour per image.
+- ``make_grey_colour_task``: CIFAR-10S of Wang et al. (2020) — per class, images shown in colour or in
+  greyscale; half of the classes mostly colour, half mostly grey. The test set holds every test image twice,
+  once in colour and once in grey, so exactly half of it is aligned.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .sources import ImageSource, SourceUnavailable, _to_nchw_uint8, default_data_root, load_source
+from .tasks import Split, Task, _stratified_subsample, channel_stats, split_balanced
+
+__all__ = [
+    "COLOURS",
+    "make_colour_skew_task",
+    "make_grey_colour_task",
+    "aligned_mask",
+    "skew_info",
+    "validation_source",
+    "VALIDATION_FRACTION",
+    "load_skew_source",
+]
+
+VALIDATION_FRACTION = 0.2
+
+# Ten well-separated RGB colours (matplotlib's tab10), on the [0, 1] scale: colour c is the aligned colour of
+# digit c.
+COLOURS = torch.tensor(
+    [
+        [0.122, 0.467, 0.706],
+        [1.000, 0.498, 0.055],
+        [0.173, 0.627, 0.173],
+        [0.839, 0.153, 0.157],
+        [0.580, 0.404, 0.741],
+        [0.549, 0.337, 0.294],
+        [0.890, 0.467, 0.761],
+        [0.498, 0.498, 0.498],
+        [0.737, 0.741, 0.133],
+        [0.090, 0.745, 0.812],
+    ]
+)
+
+LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R BT.601, the greyscale of PIL and torchvision
+
+
+def aligned_mask(task: Task, split: str = "test") -> torch.Tensor:
+    """Boolean (N,): whether each image of ``split`` is bias-aligned (its group is its class's aligned group)."""
+    part = getattr(task, split)
+    aligned_group = torch.as_tensor(task.info["aligned_group"])
+    return part.groups == aligned_group[part.labels]
+
+
+def skew_info(num_classes: int, num_groups: int, aligned_group, skew: float, **extra) -> dict:
+    return {
+        "kind": "skew",
+        "num_classes": num_classes,
+        "num_groups": num_groups,
+        "aligned_group": [int(g) for g in aligned_group],
+        "skew": skew,
+        **extra,
+    }
+
+
+def load_skew_source(name: str, root=None) -> ImageSource:
+    """An image source of Part III: ``mnist`` (torchvision, for Colored MNIST) or any of ``sources.SOURCES``."""
+    if name != "mnist":
+        return load_source(name, root=root)
+    import torchvision.datasets
+
+    root = root if root is not None else default_data_root()
+    try:
+        splits = [torchvision.datasets.MNIST(str(root), train=train, download=True) for train in (True, False)]
+    except (RuntimeError, OSError) as error:
+        raise SourceUnavailable(
+            f"dataset 'mnist' is not in {root} and could not be downloaded ({type(error).__name__}); put "
+            "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte there (from http://yann.lecun.com/exdb/mnist/)"
+        ) from None
+    (train, test) = splits
+    return ImageSource(
+        "mnist", _to_nchw_uint8(train.data), train.targets.long(), _to_nchw_uint8(test.data), test.targets.long(), 10
+    )
+
+
+def validation_source(source: ImageSource, seed: int, fraction: float = VALIDATION_FRACTION) -> ImageSource:
+    """The source with its test split replaced by a held-out, stratified ``fraction`` of its training split
+    (seeded): hyperparameters are chosen on tasks built from it, never on the test set."""
+    held_out = _stratified_subsample(source.train_labels, fraction, torch.Generator().manual_seed(seed))
+    keep = torch.ones(len(source.train_labels), dtype=torch.bool)
+    keep[held_out] = False
+    return ImageSource(
+        f"{source.name}-validation",
+        source.train_images[keep],
+        source.train_labels[keep],
+        source.train_images[held_out],
+        source.train_labels[held_out],
+        source.num_classes,
+    )
+
+
+def _check_skew(skew: float) -> None:
+    if not 0 < skew < 1:
+        raise ValueError(f"skew must lie in (0, 1), got {skew}")
+
+
+def _skewed_groups(labels, aligned_group, num_groups, skew, generator) -> torch.Tensor:
+    """Per class c: exactly round(skew · n_c) images get the aligned group, the others a group drawn uniformly
+    from the remaining num_groups − 1."""
+    groups = torch.empty(len(labels), dtype=torch.int64)
+    for c in torch.unique(labels):
+        members = torch.nonzero(labels == c).flatten()
+        aligned = split_balanced(len(members), skew, generator)
+        other = torch.randint(0, num_groups - 1, (len(members),), generator=generator)
+        other = other + (other >= aligned_group[c]).long()  # skip the aligned group
+        groups[members] = torch.where(aligned, aligned_group[c], other)
+    return groups
+
+
+def _balanced_groups(labels, num_groups, generator) -> torch.Tensor:
+    """Per class: groups in a random order cycling through all num_groups values, so every class sees every
+    group equally often (±1) — the unbiased test set."""
+    groups = torch.empty(len(labels), dtype=torch.int64)
+    for c in torch.unique(labels):
+        members = torch.nonzero(labels == c).flatten()
+        cycle = torch.arange(len(members)) % num_groups
+        groups[members] = cycle[torch.randperm(len(members), generator=generator)]
+    return groups
+
+
+def _to_grey(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) → one-channel intensities on [0, 1] (luma for colour images)."""
+    x = images.float().div(255)
+    return x if x.shape[1] == 1 else (x * LUMA[None, :, None, None]).sum(1, keepdim=True)
+
+
+def _paint(intensity: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+    """Intensities (N, 1, H, W) on [0, 1] times per-image colours (N, 3) → uint8 (N, 3, H, W)."""
+    return (intensity * colours[:, :, None, None]).mul(255).round().clamp(0, 255).to(torch.uint8)
+
+
+def _colour_split(images, labels, groups, perturbation, generator) -> Split:
+    colours = (COLOURS[groups] + perturbation * torch.randn(len(groups), 3, generator=generator)).clamp(0, 1)
+    return Split(_paint(_to_grey(images), colours), labels, groups, labels)
+
+
+def make_colour_skew_task(source: ImageSource, skew: float, seed: int, perturbation: float = 0.05) -> Task:
+    """Colored MNIST (Nam et al. 2020; Kurmi et al. 2022, Table 4): the digit is painted in a colour, the bias
+    attribute. Digit c is shown in colour c with rate ``skew`` (exact per class) and in one of the other nine
+    colours otherwise; the test split is unbiased (each digit in every colour equally often). Each image's colour
+    is perturbed by Gaussian noise of standard deviation ``perturbation`` per channel (on [0, 1])."""
+    _check_skew(skew)
+    if not 0 <= perturbation <= 0.5:
+        raise ValueError(f"perturbation must lie in [0, 0.5], got {perturbation}")
+    if source.num_classes != 10:
+        raise ValueError(f"Colored MNIST needs a 10-class source, got {source.name} with {source.num_classes}")
+    generator = torch.Generator().manual_seed(seed)
+    aligned_group = torch.arange(10)
+    train_groups = _skewed_groups(source.train_labels, aligned_group, 10, skew, generator)
+    test_groups = _balanced_groups(source.test_labels, 10, generator)
+    train = _colour_split(source.train_images, source.train_labels, train_groups, perturbation, generator)
+    test = _colour_split(source.test_images, source.test_labels, test_groups, perturbation, generator)
+    mean, std = channel_stats(train.images)
+    info = skew_info(10, 10, aligned_group, skew, perturbation=perturbation)
+    return Task(f"{source.name}-colour-skew", train, test, mean, std, info)
+
+
+def _grey_colour_images(images, colour, generator) -> torch.Tensor:
+    """Each image in greyscale (``colour`` False: luma replicated over three channels) or in colour (``colour``
+    True: the image itself, or for a one-channel source the intensities painted in a random saturated hue)."""
+    intensity = _to_grey(images)
+    grey = _paint(intensity, torch.ones(len(images), 3))
+    if images.shape[1] == 3:
+        coloured = images
+    else:
+        hues = torch.rand(len(images), generator=generator)
+        coloured = _paint(intensity, _hue_to_rgb(hues))
+    return torch.where(colour[:, None, None, None], coloured, grey)
+
+
+def _hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:
+    """Fully saturated, full-value colours of the given hues in [0, 1) (HSV → RGB)."""
+    k = (torch.tensor([5.0, 3.0, 1.0]) + hue[:, None] * 6) % 6
+    return 1 - torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+
+
+def make_grey_colour_task(source: ImageSource, skew: float, seed: int, binary: bool = False) -> Task:
+    """CIFAR-10S (Wang et al. 2020; Kurmi et al. 2022, Table 1): group 1 = shown in colour, 0 = in greyscale.
+
+    A seeded random half of the classes is mostly colour, the other half mostly grey: exactly round(skew · n_c)
+    training images of class c are in its majority domain. The test split shows every test image in both domains.
+    With ``binary``, the class to predict is whether the source class lies in a seeded random half of the
+    classes (a two-class target with a two-valued bias attribute, the shape of CelebA's attribute tasks).
+    """
+    _check_skew(skew)
+    generator = torch.Generator().manual_seed(seed)
+    num_source = source.num_classes
+    if binary:
+        positive = torch.zeros(num_source, dtype=torch.long)
+        positive[torch.randperm(num_source, generator=generator)[: num_source // 2]] = 1
+        train_labels, test_labels = positive[source.train_labels], positive[source.test_labels]
+        num_classes = 2
+    else:
+        train_labels, test_labels, num_classes = source.train_labels, source.test_labels, num_source
+    aligned_group = torch.zeros(num_classes, dtype=torch.long)
+    aligned_group[torch.randperm(num_classes, generator=generator)[: num_classes // 2]] = 1
+    train_groups = _skewed_groups(train_labels, aligned_group, 2, skew, generator)
+    train_images = _grey_colour_images(source.train_images, train_groups.bool(), generator)
+    n_test = len(test_labels)
+    test_groups = torch.cat([torch.ones(n_test, dtype=torch.long), torch.zeros(n_test, dtype=torch.long)])
+    test_images = _grey_colour_images(source.test_images.repeat(2, 1, 1, 1), test_groups.bool(), generator)
+    train = Split(train_images, train_labels, train_groups, source.train_labels)
+    test = Split(test_images, test_labels.repeat(2), test_groups, source.test_labels.repeat(2))
+    mean, std = channel_stats(train.images)
+    info = skew_info(num_classes, 2, aligned_group, skew, binary=binary)
+    return Task(f"{source.name}-grey-colour{'-binary' if binary else ''}", train, test, mean, std, info)

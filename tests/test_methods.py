@@ -1,0 +1,116 @@
+import pytest
+import torch
+
+from reprolib.methods import check_method, create_objective, gba_mask, grad_reverse, reversal_coefficient
+from reprolib.models import MultiLinear
+from reprolib.sweep import RunSpec, build_task, group_key
+from reprolib.training import Recipe, train_runs
+
+
+def _linear_discriminator():
+    """Two runs, three features, two bias values: D(f) = f W; ∂ max logit / ∂f is the winning column of W."""
+    d = MultiLinear(2, 3, 2)
+    with torch.no_grad():
+        d.weight.copy_(torch.tensor([[[1.0, -1.0], [-2.0, 2.0], [0.5, 0.0]], [[-1.0, 1.0], [1.0, 1.0], [0.0, -3.0]]]))
+        d.bias.zero_()
+    return d
+
+
+def test_gba_mask_on_a_linear_discriminator():
+    d = _linear_discriminator()
+    # run 0: f = (1, 0, 0) → logits (1, −1), argmax 0, gradient (1, −2, 0.5); f = (0, 1, 0) → argmax 1, (−1, 2, 0)
+    # run 1: f = (0, 1, 0) → logits (1, 1): argmax 0 (first), gradient (−1, 1, 0); f = (1, 0, 0) → argmax 1, (1, 1, −3)
+    f = torch.tensor([[[1.0, 0, 0], [0, 1.0, 0]], [[0, 1.0, 0], [1.0, 0, 0]]])
+    bias = torch.tensor([[0, 0], [0, 0]])  # right, wrong; right, wrong
+    gba = gba_mask(f, d, bias, "gba")
+    # right: drop g > 0; wrong: drop g < 0 (eq. 7 with ind = −1)
+    assert gba.tolist() == [[[0, 1, 0], [0, 1, 1]], [[1, 0, 1], [1, 1, 0]]]
+    assert gba_mask(f, d, bias, "gba_n").tolist() == [[[0, 1, 0], [1, 0, 1]], [[1, 0, 1], [0, 0, 1]]]
+    assert gba_mask(f, d, bias, "gba_c").tolist() == [[[0, 1, 0], [1, 1, 1]], [[1, 0, 1], [1, 1, 1]]]
+    # the discriminator's own prediction as the label: always right, so GBA's mask is GBA-n's
+    assert torch.equal(gba_mask(f, d, None, "gba"), gba_mask(f, d, bias, "gba_n"))
+    assert gba.shape == f.shape and gba.dtype == f.dtype
+    assert d.weight.grad is None  # computing the mask leaves the discriminator's gradients alone
+
+
+def test_gba_mask_refuses_unknown_variants():
+    with pytest.raises(ValueError, match="variant must be one of gba, gba_n, gba_c"):
+        gba_mask(torch.zeros(1, 1, 3), _linear_discriminator(), None, "gba_x")
+
+
+def test_gradient_reversal_flips_and_scales_per_run():
+    x = torch.ones(2, 3, 4, requires_grad=True)
+    y = grad_reverse(x, torch.tensor([0.5, 2.0]))
+    assert torch.equal(y, x)
+    (y * torch.arange(4.0)).sum().backward()
+    assert torch.equal(x.grad[0], -0.5 * torch.arange(4.0).expand(3, 4))
+    assert torch.equal(x.grad[1], -2.0 * torch.arange(4.0).expand(3, 4))
+
+
+def test_reversal_schedules():
+    lam = torch.tensor([1.0])
+    assert reversal_coefficient(lam, "constant", 0.3).item() == 1.0
+    assert reversal_coefficient(lam, "ganin", 0.0).item() == 0.0
+    assert reversal_coefficient(lam, "ganin", 1.0).item() == pytest.approx(0.99991, abs=1e-5)
+
+
+def test_method_specs_are_checked():
+    assert check_method({"name": "vanilla", "lambda": 3.0})["lambda"] == 0.0
+    with pytest.raises(ValueError, match="method must be one of"):
+        check_method({"name": "repair"})
+    with pytest.raises(ValueError, match="lambda must lie in"):
+        check_method({"name": "gba", "lambda": -1})
+
+
+@pytest.fixture(scope="module")
+def colour_task():
+    task = build_task({"builder": "colour_skew", "dataset": "digits", "skew": 0.95, "seed": 0})
+    keep = torch.arange(128)
+    return type(task)(task.name, task.train.subset(keep), task.test.subset(keep), task.mean, task.std, task.info)
+
+
+RECIPE = Recipe(epochs=1, batch_size=32, lr=0.05, warmup_epochs=0, lr_drops=(), augment="none", nesterov=False)
+MLP = {"name": "mlp", "input_pixels": 64, "hidden": 16}
+
+
+@pytest.mark.parametrize(
+    "name, keys",
+    [
+        ("vanilla", {"pred_none", "bias_pred"}),
+        ("gba", {"pred_true", "pred_none", "pred_predicted", "bias_pred"}),
+        ("domain_independent", {"pred_none"}),
+        ("group_dro", {"pred_none"}),
+        ("lff", {"pred_none"}),
+    ],
+)
+def test_every_method_trains_k_runs_and_predicts_classes(colour_task, name, keys):
+    objective = create_objective([{"name": name, "lambda": 0.1}, {"name": name, "lambda": 1.0}], [colour_task] * 2)
+    out = train_runs([colour_task] * 2, MLP, RECIPE, [0, 1], objective=objective)
+    assert set(out[0].test_probs) == keys
+    for k in range(2):
+        preds = out[k].test_probs["pred_none"]
+        assert preds.shape == (128,) and preds.dtype == torch.int64 and 0 <= preds.min() and preds.max() < 10
+
+
+def test_vanilla_classifier_is_untouched_by_its_monitoring_discriminator(colour_task):
+    """Vanilla = cross-entropy; its discriminator sees detached features, so the classifier equals one trained
+    with λ = 0 adversarially (gradient reversal by 0) — the features receive nothing from the discriminator."""
+    vanilla = create_objective([{"name": "vanilla"}], [colour_task])
+    zero = create_objective([{"name": "adversarial", "lambda": 0.0}], [colour_task])
+    a = train_runs([colour_task], MLP, RECIPE, [4], objective=vanilla)[0].test_probs["pred_none"]
+    b = train_runs([colour_task], MLP, RECIPE, [4], objective=zero)[0].test_probs["pred_none"]
+    assert torch.equal(a, b)
+
+
+def test_runs_differing_only_in_lambda_share_a_group():
+    def spec(lam):
+        return RunSpec(
+            {"builder": "colour_skew", "dataset": "digits", "skew": 0.95, "seed": 0},
+            MLP,
+            RECIPE,
+            0,
+            method={"name": "gba", "lambda": lam},
+        )
+
+    assert group_key(spec(0.1)) == group_key(spec(1.0)) and spec(0.1).key != spec(1.0).key
+    assert "method" not in RunSpec({}, MLP, RECIPE, 0).config()  # earlier runs keep their keys
