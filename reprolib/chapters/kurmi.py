@@ -249,7 +249,11 @@ class KurmiChapter(Chapter):
                         self.values(vanilla, config, metric).mean(), color="grey", linestyle=":", label="Vanilla"
                     )
                 ax.set_xscale("log")
-                ax.set(xlabel="gradient-reversal coefficient λ", ylabel=f"test {metric} accuracy", title=setting)
+                ax.set(
+                    xlabel="gradient-reversal coefficient λ",
+                    ylabel="test accuracy" if metric == "accuracy" else f"test {metric} accuracy",
+                    title=setting,
+                )
                 if row == 0 and col == 0:
                     ax.legend(fontsize=8)
         fig.suptitle("λ sensitivity (dashed: λ selected on validation)", fontsize=10)

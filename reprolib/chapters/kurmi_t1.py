@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .. import claims as C
 from ..chapter import ParameterError
+from ..methods import ADVERSARIAL_FAMILY
 from .kurmi import KurmiChapter, labelled_positive, part3_recipe
 
 T1_METRICS = ["aligned", "conflicting", "mean", "gap"]
@@ -93,7 +94,8 @@ class GreyColourChapter(KurmiChapter):
         return part3_recipe(config["epochs"], config["lr"], config["batch_size"], "pad_crop_flip", padding)
 
     def curves(self, method):
-        return method in ("vanilla", "adversarial", "gba")
+        """Per-epoch test curves for the methods with a discriminator (K-F13 and Fig. 4 draw them)."""
+        return method in ADVERSARIAL_FAMILY
 
 
 class KurmiT1(GreyColourChapter):

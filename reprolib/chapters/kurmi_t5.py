@@ -21,9 +21,6 @@ class KurmiT5(GreyColourChapter):
         }.items()
     }
 
-    def curves(self, method):
-        return True
-
     def table(self, results, config, metrics=None):
         return super().table(results, config, metrics or T1_METRICS)
 

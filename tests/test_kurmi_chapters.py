@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from reprolib.chapter import ParameterError
+from reprolib.chapters import get_chapter
+
+T4 = get_chapter("K-T4")
+
+
+def _frame(rows):
+    """Hand-made results: (method, lambda, split, run, accuracy under 'none', under 'true' or NaN)."""
+    records = []
+    for method, lam, split, run, none, true in rows:
+        records.append(
+            {
+                "setting": "95%",
+                "method": method,
+                "lambda": lam,
+                "split": split,
+                "run": run,
+                "metrics.protocols.none.accuracy": none,
+                "metrics.protocols.true.accuracy": true,
+            }
+        )
+    return pd.DataFrame(records)
+
+
+CONFIG = T4.configure("smoke", skews=[0.95], methods=["vanilla", "adversarial", "gba"], lambdas=[0.1, 1.0])
+RESULTS = _frame(
+    [
+        *[("vanilla", None, "test", r, 0.70 + 0.01 * r, np.nan) for r in range(3)],
+        # adversarial: λ = 1 is best on validation, λ = 0.1 would be best on test — validation must decide
+        *[("adversarial", 0.1, "validation", r, 0.60, np.nan) for r in range(3)],
+        *[("adversarial", 1.0, "validation", r, 0.65, np.nan) for r in range(3)],
+        *[("adversarial", 0.1, "test", r, 0.90, np.nan) for r in range(3)],
+        *[("adversarial", 1.0, "test", r, 0.75 + 0.01 * r, np.nan) for r in range(3)],
+        # gba: the true-label protocol is what the table reads (test_protocol = "true")
+        *[("gba", 0.1, "validation", r, 0.1, 0.80) for r in range(3)],
+        *[("gba", 1.0, "validation", r, 0.9, 0.50) for r in range(3)],
+        *[("gba", lam, "test", r, 0.2, 0.80 + 0.02 * r) for lam in (0.1, 1.0) for r in range(3)],
+    ]
+)
+
+
+def test_lambda_is_selected_on_validation_under_the_reported_protocol():
+    assert T4.selected_lambda(RESULTS, CONFIG, "95%", "adversarial") == 1.0
+    assert T4.selected_lambda(RESULTS, CONFIG, "95%", "gba") == 0.1  # by 'true', not by 'none'
+    final = T4.final(RESULTS, CONFIG)
+    assert set(final.loc[final["method"] == "adversarial", "lambda"]) == {1.0}
+    assert (final["split"] == "test").all() and len(final) == 9
+
+
+def test_verdicts_on_a_hand_made_frame():
+    claims = T4.claims(RESULTS, CONFIG).set_index("claim")["verdict"]
+    # paired differences gba − adversarial = 0.05, 0.06, 0.07: interval above 0
+    assert claims["GBA improves the adversarial method (unbiased accuracy)"] == "reproduced"
+    assert claims["Adversarial training improves on vanilla"] == "reproduced"  # +0.05 for every run
+    assert claims["GBA is the most accurate method"] == "reproduced"
+    assert claims["Domain-independent training is worse than vanilla with ten bias values"] == "not run at this scale"
+
+
+def test_table_prints_the_papers_number_beside_ours():
+    table = T4.table(RESULTS, CONFIG).set_index("method")
+    assert table.loc["Adversarial with GBA", "95% (paper)"] == "87.92"
+    assert table.loc["Adversarial with GBA", "95% (this run)"].startswith("82.00 ±")
+    assert table.loc["Adversarial", "95% λ"] == "1"
+    assert "not implemented" in table.loc["REPAIR (Li & Vasconcelos 2019)", "95% (this run)"]
+
+
+@pytest.mark.parametrize(
+    "param, value, message",
+    [
+        ("methods", ["gba", "repair"], "methods must be a list of"),
+        ("test_protocol", "oracle", "test_protocol must be one of true, none, predicted"),
+        ("skews", [1.2], r"skews must be a list of numbers in \[0.5, 1\)"),
+        ("lr", 0, r"lr must be a number in \(0, 10\]"),
+    ],
+)
+def test_bad_parameters_are_refused_before_training(param, value, message):
+    with pytest.raises(ParameterError, match=message):
+        T4.configure("smoke", **{param: value})
