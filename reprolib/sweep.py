@@ -137,6 +137,7 @@ class RunSpec:
             values["seed"],
             values.get("curves", False),
             values.get("tags", {}),
+            values.get("method"),
         )
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import signal
 import subprocess
@@ -37,6 +38,8 @@ def test_a_spec_read_back_from_json_has_the_same_key():
     spec = inversion_run("digits", "resnet8", 0.3, 4, RECIPE.with_(weight_decay=1e-3), width=4, curves=True)
     again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again.key == spec.key and again.tags == spec.tags
+    with_method = dataclasses.replace(spec, method={"name": "adversarial", "lambda": 0.5})
+    assert RunSpec.from_dict(json.loads(json.dumps(with_method.to_dict()))).key == with_method.key != spec.key
 
 
 def test_a_run_is_running_while_marked_by_a_live_process_and_pending_after(tmp_path):
