@@ -389,7 +389,7 @@ Part III at one preset, read from the results store (the chapters' runs; nothing
 """
 
 SUM_BODY = [
-    ("code", "results = chapter.run(config)\n{k: len(v) for k, v in results.items()}"),
+    ("code", "results = chapter.run(config)\nresults.groupby(\"chapter\").size()"),
     ("md", "## Every verdict"),
     ("code", "claims = chapter.claims(results, config)\nclaims"),
     ("code", "fig = chapter.figure(results, config)"),

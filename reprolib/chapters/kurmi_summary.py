@@ -32,19 +32,20 @@ class KurmiSummary(Chapter):
         return [s for chapter, cfg in self.configs(config) for s in chapter.specs(cfg)]
 
     def run(self, config, store=None, progress=True, **sweep_options):
-        """Run (or read from the store) every Part III chapter at this preset; one results frame per chapter."""
+        """Run (or read from the store) every Part III chapter at this preset; their results, stacked, with a
+        ``chapter`` column."""
         store = store or ResultsStore()
-        return {c.id: c.run(cfg, store, progress=progress, **sweep_options) for c, cfg in self.configs(config)}
+        return _stack({c.id: c.run(cfg, store, progress=progress, **sweep_options) for c, cfg in self.configs(config)})
 
     def results(self, config, store=None, specs=None):
         store = store or ResultsStore()
-        return {c.id: c.results(cfg, store) for c, cfg in self.configs(config)}
+        return _stack({c.id: c.results(cfg, store) for c, cfg in self.configs(config)})
 
     def claims(self, results, config):
         frames = []
         for chapter, cfg in self.configs(config):
-            part = results.get(chapter.id, pd.DataFrame())
-            if part is None or part.empty:
+            part = results[results["chapter"] == chapter.id] if not results.empty else results
+            if part.empty:
                 continue
             table = chapter.claims(part, cfg)
             table.insert(0, "chapter", chapter.id)
@@ -64,6 +65,11 @@ class KurmiSummary(Chapter):
         ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
         return fig
+
+
+def _stack(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    parts = [frame.assign(chapter=chapter_id) for chapter_id, frame in frames.items() if not frame.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 CHAPTER = KurmiSummary()
