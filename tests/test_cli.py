@@ -46,7 +46,8 @@ def test_the_command_exits_non_zero_on_bad_input(store_dir):
 
 def test_unknown_chapter():
     result = reprolib("claims", "H-RQ9")
-    assert result.returncode == 2 and "unknown chapter 'H-RQ9'; accepted: H-RQ1" in result.stderr
+    assert result.returncode == 2 and "unknown chapter 'H-RQ9'; accepted: " in result.stderr
+    assert "H-RQ1" in result.stderr.split("accepted:")[1]
 
 
 def test_claims_without_results_says_what_to_run(store_dir):
