@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from .sources import ImageSource, SourceUnavailable, _to_nchw_uint8, default_data_root, load_source
-from .tasks import Split, Task, _stratified_subsample, channel_stats, split_balanced
+from .tasks import Split, Task, channel_stats, split_balanced, stratified_subsample
 
 __all__ = [
     "COLOURS",
@@ -94,7 +94,7 @@ def load_skew_source(name: str, root=None) -> ImageSource:
 def validation_source(source: ImageSource, seed: int, fraction: float = VALIDATION_FRACTION) -> ImageSource:
     """The source with its test split replaced by a held-out, stratified ``fraction`` of its training split
     (seeded): hyperparameters are chosen on tasks built from it, never on the test set."""
-    held_out = _stratified_subsample(source.train_labels, fraction, torch.Generator().manual_seed(seed))
+    held_out = stratified_subsample(source.train_labels, fraction, torch.Generator().manual_seed(seed))
     keep = torch.ones(len(source.train_labels), dtype=torch.bool)
     keep[held_out] = False
     return ImageSource(

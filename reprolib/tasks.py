@@ -13,7 +13,16 @@ import torch
 
 from .sources import ImageSource
 
-__all__ = ["Split", "Task", "make_inversion_task", "make_overlay_task", "overlay", "split_balanced", "channel_stats"]
+__all__ = [
+    "Split",
+    "Task",
+    "make_inversion_task",
+    "make_overlay_task",
+    "overlay",
+    "split_balanced",
+    "channel_stats",
+    "stratified_subsample",
+]
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ def split_balanced(n_items: int, rate: float, generator: torch.Generator) -> tor
     return mask
 
 
-def _stratified_subsample(labels: torch.Tensor, fraction: float, generator: torch.Generator) -> torch.Tensor:
+def stratified_subsample(labels: torch.Tensor, fraction: float, generator: torch.Generator) -> torch.Tensor:
     """Indices of a stratified random subsample: round(fraction · n_c) examples of every class c (RQ3)."""
     keep = [
         torch.nonzero(labels == c).flatten()[split_balanced(int((labels == c).sum()), fraction, generator)]
@@ -99,7 +108,7 @@ def make_inversion_task(
     positive[torch.randperm(source.num_classes, generator=generator)[: source.num_classes // 2]] = True
     train_images, train_labels = source.train_images, source.train_labels
     if train_fraction < 1:
-        keep = _stratified_subsample(train_labels, train_fraction, generator)
+        keep = stratified_subsample(train_labels, train_fraction, generator)
         train_images, train_labels = train_images[keep], train_labels[keep]
     mean, std = channel_stats(train_images)
     train = _invert_split(train_images, train_labels, positive, eps, generator, swap_roles)
