@@ -56,7 +56,10 @@ len(results)
 ## Table 4
 
 Accuracy (%) on the unbiased test set, mean ± 95% half-interval over runs, beside the paper's number; λ is the
-coefficient selected on the validation split. Filter-Drop and REPAIR are not implemented in this book.
+coefficient selected on the validation split. REPAIR reweights the training images before training (φ = the
+one-hot bias attribute; `reprolib.methods.repair_weights`); Filter-Drop's unit count and ranking rule are this
+book's choice (half the feature units, ranked by the attribute head's weight norm), as its workshop paper does
+not give them.
 """),
     ("code", """
 chapter.table(results, config)

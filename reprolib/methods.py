@@ -11,7 +11,9 @@ and, for the adversarial family, ``bias_pred`` (the discriminator's prediction o
   eqs. 1–3).
 - ``gba``, ``gba_n``, ``gba_c``: adversarial training whose classifier sees the features masked by the
   discriminator's gradient (eqs. 4–8, ``gba_mask``) and the ablations of Table 5.
-- ``domain_independent`` (Wang et al. 2020), ``group_dro`` (Sagawa et al. 2020), ``lff`` (Nam et al. 2020).
+- ``domain_independent`` (Wang et al. 2020), ``group_dro`` (Sagawa et al. 2020), ``lff`` (Nam et al. 2020),
+  ``repair`` (Li & Vasconcelos 2019; ``repair_weights``) and ``filter_drop`` (Nagpal et al. 2020;
+  ``filter_drop_mask``).
 
 Test protocols. The GBA mask needs the bias label (eq. 4), so at test time it can be built from the true bias
 label (``true``), left out (``none``), or built from the discriminator's own prediction (``predicted``; then the
@@ -33,6 +35,8 @@ __all__ = [
     "GradientReversal",
     "grad_reverse",
     "gba_mask",
+    "repair_weights",
+    "filter_drop_mask",
     "MASK_VARIANTS",
     "METHODS",
     "PROTOCOLS",
@@ -46,7 +50,8 @@ MASK_VARIANTS = ("gba", "gba_n", "gba_c")
 PROTOCOLS = ("true", "none", "predicted")
 SCHEDULES = ("constant", "ganin")
 ADVERSARIAL_FAMILY = ("vanilla", "adversarial", *MASK_VARIANTS)
-METHODS = (*ADVERSARIAL_FAMILY, "domain_independent", "group_dro", "lff")
+METHODS = (*ADVERSARIAL_FAMILY, "domain_independent", "group_dro", "lff", "repair", "filter_drop")
+REPAIR_REPRESENTATIONS = ("bias_label", "colour")
 EXTRA_SEED_OFFSET = 2_000_003  # the seeds of a method's extra modules: the run's seed plus this
 
 
@@ -258,6 +263,109 @@ class LfFObjective:
         return {"pred_none": model(x).argmax(-1)}
 
 
+def repair_weights(features: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int = 500) -> torch.Tensor:
+    """REPAIR's example weights w ∈ [0, 1] (Li & Vasconcelos 2019, §4), (K, N) from (K, N, D) features φ(x).
+
+    The representation bias of a weighted set is B = 1 − R_w / H_w(Y) (their eq. 3): R_w is the weighted
+    cross-entropy of a linear softmax classifier on φ, H_w(Y) the entropy of the weighted class distribution.
+    REPAIR solves max_w min_classifier R_w / H_w(Y) by alternating gradient steps, w_i = σ(θ_i). We take
+    full-batch Adam steps (lr 0.1) from θ = 0 and a zero classifier: the paper uses mini-batch SGD, but the
+    sets here are at most 60,000 images of a few features, so a full batch is cheap and leaves nothing random.
+    """
+    k, n, d = features.shape
+    features = features.float()
+    theta = torch.zeros(k, n, requires_grad=True)
+    weight = torch.zeros(k, d, num_classes, requires_grad=True)
+    bias = torch.zeros(k, 1, num_classes, requires_grad=True)
+    classifier_opt = torch.optim.Adam([weight, bias], lr=0.1)
+    weights_opt = torch.optim.Adam([theta], lr=0.1)
+    with torch.enable_grad():
+        for _ in range(steps):
+            losses = _cross_entropy(torch.baddbmm(bias, features, weight), labels)
+            w = torch.sigmoid(theta)
+            classifier_opt.zero_grad()
+            ((w.detach() * losses).sum(1) / w.detach().sum(1)).sum().backward()
+            classifier_opt.step()
+            total = w.sum(1, keepdim=True)
+            risk = (w * losses.detach()).sum(1) / total[:, 0]
+            p = torch.zeros(k, num_classes).scatter_add(1, labels, w) / total
+            entropy = -(p * p.clamp(min=1e-12).log()).sum(1)
+            weights_opt.zero_grad()
+            (-(risk / entropy)).sum().backward()
+            weights_opt.step()
+    return torch.sigmoid(theta).detach()
+
+
+def repair_representation(split, representation: str, num_groups: int) -> torch.Tensor:
+    """φ(x) of REPAIR, (N, D): ``bias_label`` is the one-hot bias attribute (known to every bias-aware baseline
+    of the tables); ``colour`` is the chromaticity of each image's mean pixel (r, g, b) / (r + g + b), the
+    colour representation Li & Vasconcelos use on Colored MNIST, for 3-channel images."""
+    if representation == "bias_label":
+        return F.one_hot(split.groups, num_groups).float()
+    if split.images.shape[1] != 3:
+        raise ValueError(f"representation colour needs 3-channel images, got {split.images.shape[1]} channel(s)")
+    mean = split.images.float().mean((2, 3))
+    return mean / mean.sum(1, keepdim=True).clamp(min=1e-6)
+
+
+class RepairObjective:
+    """REPAIR (Li & Vasconcelos 2019): weights from ``repair_weights`` before training, then cross-entropy with
+    each image's loss weighted by its w (normalised over the batch) — in expectation the paper's ``sample``
+    resampling, which keeps image i with probability w_i."""
+
+    def __init__(self, num_classes, num_groups, representation, steps):
+        self.num_outputs, self.num_groups = num_classes, num_groups
+        self.representation, self.steps = representation, steps
+
+    def build(self, model, setup):
+        tasks = setup["tasks"]
+        features = torch.stack([repair_representation(t.train, self.representation, self.num_groups) for t in tasks])
+        labels = torch.stack([t.train.labels for t in tasks])
+        weights = repair_weights(features, labels, self.num_outputs, self.steps)
+        return _State({"weights": weights.to(setup["device"])})
+
+    def loss(self, model, state, batch):
+        losses = _cross_entropy(model(batch.x), batch.labels)
+        w = state.weights.gather(1, batch.index)
+        return (w * losses).sum(1) / w.sum(1).clamp(min=1e-8)
+
+    def predict(self, model, extra, x, groups):
+        return {"pred_none": model(x).argmax(-1)}
+
+
+def filter_drop_mask(attribute_head: nn.Module, fraction: float) -> torch.Tensor:
+    """Filter-Drop's mask (Nagpal et al. 2020), (K, F): 0 for the ``fraction`` of feature units with the largest
+    weight norm in the bias-attribute head — the units it relies on — and 1 for the units the classifier keeps."""
+    linear = attribute_head[0] if isinstance(attribute_head, nn.Sequential) else attribute_head
+    importance = linear.weight.detach().norm(dim=-1)
+    dropped = importance.topk(round(fraction * importance.shape[1]), dim=1).indices
+    return torch.ones_like(importance).scatter(1, dropped, 0.0)
+
+
+class FilterDropObjective:
+    """Filter-Drop (Nagpal et al. 2020): a multi-task network whose features feed a linear bias-attribute head
+    (trained with cross-entropy, its gradient into the features) and the classifier; the classifier sees the
+    features with the attribute head's top units dropped (``filter_drop_mask``, recomputed every step). The
+    workshop paper gives no unit count or ranking rule: the weight-norm ranking and ``drop_fraction`` are ours."""
+
+    def __init__(self, num_classes, num_groups, fraction):
+        self.num_outputs, self.num_groups, self.fraction = num_classes, num_groups, fraction
+
+    def build(self, model, setup):
+        return _discriminator(model, setup["seeds"], 0, self.num_groups, setup["device"])
+
+    def loss(self, model, head, batch):
+        f = model.features(batch.x)
+        kept = f * filter_drop_mask(head, self.fraction)[:, None, :]
+        classifier = _cross_entropy(model.head(kept), batch.labels).mean(1)
+        return classifier + _cross_entropy(head(f), batch.groups).mean(1)
+
+    def predict(self, model, head, x, groups):
+        f = model.features(x)
+        kept = f * filter_drop_mask(head, self.fraction)[:, None, :]
+        return {"pred_none": model.head(kept).argmax(-1), "bias_pred": head(f).argmax(-1)}
+
+
 DEFAULTS = {"lambda": 1.0, "schedule": "constant", "discriminator_input": "unmasked", "discriminator_hidden": 100}
 
 
@@ -279,6 +387,18 @@ def check_method(spec: dict) -> dict:
             raise ValueError(f"discriminator_input must be unmasked or masked, got {spec['discriminator_input']!r}")
     if name == "group_dro":
         spec.setdefault("step_size", 0.01)
+    if name == "repair":
+        spec = {"representation": "bias_label", "steps": 500, **spec}
+        if spec["representation"] not in REPAIR_REPRESENTATIONS:
+            raise ValueError(
+                f"representation must be one of {', '.join(REPAIR_REPRESENTATIONS)}, got {spec['representation']!r}"
+            )
+        if not isinstance(spec["steps"], int) or not 1 <= spec["steps"] <= 100_000:
+            raise ValueError(f"steps must be an integer in [1, 100000], got {spec['steps']!r}")
+    if name == "filter_drop":
+        spec.setdefault("drop_fraction", 0.5)
+        if not 0 < spec["drop_fraction"] < 1:
+            raise ValueError(f"drop_fraction must lie in (0, 1), got {spec['drop_fraction']}")
     return spec
 
 
@@ -306,4 +426,8 @@ def create_objective(specs: list[dict], tasks) -> object:
         return DomainIndependentObjective(num_classes, num_groups)
     if name == "group_dro":
         return GroupDROObjective(num_classes, num_groups, spec["step_size"])
+    if name == "repair":
+        return RepairObjective(num_classes, num_groups, spec["representation"], spec["steps"])
+    if name == "filter_drop":
+        return FilterDropObjective(num_classes, num_groups, spec["drop_fraction"])
     return LfFObjective(num_classes)

@@ -145,8 +145,10 @@ class MultiResNet(nn.Module):
                 cin = cout
         self.layers = nn.Sequential(*layers)
         self.feature_dim = cin
-        self.head = MultiLinear(num_runs, cin, num_outputs) if not head_hidden else multi_head(
-            num_runs, cin, num_outputs, head_hidden
+        self.head = (
+            MultiLinear(num_runs, cin, num_outputs)
+            if not head_hidden
+            else multi_head(num_runs, cin, num_outputs, head_hidden)
         )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

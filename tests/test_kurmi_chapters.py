@@ -65,13 +65,14 @@ def test_table_prints_the_papers_number_beside_ours():
     assert table.loc["Adversarial with GBA", "95% (paper)"] == "87.92"
     assert table.loc["Adversarial with GBA", "95% (this run)"].startswith("82.00 ±")
     assert table.loc["Adversarial", "95% λ"] == "1"
-    assert "not implemented" in table.loc["REPAIR (Li & Vasconcelos 2019)", "95% (this run)"]
+    assert table.loc["REPAIR (Li & Vasconcelos 2019)", "95% (this run)"] == "not run"
+    assert table.loc["REPAIR (Li & Vasconcelos 2019)", "95% (paper)"] == "82.51"
 
 
 @pytest.mark.parametrize(
     "param, value, message",
     [
-        ("methods", ["gba", "repair"], "methods must be a list of"),
+        ("methods", ["gba", "repair_v2"], "methods must be a list of"),
         ("test_protocol", "oracle", "test_protocol must be one of true, none, predicted"),
         ("skews", [1.2], r"skews must be a list of numbers in \[0.5, 1\)"),
         ("lr", 0, r"lr must be a number in \(0, 10\]"),

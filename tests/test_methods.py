@@ -1,7 +1,19 @@
+import dataclasses
+
 import pytest
 import torch
+import torch.nn.functional as F
 
-from reprolib.methods import check_method, create_objective, gba_mask, grad_reverse, reversal_coefficient
+from reprolib.methods import (
+    check_method,
+    create_objective,
+    filter_drop_mask,
+    gba_mask,
+    grad_reverse,
+    repair_representation,
+    repair_weights,
+    reversal_coefficient,
+)
 from reprolib.models import MultiLinear
 from reprolib.sweep import RunSpec, build_task, group_key
 from reprolib.training import Recipe, train_runs
@@ -57,7 +69,12 @@ def test_reversal_schedules():
 def test_method_specs_are_checked():
     assert check_method({"name": "vanilla", "lambda": 3.0})["lambda"] == 0.0
     with pytest.raises(ValueError, match="method must be one of"):
-        check_method({"name": "repair"})
+        check_method({"name": "repair_v2"})
+    assert check_method({"name": "repair"})["representation"] == "bias_label"
+    with pytest.raises(ValueError, match="representation must be one of bias_label, colour"):
+        check_method({"name": "repair", "representation": "texture"})
+    with pytest.raises(ValueError, match=r"drop_fraction must lie in \(0, 1\)"):
+        check_method({"name": "filter_drop", "drop_fraction": 1.0})
     with pytest.raises(ValueError, match="lambda must lie in"):
         check_method({"name": "gba", "lambda": -1})
 
@@ -81,6 +98,8 @@ MLP = {"name": "mlp", "input_pixels": 64, "hidden": 16}
         ("domain_independent", {"pred_none"}),
         ("group_dro", {"pred_none"}),
         ("lff", {"pred_none"}),
+        ("repair", {"pred_none"}),
+        ("filter_drop", {"pred_none", "bias_pred"}),
     ],
 )
 def test_every_method_trains_k_runs_and_predicts_classes(colour_task, name, keys):
@@ -114,3 +133,43 @@ def test_runs_differing_only_in_lambda_share_a_group():
 
     assert group_key(spec(0.1)) == group_key(spec(1.0)) and spec(0.1).key != spec(1.0).key
     assert "method" not in RunSpec({}, MLP, RECIPE, 0).config()  # earlier runs keep their keys
+
+
+def _mutual_information(labels, bias, weights, n=10):
+    joint = torch.zeros(n, n).index_put_((labels, bias), weights, accumulate=True)
+    joint = joint / joint.sum()
+    independent = joint.sum(1, keepdim=True) * joint.sum(0, keepdim=True)
+    return (joint * (joint.clamp(min=1e-12).log() - independent.clamp(min=1e-12).log())).sum().item()
+
+
+def test_repair_weights_make_class_and_bias_nearly_independent():
+    """95% of images carry their class's bias value: I(Y; B) ≈ 2 nats unweighted. REPAIR with φ = one-hot bias
+    maximises the risk of predicting Y from B, so the weighted set must lose most of that dependence and the
+    conflicting images must outweigh the aligned ones."""
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (2000,), generator=g)
+    conflicting = torch.rand(2000, generator=g) < 0.05
+    bias = torch.where(conflicting, torch.randint(0, 10, (2000,), generator=g), labels)
+    weights = repair_weights(F.one_hot(bias, 10).float()[None], labels[None], 10, steps=300)[0]
+    assert weights.shape == (2000,) and 0 <= weights.min() and weights.max() <= 1
+    before, after = _mutual_information(labels, bias, torch.ones(2000)), _mutual_information(labels, bias, weights)
+    assert before > 1.5 and after < before / 5
+    assert weights[bias != labels].mean() > 10 * weights[bias == labels].mean()
+
+
+def test_repair_colour_representation_is_the_chromaticity_of_the_mean_pixel(colour_task):
+    phi = repair_representation(colour_task.train, "colour", 10)
+    mean = colour_task.train.images[0].float().mean((1, 2))
+    assert phi.shape == (128, 3)
+    assert torch.allclose(phi[0], mean / mean.sum()) and torch.allclose(phi.sum(1), torch.ones(128))
+    grey = dataclasses.replace(colour_task.train, images=colour_task.train.images[:, :1])
+    with pytest.raises(ValueError, match="representation colour needs 3-channel images"):
+        repair_representation(grey, "colour", 10)
+
+
+def test_filter_drop_mask_drops_the_units_the_attribute_head_relies_on():
+    head = MultiLinear(2, 4, 2)
+    with torch.no_grad():  # weight norms per unit: run 0 (1, 5, 2, 0), run 1 (3, 0, 4, 1)
+        head.weight.copy_(torch.tensor([[[1.0, 0], [3, 4], [0, 2], [0, 0]], [[3.0, 0], [0, 0], [0, 4], [1, 0]]]))
+    assert filter_drop_mask(head, 0.5).tolist() == [[1, 0, 0, 1], [0, 1, 0, 1]]
+    assert filter_drop_mask(head, 0.25).tolist() == [[1, 0, 1, 1], [1, 1, 0, 1]]

@@ -45,19 +45,9 @@ class HallRQ1(Chapter):
         ]
 
     def figure(self, results, config):
-        datasets = config["dataset"]
-        fig, axes = new_figure(len(datasets))
-        for ax, dataset in zip(axes[0], datasets, strict=True):
-            part = results[results["dataset"] == dataset] if not results.empty else results
-            if not part.empty:
-                mean_band(ax, part, "eps", "metrics.bias_amplification")
+        fig = eps_panels(results, config, "metrics.bias_amplification", r"BiasAmp$_{A\rightarrow T}$")
+        for ax in fig.axes:
             ax.axhline(0, color="grey", linewidth=0.8, linestyle=":")
-            ax.set(
-                xlabel="dataset bias ε",
-                ylabel=r"BiasAmp$_{A\rightarrow T}$",
-                title=f"{model_label(model_for(config['model'], dataset))} on {DISPLAY[dataset]}",
-            )
-        fig.tight_layout()
         return fig
 
     def claims(self, results, config):
@@ -133,3 +123,20 @@ def _peak_claim(results: pd.DataFrame) -> C.Claim:
 
 
 CHAPTER = HallRQ1()
+
+
+def eps_panels(results, config, column: str, ylabel: str):
+    """One panel per dataset of ``config``: the mean of ``column`` with its 95% band against ε (Figs. 2 and 5)."""
+    datasets = config["dataset"]
+    fig, axes = new_figure(len(datasets))
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        part = results[results["dataset"] == dataset] if not results.empty else results
+        if not part.empty:
+            mean_band(ax, part, "eps", column)
+        ax.set(
+            xlabel="dataset bias ε",
+            ylabel=ylabel,
+            title=f"{model_label(model_for(config['model'], dataset))} on {DISPLAY[dataset]}",
+        )
+    fig.tight_layout()
+    return fig

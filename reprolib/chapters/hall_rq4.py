@@ -16,10 +16,10 @@ import pandas as pd
 
 from .. import claims as C
 from ..chapter import Chapter, validators
-from ..figures import mean_band, new_figure
+from ..figures import new_figure
 from ..metrics import mean_ci
 from . import hall_rq1, hall_rq2, hall_rq3
-from .hall import DISPLAY, model_for
+from .hall import DISPLAY
 from .hall_rq2 import KNOB_LABEL, KNOBS, knob_rows, partly_biased
 
 __all__ = ["HallRQ4a", "HallRQ4b", "CHAPTER_A", "CHAPTER_B", "capacity_rank"]
@@ -41,19 +41,9 @@ class HallRQ4a(Chapter):
         return hall_rq1.CHAPTER.specs(config)
 
     def figure(self, results, config):
-        datasets = config["dataset"]
-        fig, axes = new_figure(len(datasets))
-        for ax, dataset in zip(axes[0], datasets, strict=True):
-            part = results[results["dataset"] == dataset] if not results.empty else results
-            if not part.empty:
-                mean_band(ax, part, "eps", "metrics.ece")
-            ax.set(
-                xlabel="dataset bias ε",
-                ylabel="expected calibration error (ECE)",
-                title=f"{model_for(config['model'], dataset)} on {DISPLAY[dataset]}",
-            )
+        fig = hall_rq1.eps_panels(results, config, "metrics.ece", "expected calibration error (ECE)")
+        for ax in fig.axes:
             ax.set_ylim(bottom=0)
-        fig.tight_layout()
         return fig
 
     def claims(self, results, config):
@@ -192,7 +182,8 @@ class HallRQ4b(Chapter):
 
 def _scatter(ax, part: pd.DataFrame, column: str, darkness, label) -> None:
     """Mean (ECE, BiasAmp) per value of ``column`` with 95% intervals, joined in the order of ``darkness``,
-    shaded from light (lowest ``darkness``) to dark (highest)."""
+    shaded from light (lowest ``darkness``) to dark (highest). With more than five values only the lightest and
+    the darkest point are labelled, so that the labels of a tight cluster do not overlap."""
     ax.axhline(0, color="grey", linewidth=0.8, linestyle=":")
     if part.empty:
         return
@@ -205,12 +196,14 @@ def _scatter(ax, part: pd.DataFrame, column: str, darkness, label) -> None:
     points.sort()
     shades = plt.cm.Blues(np.linspace(0.35, 1.0, len(points)))
     ax.plot([p[2] for p in points], [p[5] for p in points], color="grey", linewidth=0.8, zorder=1)
-    for shade, (_, value, ece, el, eh, amp, al, ah) in zip(shades, points, strict=True):
+    labelled = {0, len(points) - 1} if len(points) > 5 else set(range(len(points)))
+    for i, (shade, (_, value, ece, el, eh, amp, al, ah)) in enumerate(zip(shades, points, strict=True)):
         ax.errorbar(
             ece, amp, xerr=[[ece - el], [eh - ece]], yerr=[[amp - al], [ah - amp]], color=shade, linewidth=0.8, zorder=2
         )
         ax.scatter([ece], [amp], color=shade, edgecolor="black", linewidth=0.4, s=36, zorder=3)
-        ax.annotate(label(value), (ece, amp), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        if i in labelled:
+            ax.annotate(label(value), (ece, amp), textcoords="offset points", xytext=(4, 3), fontsize=7)
 
 
 CHAPTER_A = HallRQ4a()

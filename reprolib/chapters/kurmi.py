@@ -36,10 +36,6 @@ METHOD_NAMES = {
     "gba": "Adversarial with GBA",
 }
 LAMBDA_METHODS = tuple(m for m in ADVERSARIAL_FAMILY if m != "vanilla")
-MISSING = {
-    "filter_drop": "Filter-Drop (Nagpal et al. 2020) is not implemented in this book",
-    "repair": "REPAIR (Li & Vasconcelos 2019) is not implemented in this book",
-}
 
 
 def part3_recipe(epochs: int, lr: float, batch_size: int, augment: str = "none", crop_padding: int = 4) -> Recipe:
@@ -92,6 +88,7 @@ class KurmiChapter(Chapter):
     """
 
     table_metric = "mean"
+    table_metrics: tuple[str, ...] = ()  # the table's columns per setting when it shows several metrics
     parameters = {
         "methods": _methods,
         "runs": validators.positive_int(100),
@@ -189,12 +186,13 @@ class KurmiChapter(Chapter):
         return pd.Series(self.values(part, config, metric).to_numpy(), index=part["run"].to_numpy()).sort_index()
 
     def table(self, results: pd.DataFrame, config, metrics=None) -> pd.DataFrame:
-        """The paper's table: one row per method, per setting the paper's number beside this run's mean ± 95%
-        half-interval over runs (in %), and the λ selected on validation."""
-        metrics = metrics or [self.table_metric]
+        """The paper's table: one row per method (those run, then the paper's others as "not run"), per setting
+        the paper's number beside this run's mean ± 95% half-interval over runs (in %), and the λ selected on
+        validation."""
+        metrics = metrics or list(self.table_metrics) or [self.table_metric]
         final = self.final(results, config)
         rows = []
-        for method in [*config["methods"], *[m for m in MISSING if m in self.paper]]:
+        for method in [*config["methods"], *[m for m in self.paper if m not in config["methods"]]]:
             row = {"method": METHOD_NAMES[method]}
             for setting in self.settings(config):
                 for metric in metrics:
@@ -202,7 +200,7 @@ class KurmiChapter(Chapter):
                     paper = self.paper.get(method, {}).get(f"{setting} {metric}" if len(metrics) > 1 else setting)
                     row[f"{name} (paper)"] = "—" if paper is None else f"{paper:.2f}"
                     values = self.per_run(final, config, setting, method, metric) if not final.empty else []
-                    row[f"{name} (this run)"] = _pct(values) if len(values) else MISSING.get(method, "no runs")
+                    row[f"{name} (this run)"] = _pct(values) if len(values) else "not run"
                 lam = self.selected_lambda(results, config, setting, method) if not results.empty else None
                 row[f"{setting} λ"] = "—" if lam is None else f"{lam:g}"
             rows.append(row)
@@ -222,6 +220,9 @@ class KurmiChapter(Chapter):
                     row[metric] = _pct(part[column]) if not part.empty and column in part else "no runs"
                 rows.append(row)
         return pd.DataFrame(rows)
+
+    def figure(self, results: pd.DataFrame, config):
+        return self.lambda_figure(results, config)
 
     def lambda_figure(self, results: pd.DataFrame, config, methods=("adversarial", "gba")):
         """Test accuracy on conflicting images and the table's metric against λ, per setting; vanilla dotted."""

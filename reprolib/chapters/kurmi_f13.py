@@ -93,8 +93,5 @@ class KurmiF13(GreyColourChapter):
                 rows.append(labelled_positive(claim, paper, {"gap reduction, last epoch": diff}))
         return C.claims_frame(rows)
 
-    def table(self, results, config, metrics=None):
-        return super().table(results, config, metrics or ["aligned", "conflicting", "mean", "gap"])
-
 
 CHAPTER = KurmiF13()

@@ -50,6 +50,7 @@ class KurmiT3(KurmiChapter):
     title = "Table 3: CelebA, HeavyMakeup and HairColor vs gender"
     notebook = "kurmi_t3.ipynb"
     parameters = {"dataset": _dataset, "celeba_root": _root, **KurmiChapter.parameters}
+    table_metrics = tuple(T1_METRICS)
     presets = {
         "smoke": _preset("digits", 2, 1, 0.05, 64, [0.1, 1.0], "mlp", 16, ["vanilla", "adversarial", "gba"]),
         "course": _preset("digits", 3, 20, 0.05, 64, [0.1, 1.0], "mlp", 100),
@@ -83,12 +84,6 @@ class KurmiT3(KurmiChapter):
         if config["model"] == "resnet18":
             return {"name": "resnet18", "width": width, "head_hidden": 4 * width}
         return {"name": "resnet_cifar", "depth": int(config["model"][6:]), "width": width, "head_hidden": 4 * width}
-
-    def table(self, results, config, metrics=None):
-        return super().table(results, config, metrics or T1_METRICS)
-
-    def figure(self, results, config):
-        return self.lambda_figure(results, config)
 
     def claims(self, results, config):
         return C.claims_frame(

@@ -6,7 +6,7 @@ from .. import claims as C
 from ..chapter import ParameterError
 from .kurmi import KurmiChapter
 
-ALL_METHODS = ["vanilla", "domain_independent", "group_dro", "lff", "adversarial", "gba"]
+ALL_METHODS = ["vanilla", "domain_independent", "filter_drop", "group_dro", "repair", "lff", "adversarial", "gba"]
 
 
 class KurmiT4(KurmiChapter):
@@ -88,9 +88,6 @@ class KurmiT4(KurmiChapter):
             return {"name": "resnet_cifar", "depth": int(config["model"][6:]), "width": config["width"]}
         pixels = 64 if config["dataset"] == "digits" else 28 * 28
         return {"name": "mlp", "input_pixels": pixels, "hidden": config["width"], "depth": 3}
-
-    def figure(self, results, config):
-        return self.lambda_figure(results, config)
 
     def claims(self, results, config):
         rows = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import claims as C
 from .kurmi_f13 import curve_panels
-from .kurmi_t1 import T1_METRICS, GreyColourChapter, _presets
+from .kurmi_t1 import GreyColourChapter, _presets, cifar10s_paper
 
 
 class KurmiT5(GreyColourChapter):
@@ -12,17 +12,13 @@ class KurmiT5(GreyColourChapter):
     title = "Table 5 and Fig. 4: ablations of the masking rule (GBA-n, GBA-c, GBA)"
     notebook = "kurmi_t5.ipynb"
     presets = _presets(["gba_n", "gba_c", "gba"], [0.1, 1.0])
-    paper = {
-        m: {f"CIFAR-10S {k}": v for k, v in zip(T1_METRICS, values, strict=True)}
-        for m, values in {
+    paper = cifar10s_paper(
+        {
             "gba_n": (92.05, 90.60, 91.32, 1.45),
             "gba_c": (90.69, 90.06, 90.37, 0.63),
             "gba": (92.05, 91.95, 92.00, 0.10),
-        }.items()
-    }
-
-    def table(self, results, config, metrics=None):
-        return super().table(results, config, metrics or T1_METRICS)
+        }
+    )
 
     def figure(self, results, config):
         """Fig. 4: test accuracy on aligned and conflicting images per epoch, one panel per variant."""
