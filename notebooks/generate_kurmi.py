@@ -32,6 +32,8 @@ def write(chapter_id: str, intro: str, body: list[tuple[str, str]]) -> None:
     for kind, text in body:
         make = nbformat.v4.new_markdown_cell if kind == "md" else nbformat.v4.new_code_cell
         cells.append(make(text.strip()))
+    for i, cell in enumerate(cells):  # stable ids: regenerating an unchanged notebook changes nothing
+        cell.id = f"{chapter_id.lower()}-{i:02d}"
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, HERE / chapter.notebook)

@@ -217,9 +217,16 @@ def data_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) + 1_000_003)
 
 
-def epoch_stream(recipe: Recipe, n: int, size: tuple[int, int], generator: torch.Generator):
-    """One epoch of a run's random stream: the order of its n training images and their augmentation maps."""
-    order = torch.randperm(n, generator=generator)
+def epoch_stream(
+    recipe: Recipe, n: int, size: tuple[int, int], generator: torch.Generator, weights: torch.Tensor | None = None
+):
+    """One epoch of a run's random stream: the order of its n training images and their augmentation maps.
+    With ``weights`` (n,), the epoch is n draws with replacement, image i with probability ∝ weights[i] (a
+    dataset resampling such as REPAIR's); without, a permutation."""
+    if weights is None:
+        order = torch.randperm(n, generator=generator)
+    else:
+        order = torch.multinomial(weights.float(), n, replacement=True, generator=generator)
     if recipe.augment == "pad_crop_flip":
         theta = augment.sample_pad_crop_flip(n, size, recipe.crop_padding, generator)
     elif recipe.augment == "resized_crop_flip":
@@ -251,7 +258,8 @@ def train_runs(
 
     ``weight_decays`` overrides ``recipe.weight_decay`` per run. ``progress(n)`` is called after every step
     with the number of images processed (summed over runs). ``objective`` (default ``BinaryCrossEntropy``) sets
-    the loss, the extra trainable modules (e.g. a discriminator, ``reprolib.methods``) and the test outputs.
+    the loss, the extra trainable modules (e.g. a discriminator, ``reprolib.methods``) and the test outputs; an
+    objective whose ``build`` sets ``sampling_weights`` (K, N) resamples each run's epochs by them.
     Returns one ``RunOutput`` per run, in order.
     """
     if len(tasks) != len(seeds):
@@ -274,6 +282,7 @@ def train_runs(
     forward = torch.compile(model) if recipe.compile else model
     setup = {"model_spec": model_spec, "seeds": list(seeds), "tasks": tasks, "in_channels": c, "device": device}
     extra = objective.build(model, setup)
+    sampling = getattr(objective, "sampling_weights", None)
     params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
     optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
     decay = torch.tensor(
@@ -300,7 +309,10 @@ def train_runs(
     for epoch in range(recipe.epochs):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(recipe, epoch)
-        streams = [epoch_stream(recipe, n_train, (h, w), g) for g in generators]
+        streams = [
+            epoch_stream(recipe, n_train, (h, w), g, None if sampling is None else sampling[k])
+            for k, g in enumerate(generators)
+        ]
         order = torch.stack([o for o, _ in streams]).to(device)
         theta = torch.stack([t for _, t in streams]).to(device)
         epoch_loss = torch.zeros(k_runs, device=device)

@@ -173,3 +173,29 @@ def test_filter_drop_mask_drops_the_units_the_attribute_head_relies_on():
         head.weight.copy_(torch.tensor([[[1.0, 0], [3, 4], [0, 2], [0, 0]], [[3.0, 0], [0, 0], [0, 4], [1, 0]]]))
     assert filter_drop_mask(head, 0.5).tolist() == [[1, 0, 0, 1], [0, 1, 0, 1]]
     assert filter_drop_mask(head, 0.25).tolist() == [[1, 0, 1, 1], [1, 1, 0, 1]]
+
+
+def test_an_objectives_sampling_weights_choose_the_training_images(colour_task):
+    objective = create_objective([{"name": "vanilla"}], [colour_task])
+    build, loss, seen = objective.build, objective.loss, []
+
+    def build_only_image_5(model, setup):
+        objective.sampling_weights = torch.zeros(1, 128).index_fill_(1, torch.tensor([5]), 1.0)
+        return build(model, setup)
+
+    def recording_loss(model, extra, batch):
+        seen.append(batch.index)
+        return loss(model, extra, batch)
+
+    objective.build, objective.loss = build_only_image_5, recording_loss
+    train_runs([colour_task], MLP, RECIPE, [0], objective=objective)
+    assert torch.cat(seen, 1).unique().tolist() == [5]
+
+
+def test_repair_resamples_towards_the_bias_conflicting_images(colour_task):
+    objective = create_objective([{"name": "repair", "steps": 200}] * 2, [colour_task] * 2)
+    train_runs([colour_task] * 2, MLP, RECIPE, [0, 1], objective=objective)
+    weights, train = objective.sampling_weights, colour_task.train
+    aligned = train.groups == train.labels
+    assert weights.shape == (2, 128)
+    assert (weights[:, ~aligned].mean(1) > 5 * weights[:, aligned].mean(1)).all()

@@ -123,3 +123,15 @@ def test_callbacks_see_every_epoch(small_tasks):
 def test_bad_recipe_values(field, value, message):
     with pytest.raises(ValueError, match=message):
         Recipe(**{field: value})
+
+
+def test_weighted_epoch_stream_resamples_in_proportion_to_the_weights():
+    """n draws with replacement ∝ weights: weight-0 images never appear; weight 3 about three times weight 1."""
+    n = 6000
+    weights = torch.tensor([0.0, 1.0, 3.0]).repeat(n // 3)
+    order, _ = epoch_stream(Recipe(augment="none"), n, (8, 8), data_generator(0), weights)
+    again, _ = epoch_stream(Recipe(augment="none"), n, (8, 8), data_generator(0), weights)
+    assert torch.equal(order, again) and order.shape == (n,)
+    kind = torch.bincount(order % 3, minlength=3)
+    assert kind[0] == 0
+    assert 2.7 < kind[2] / kind[1] < 3.3

@@ -36,6 +36,7 @@ METHOD_NAMES = {
     "gba": "Adversarial with GBA",
 }
 LAMBDA_METHODS = tuple(m for m in ADVERSARIAL_FAMILY if m != "vanilla")
+DEFAULT_DROP_FRACTION = 0.5  # Filter-Drop's share of dropped feature units: this book's choice (see methods.py)
 
 
 def part3_recipe(epochs: int, lr: float, batch_size: int, augment: str = "none", crop_padding: int = 4) -> Recipe:
@@ -72,6 +73,12 @@ def _positive_number(name, value, high):
     return float(value)
 
 
+def _fraction(name, value):
+    if not isinstance(value, float) or not 0 < value < 1:
+        raise ParameterError(f"{name} must be a number in (0, 1), got {value!r}")
+    return value
+
+
 def _methods(name, value):
     values = value if isinstance(value, list | tuple) else [value]
     bad = [v for v in values if v not in METHODS]
@@ -101,6 +108,7 @@ class KurmiChapter(Chapter):
         "test_protocol": validators.choice(*PROTOCOLS),
         "model": validators.choice("mlp", "resnet8", "resnet20", "resnet18"),
         "width": validators.positive_int(512),
+        "drop_fraction": lambda name, value: _fraction(name, value),
     }
     paper: dict[str, dict[str, float]] = {}
 
@@ -114,6 +122,8 @@ class KurmiChapter(Chapter):
         return part3_recipe(config["epochs"], config["lr"], config["batch_size"])
 
     def method_spec(self, name: str, lam: float | None, config) -> dict:
+        if name == "filter_drop":
+            return {"name": name, "drop_fraction": config.get("drop_fraction") or DEFAULT_DROP_FRACTION}
         if name not in ADVERSARIAL_FAMILY:
             return {"name": name}
         spec = {

@@ -29,6 +29,7 @@ class KurmiT4(KurmiChapter):
             "test_protocol": "true",
             "model": "mlp",
             "width": 16,
+            "drop_fraction": 0.5,
         },
         "course": {
             "dataset": "digits",
@@ -44,6 +45,7 @@ class KurmiT4(KurmiChapter):
             "test_protocol": "true",
             "model": "mlp",
             "width": 100,
+            "drop_fraction": 0.5,
         },
         "paper": {
             "dataset": "mnist",
@@ -59,6 +61,7 @@ class KurmiT4(KurmiChapter):
             "test_protocol": "true",
             "model": "mlp",
             "width": 100,
+            "drop_fraction": 0.5,
         },
     }
     parameters = {
