@@ -190,6 +190,19 @@ class Chapter:
             f"the results store ({detail}); run `{self.rerun_command(config)}`"
         )
 
+    def failure_message(self, config: dict, store: ResultsStore | None = None) -> str:
+        """'' unless every run of ``config`` failed (e.g. its data set is not on disk); then one line with the
+        first run's error and the command that lists every error."""
+        store = store or ResultsStore()
+        keys = list(dict.fromkeys(s.key for s in self.specs(config)))
+        if not keys or any(store.state(k) != "failed" for k in keys):
+            return ""
+        error = store.get(keys[0]).get("error", "unknown error")
+        return (
+            f"all {len(keys)} runs of {self.id} at preset {config['preset']} failed, the first with {error} "
+            f"(`reprolib status {self.id} --preset {config['preset']} --errors` lists them)"
+        )
+
     def results(
         self, config: dict, store: ResultsStore | None = None, specs: Sequence[RunSpec] | None = None
     ) -> pd.DataFrame:

@@ -83,11 +83,16 @@ def cmd_run(args) -> int:
         launch(specs, ResultsStore(), args.device, options)
         if not options.wait:
             return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
-    for chapter in chapters:
+    for chapter, config in zip(chapters, configs, strict=True):
         output = Path(args.output) if args.output else book.chapters_dir() / chapter.notebook
         parameters = {"preset": args.preset, "device": here, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
+            chapter.run(config)  # trains in this process (progress on the terminal); the notebook then reads
+            failed = chapter.failure_message(config)
+            if failed:
+                print(f"error: {failed}", file=sys.stderr)
+                return 1
             book.add_colab_setup(execute_notebook(chapter, parameters, output))
         else:
             _report(book.render(chapter, parameters, output))

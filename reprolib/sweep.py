@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from . import metrics as M
 from .celeba import make_celeba_task
+from .cifar_i import load_cinic_imagenet, make_domain_skew_task
 from .methods import create_objective
 from .skew_tasks import aligned_mask, load_skew_source, make_colour_skew_task, make_grey_colour_task, validation_source
 from .sources import load_source
@@ -76,6 +77,14 @@ def _grey_colour(spec: dict, data_root) -> Task:
     return make_grey_colour_task(source, spec["skew"], spec["seed"], spec.get("binary", False))
 
 
+def _domain_skew(spec: dict, data_root) -> Task:
+    """CIFAR-I: ``dataset`` (CIFAR-10) against CINIC-10's ImageNet images; a validation task holds out both."""
+    source, other = load_skew_source(spec["dataset"], root=data_root), load_cinic_imagenet(data_root)
+    if spec.get("split") == "validation":
+        source, other = validation_source(source, spec["seed"]), validation_source(other, spec["seed"])
+    return make_domain_skew_task(source, other, spec["skew"], spec["seed"])
+
+
 def _celeba(spec: dict, data_root) -> Task:
     root = spec.get("root") or data_root
     return make_celeba_task(spec["target"], spec.get("image_size", 64), root, spec.get("split", "test"))
@@ -86,6 +95,7 @@ TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {
     "overlay": _overlay,
     "colour_skew": _colour_skew,
     "grey_colour": _grey_colour,
+    "domain_skew": _domain_skew,
     "celeba": _celeba,
 }
 

@@ -68,3 +68,15 @@ def test_claims_json_from_stored_results_trains_nothing(store_dir):
     assert sorted(p.name for p in store_dir.iterdir()) == files
     expected = chapter.claims(chapter.results(config), config)
     assert [r["verdict"] for r in rows] == list(expected["verdict"])
+
+
+def test_a_run_whose_data_is_missing_ends_with_one_line_and_no_notebook(store_dir, tmp_path, capsys):
+    """CelebA is read from a user-given folder: absent, every run fails when its task is built, and `run` says
+    so in one line (the loader's message) instead of executing the notebook on no results."""
+    output = tmp_path / "k_t3.ipynb"
+    args = ["run", "K-T3", "--preset", "paper", "-p", f"celeba_root={tmp_path}", "--output", str(output)]
+    assert main(args) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: all 120 runs of K-T3 at preset paper failed, the first with SourceUnavailable")
+    assert f"CelebA is not in {tmp_path}/celeba" in last
+    assert not output.exists()
