@@ -205,7 +205,8 @@ claims table reports each finding with its interval; the paper's Table 1 is `not
 
 ## Try it
 
-- `lambdas=[0.03, 0.1, 0.3, 1.0]`: a finer λ grid (chosen on validation, never on the test set).
+- `lambdas=[0.01, 0.02, 0.03, 0.05, 0.1]`: a finer λ grid below the collapse at large λ (chosen on validation,
+  never on the test set).
 - `test_protocol="none"`: report GBA without a mask at test time.
 - `dataset="cifar10"`, `model="resnet18"`, `width=64` (or `preset="paper"` on a GPU): the paper's setting.
 """,

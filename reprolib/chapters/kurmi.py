@@ -36,6 +36,7 @@ METHOD_NAMES = {
     "gba": "Adversarial with GBA",
 }
 LAMBDA_METHODS = tuple(m for m in ADVERSARIAL_FAMILY if m != "vanilla")
+COURSE_LAMBDAS = [0.03, 0.1, 0.3, 1.0]  # the λ grid at course: enough points for the λ curves, chosen on validation
 DEFAULT_DROP_FRACTION = 0.5  # Filter-Drop's share of dropped feature units: this book's choice (see methods.py)
 
 

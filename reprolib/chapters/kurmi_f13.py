@@ -52,7 +52,7 @@ class KurmiF13(GreyColourChapter):
     id = "K-F13"
     title = "Figs. 1 and 3: discriminator and classifier accuracy during training"
     notebook = "kurmi_f13.ipynb"
-    presets = _presets(["vanilla", "adversarial", "gba"], [0.1, 1.0])
+    presets = _presets(["vanilla", "adversarial", "gba"])
 
     def figure(self, results, config):
         methods = [m for m in ("vanilla", "adversarial", "gba") if m in config["methods"]]

@@ -25,7 +25,7 @@ class KurmiF5(GreyColourChapter):
     id = "K-F5"
     title = "Fig. 5: statistical significance (Friedman test, Nemenyi critical difference)"
     notebook = "kurmi_f5.ipynb"
-    presets = _presets(["vanilla", "adversarial", "gba_n", "gba_c", "gba"], [0.1, 1.0])
+    presets = _presets(["vanilla", "adversarial", "gba_n", "gba_c", "gba"])
 
     def scores(self, results, config, methods) -> pd.DataFrame:
         """(classes × methods) table of per-class mean accuracy, averaged over the final runs."""

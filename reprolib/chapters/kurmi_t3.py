@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import claims as C
 from ..chapter import ParameterError
-from .kurmi import KurmiChapter
+from .kurmi import COURSE_LAMBDAS, KurmiChapter
 from .kurmi_t1 import T1_METRICS
 
 TARGETS = ("HeavyMakeup", "HairColor")
@@ -53,7 +53,7 @@ class KurmiT3(KurmiChapter):
     table_metrics = tuple(T1_METRICS)
     presets = {
         "smoke": _preset("digits", 2, 1, 0.05, 64, [0.1, 1.0], "mlp", 16, ["vanilla", "adversarial", "gba"]),
-        "course": _preset("digits", 3, 20, 0.05, 64, [0.1, 1.0], "mlp", 100),
+        "course": _preset("digits", 3, 20, 0.05, 64, COURSE_LAMBDAS, "mlp", 100),
         "paper": _preset("celeba", 3, 50, 0.01, 128, [0.03, 0.1, 0.3, 1.0], "resnet18", 64),
     }
     paper = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import claims as C
 from ..chapter import ParameterError
-from .kurmi import KurmiChapter
+from .kurmi import COURSE_LAMBDAS, KurmiChapter
 
 ALL_METHODS = ["vanilla", "domain_independent", "filter_drop", "group_dro", "repair", "lff", "adversarial", "gba"]
 
@@ -39,7 +39,7 @@ class KurmiT4(KurmiChapter):
             "epochs": 20,
             "lr": 0.05,
             "batch_size": 64,
-            "lambdas": [0.03, 0.1, 0.3, 1.0],
+            "lambdas": COURSE_LAMBDAS,
             "lambda_schedule": "constant",
             "discriminator_input": "unmasked",
             "test_protocol": "true",

@@ -11,7 +11,7 @@ class KurmiT5(GreyColourChapter):
     id = "K-T5"
     title = "Table 5 and Fig. 4: ablations of the masking rule (GBA-n, GBA-c, GBA)"
     notebook = "kurmi_t5.ipynb"
-    presets = _presets(["gba_n", "gba_c", "gba"], [0.1, 1.0])
+    presets = _presets(["gba_n", "gba_c", "gba"])
     paper = cifar10s_paper(
         {
             "gba_n": (92.05, 90.60, 91.32, 1.45),
