@@ -169,7 +169,7 @@ class Chapter:
         changed = [
             f" -p {name}={json.dumps(config[name], separators=(',', ':'))}"
             for name in self.parameters
-            if config[name] != preset[name]
+            if config.get(name) != preset.get(name)  # a parameter no preset sets is absent unless given
         ]
         device = f" --device {config['device']}" if config["device"] != "cpu" else ""
         return f"reprolib run {self.id} --preset {config['preset']}{''.join(changed)}{device}"

@@ -81,3 +81,11 @@ def test_table_prints_the_papers_number_beside_ours():
 def test_bad_parameters_are_refused_before_training(param, value, message):
     with pytest.raises(ParameterError, match=message):
         T4.configure("smoke", **{param: value})
+
+
+def test_a_parameter_no_preset_sets_appears_in_the_rerun_command_only_when_given():
+    t1 = get_chapter("K-T1")
+    assert "drop_fraction" not in t1.rerun_command(t1.configure("course"))
+    config = t1.configure("course", methods=["vanilla", "filter_drop"], drop_fraction=0.2)
+    assert t1.method_spec("filter_drop", None, config) == {"name": "filter_drop", "drop_fraction": 0.2}
+    assert " -p drop_fraction=0.2" in t1.rerun_command(config)
