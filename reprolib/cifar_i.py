@@ -9,6 +9,7 @@ Neither paper lists its synsets; CINIC-10's class-to-synset choice is the publis
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,13 @@ def load_cinic_imagenet(root: str | Path | None = None) -> ImageSource:
     """The ImageNet images of CINIC-10 as an image source, classes in CIFAR-10's order, from
     ``root/cinic-10/{train,test}/<class>/n*.png`` (``root`` defaults to ``$REPROLIB_DATA`` or ``data/``).
     CINIC-10 is not downloaded automatically (a 700 MB archive): a missing folder is a one-line error."""
-    folder = Path(root if root is not None else default_data_root()) / "cinic-10"
+    return _load_folder(str(Path(root if root is not None else default_data_root()) / "cinic-10"))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_folder(path: str) -> ImageSource:
+    """Decoding 140,000 PNGs takes a while, and every seed and split of a sweep builds its own task: read once."""
+    folder = Path(path)
     missing = [f"{split}/{name}" for split in ("train", "test") for name in CIFAR10_CLASSES]
     missing = [m for m in missing if not (folder / m).is_dir()]
     if missing:

@@ -38,6 +38,10 @@ def model_for(config_model, dataset: str) -> str:
     return config_model
 
 
+# Figs. 3 and 4 (RQ2, RQ3): ResNet-110 on CIFAR-100 at three partial biases, 20 runs of 500 epochs (§2.1).
+PAPER_PROTOCOL = {"dataset": "cifar100", "model": "resnet110", "eps": [0.2, 0.3, 0.4], "runs": 20, "epochs": 500}
+
+
 def inversion_run(
     dataset: str,
     model: str,

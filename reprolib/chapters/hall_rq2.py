@@ -19,7 +19,7 @@ from ..figures import mean_band, new_figure
 from ..models import CIFAR_DEPTHS, parse_model
 from ..sources import SOURCES
 from ..sweep import RunSpec
-from .hall import DISPLAY, inversion_run, recipe_for
+from .hall import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
 
 __all__ = [
     "HallRQ2",
@@ -177,16 +177,12 @@ class HallRQ2(Chapter):
             "epochs": 10,
         },
         "paper": {
-            "dataset": "cifar100",
-            "model": "resnet110",
+            **PAPER_PROTOCOL,
             "width": 16,
             "weight_decay": 1e-4,
             "depths": [8, 14, 20, 32, 44, 56, 74, 92, 110],
             "widths": [4, 8, 16, 32, 64],
             "weight_decays": PAPER_WEIGHT_DECAYS,
-            "eps": [0.2, 0.3, 0.4],
-            "runs": 20,
-            "epochs": 500,
         },
     }
     parameters = {

@@ -15,7 +15,7 @@ from .. import claims as C
 from ..chapter import Chapter, ParameterError, validators
 from ..figures import mean_band, new_figure
 from ..sweep import RunSpec
-from .hall import DISPLAY, inversion_run, recipe_for
+from .hall import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
 from .hall_rq2 import partly_biased, single_dataset
 
 __all__ = ["HallRQ3", "CHAPTER", "scaled_epochs", "fraction_specs"]
@@ -69,14 +69,7 @@ class HallRQ3(Chapter):
             "runs": 6,
             "epochs": 10,
         },
-        "paper": {
-            "dataset": "cifar100",
-            "model": "resnet110",
-            "fractions": PAPER_FRACTIONS,
-            "eps": [0.2, 0.3, 0.4],
-            "runs": 20,
-            "epochs": 500,
-        },
+        "paper": {**PAPER_PROTOCOL, "fractions": PAPER_FRACTIONS},
     }
     parameters = {
         "dataset": single_dataset,
