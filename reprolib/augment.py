@@ -9,11 +9,23 @@ applied to a batch every image would get the same crop; drawing per image is why
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["sample_pad_crop_flip", "sample_resized_crop_flip", "sample_identity", "apply_affine", "AUGMENTATIONS"]
+from .registry import Registry
+
+__all__ = [
+    "sample_pad_crop_flip",
+    "sample_resized_crop_flip",
+    "sample_identity",
+    "apply_affine",
+    "Augmentation",
+    "AUGMENTATIONS",
+    "register_augmentation",
+]
 
 
 def _flip_signs(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -65,5 +77,29 @@ def apply_affine(images: torch.Tensor, theta: torch.Tensor, mode: str) -> torch.
     return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
-# name → interpolation used by apply_affine ("nearest" keeps integer shifts exact)
-AUGMENTATIONS = {"pad_crop_flip": "nearest", "resized_crop_flip": "bilinear", "none": None}
+@dataclass(frozen=True)
+class Augmentation:
+    """A per-image affine augmentation: ``sample(n, (h, w), recipe, generator)`` → thetas (n, 2, 3), applied with
+    ``interpolation`` ("nearest" keeps integer shifts exact); ``sample`` None means no augmentation."""
+
+    interpolation: str | None
+    sample: Callable | None
+
+
+AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation")
+
+
+def register_augmentation(name: str, augmentation: Augmentation) -> Augmentation:
+    return AUGMENTATIONS.register(name)(augmentation)
+
+
+register_augmentation(
+    "pad_crop_flip",
+    Augmentation(
+        "nearest", lambda n, size, recipe, generator: sample_pad_crop_flip(n, size, recipe.crop_padding, generator)
+    ),
+)
+register_augmentation(
+    "resized_crop_flip", Augmentation("bilinear", lambda n, size, recipe, g: sample_resized_crop_flip(n, g))
+)
+register_augmentation("none", Augmentation(None, None))

@@ -20,8 +20,8 @@ import nbformat
 import yaml
 
 from .book import add_header, chapters_dir, render
-from .chapter import ParameterError
 from .chapters import get_chapter
+from .params import ParameterError
 from .store import config_key
 from .sweep import RunSpec
 

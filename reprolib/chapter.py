@@ -1,122 +1,50 @@
-"""What every chapter of the book shares: presets, parameter validation, running its sweep, reading its results.
+"""What every chapter of the book shares: presets, parameter checks, running its sweep, reading its results.
 
 A chapter subclass declares its catalogue id, its notebook, its presets (``smoke``, ``course``, ``paper``) and a
-validator per parameter; it turns a configuration into ``RunSpec`` objects and stored results into a figure and
-a claims table. Validation happens in ``configure``, before anything trains.
+check per parameter (``params.py``); it turns a configuration into ``RunSpec`` objects and stored results into a
+figure and a claims table. Validation happens in ``configure``, before anything trains. A paper's package
+registers its chapters with ``register_chapter``; ``reprolib.chapters`` finds them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import torch
 
-from .models import parse_model
-from .sources import SOURCES
+from . import params as P
+from .params import Check, ParameterError
+from .registry import Registry
 from .store import ResultsStore
 from .sweep import RunSpec, run_sweep
 
-__all__ = ["Chapter", "PRESETS", "ParameterError", "ResultsMissing", "validators", "RESULTS_ONLY"]
+__all__ = ["Chapter", "PRESETS", "ParameterError", "ResultsMissing", "RESULTS_ONLY", "CHAPTERS", "register_chapter"]
 
 PRESETS = ("smoke", "course", "paper")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_ONLY = "REPROLIB_RESULTS_ONLY"  # set by `reprolib book`, `batch`, and `run` with submitit: never train
 
 
-class ParameterError(ValueError):
-    """A chapter parameter outside its accepted range; the message names the parameter and the range."""
-
-
 class ResultsMissing(RuntimeError):
     """No stored result for a configuration that may not train (results-only mode); says what to run."""
 
 
-class validators:
-    """Validators: each returns the cleaned value or raises ParameterError naming the parameter."""
-
-    @staticmethod
-    def number_list(low: float, high: float) -> Callable[[str, Any], list[float]]:
-        def check(name, value):
-            values = value if isinstance(value, list | tuple) else [value]
-            if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-                raise ParameterError(f"{name} must be a number or a list of numbers in [{low}, {high}], got {value!r}")
-            bad = [v for v in values if not low <= v <= high]
-            if bad:
-                raise ParameterError(f"{name} must lie in [{low}, {high}], got {bad[0]}")
-            return [float(v) for v in values]
-
-        return check
-
-    @staticmethod
-    def number(low: float, high: float) -> Callable[[str, Any], float]:
-        def check(name, value):
-            if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
-                raise ParameterError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-            return float(value)
-
-        return check
-
-    @staticmethod
-    def positive_int(high: int | None = None) -> Callable[[str, Any], int]:
-        def check(name, value):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1 or (high and value > high):
-                limit = f"1 … {high}" if high else "≥ 1"
-                raise ParameterError(f"{name} must be an integer in {limit}, got {value!r}")
-            return value
-
-        return check
-
-    @staticmethod
-    def datasets(name, value):
-        values = value if isinstance(value, list | tuple) else [value]
-        for v in values:
-            if v not in SOURCES:
-                raise ParameterError(f"dataset must be one of {', '.join(SOURCES)} (or a list of them), got {v!r}")
-        return list(values)
-
-    @staticmethod
-    def model(name, value):
-        if isinstance(value, dict):
-            return {k: validators.model(name, v) for k, v in value.items()}
-        try:
-            parse_model(value)
-        except (ValueError, TypeError) as error:
-            raise ParameterError(f"{name}: {error}") from None
-        return value
-
-    @staticmethod
-    def device(name, value):
-        if value not in ("cpu", "cuda") and not (isinstance(value, str) and value.startswith("cuda:")):
-            raise ParameterError(f"device must be 'cpu' or 'cuda', got {value!r}")
-        if value != "cpu" and not torch.cuda.is_available():
-            raise ParameterError(f"device {value!r} was asked for but no CUDA GPU is visible; use device=cpu")
-        return value
-
-    @staticmethod
-    def choice(*accepted) -> Callable[[str, Any], Any]:
-        def check(name, value):
-            if value not in accepted:
-                raise ParameterError(f"{name} must be one of {', '.join(map(str, accepted))}, got {value!r}")
-            return value
-
-        return check
-
-
 class Chapter:
+    """A chapter of the book: a catalogue id, a notebook, presets and parameters, run specs, results, claims."""
+
     id: str
     title: str
-    notebook: str  # file name in notebooks/
+    notebook: str  # file name in ``notebooks_dir``
+    notebooks_dir: Path = ROOT / "notebooks"
     presets: dict[str, dict]
-    parameters: dict[str, Callable[[str, Any], Any]]  # name → validator; "preset" and "device" are implicit
+    parameters: dict[str, Check]  # name → check; "preset" and "device" are implicit
 
     @property
     def notebook_path(self) -> Path:
-        return ROOT / "notebooks" / self.notebook
+        return self.notebooks_dir / self.notebook
 
     def parameter_names(self) -> list[str]:
         return ["preset", *self.parameters, "device"]
@@ -135,7 +63,7 @@ class Chapter:
             name: self.parameters[name](name, value) if value is not None else None for name, value in config.items()
         }
         self.check(config)
-        return {"preset": preset, "device": validators.device("device", device), **config}
+        return {"preset": preset, "device": P.device("device", device), **config}
 
     def check(self, config: dict) -> None:
         """Cross-parameter checks of a chapter; raise ParameterError."""
@@ -146,7 +74,8 @@ class Chapter:
     def run(
         self, config: dict, store: ResultsStore | None = None, progress: bool = True, **sweep_options
     ) -> pd.DataFrame:
-        """Train what is missing from the store, then return this configuration's results.
+        """Train what is missing from the store (everything with ``force=True``), then return this
+        configuration's results.
 
         With ``$REPROLIB_RESULTS_ONLY`` set, train nothing: print which runs are missing, and raise
         ``ResultsMissing`` (naming the command to run) when none is stored."""
@@ -220,3 +149,11 @@ class Chapter:
 
     def figure(self, results: pd.DataFrame, config: dict):
         raise NotImplementedError
+
+
+CHAPTERS: Registry[Chapter] = Registry("chapter")
+
+
+def register_chapter(chapter: Chapter) -> Chapter:
+    """Register a chapter instance under its catalogue id (called by its paper's package)."""
+    return CHAPTERS.register(chapter.id)(chapter)

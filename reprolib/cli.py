@@ -18,8 +18,9 @@ from .book import execute_notebook
 from .chapter import PRESETS, ParameterError, ResultsMissing
 from .chapters import CHAPTERS, get_chapter
 from .launch import LAUNCHERS, Launch, launch
-from .parts import PARTS
+from .parts import parts
 from .store import STATES, ResultsStore
+from .sweep import stale_keys
 
 __all__ = ["main", "build_parser", "execute_notebook"]
 
@@ -80,7 +81,7 @@ def cmd_run(args) -> int:
     configs = [chapter.configure(args.preset, here, **params) for chapter in chapters]  # validate all first
     if options.launcher != "local":
         specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
-        launch(specs, ResultsStore(), args.device, options)
+        launch(specs, ResultsStore(), args.device, options, force=args.force)
         if not options.wait:
             return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
     for chapter, config in zip(chapters, configs, strict=True):
@@ -88,7 +89,9 @@ def cmd_run(args) -> int:
         parameters = {"preset": args.preset, "device": here, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
-            chapter.run(config)  # trains in this process (progress on the terminal); the notebook then reads
+            chapter.run(
+                config, force=args.force
+            )  # trains in this process (progress on the terminal); the notebook then reads
             failed = chapter.failure_message(config)
             if failed:
                 print(f"error: {failed}", file=sys.stderr)
@@ -97,7 +100,7 @@ def cmd_run(args) -> int:
         else:
             _report(book.render(chapter, parameters, output))
     if not args.output:  # the landing pages of the parts just run gather their chapters' verdicts anew
-        for part in PARTS.values():
+        for part in parts().values():
             if any(c.id.startswith(part.prefix) for c in chapters):
                 output = book.chapters_dir() / part.notebook
                 print(f"updating the landing page of {part.title} → {output}", file=sys.stderr)
@@ -117,29 +120,36 @@ def cmd_sweep(args) -> int:
     here = _device_here(args.device, options)
     configs = [chapter.configure(args.preset, here, **params) for chapter in chapters]
     specs = [spec for chapter, config in zip(chapters, configs, strict=True) for spec in chapter.specs(config)]
-    launch(specs, ResultsStore(), args.device, options)
+    launch(specs, ResultsStore(), args.device, options, force=args.force)
     if not options.wait:
         return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset} --launcher {args.launcher}")
     print(_status_table(chapters, [args.preset], params).to_string(index=False))
     return 0
 
 
-def _keys_by_preset(chapters, presets, params: dict) -> list[tuple[str, str, set[str]]]:
-    """(chapter id, preset, the keys of its runs) for every chapter and preset (all its presets if none)."""
+def _specs_by_preset(chapters, presets, params: dict) -> list[tuple[str, str, list]]:
+    """(chapter id, preset, its run specs) for every chapter and preset (all its presets if none)."""
     return [
-        (chapter.id, preset, {spec.key for spec in chapter.specs(chapter.configure(preset, "cpu", **params))})
+        (chapter.id, preset, chapter.specs(chapter.configure(preset, "cpu", **params)))
         for chapter in chapters
         for preset in presets or chapter.presets
     ]
 
 
+def _keys_by_preset(chapters, presets, params: dict) -> list[tuple[str, str, set[str]]]:
+    return [(cid, preset, {s.key for s in specs}) for cid, preset, specs in _specs_by_preset(chapters, presets, params)]
+
+
 def _status_table(chapters, presets, params: dict) -> pd.DataFrame:
+    """Runs per state, and ``stale``: stored records of the same runs made by an older version of a component
+    (never served; ``reprolib run`` trains the current version)."""
     store = ResultsStore()
     rows = []
-    for chapter_id, preset, keys in _keys_by_preset(chapters, presets, params):
-        states = [store.state(key) for key in keys]
-        rows.append({"chapter": chapter_id, "preset": preset, **{s: states.count(s) for s in STATES}})
-    return pd.DataFrame(rows, columns=["chapter", "preset", *STATES])
+    for chapter_id, preset, specs in _specs_by_preset(chapters, presets, params):
+        states = [store.state(key) for key in {s.key for s in specs}]
+        stale = len(stale_keys(specs, store))
+        rows.append({"chapter": chapter_id, "preset": preset, **{s: states.count(s) for s in STATES}, "stale": stale})
+    return pd.DataFrame(rows, columns=["chapter", "preset", *STATES, "stale"])
 
 
 def cmd_status(args) -> int:
@@ -176,7 +186,7 @@ def cmd_book(args) -> int:
         output = book.chapters_dir() / chapter.notebook
         print(f"rendering {chapter.id} at preset {args.preset} from stored results → {output}", file=sys.stderr)
         _report(book.render(chapter, {"preset": args.preset}, output))
-    for part in PARTS.values():  # landing pages read stored results only
+    for part in parts().values():  # landing pages read stored results only
         output = book.chapters_dir() / part.notebook
         print(f"rendering the landing page of {part.title} → {output}", file=sys.stderr)
         execute_notebook(part, {"preset": args.preset}, output, log_output=False)
@@ -247,12 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train a chapter and execute its notebook with papermill into the book")
     chapter_args(run, allow_all=True)
     launch_args(run)
+    run.add_argument("--force", action="store_true", help="train every run again, even those already stored")
     run.add_argument("--output", help="where to write the executed notebook (default book/chapters/)")
     run.set_defaults(func=cmd_run)
 
     sweep = sub.add_parser("sweep", help="train a chapter's runs into the results store (no notebook)")
     chapter_args(sweep, allow_all=True)
     launch_args(sweep)
+    sweep.add_argument("--force", action="store_true", help="train every run again, even those already stored")
     sweep.set_defaults(func=cmd_sweep)
 
     status = sub.add_parser("status", help="done / failed / running / pending runs per chapter and preset")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .chapter import ParameterError
+from .params import ParameterError
 from .store import ResultsStore
 from .sweep import RunSpec, balanced_chunks, compatible_groups, pending_specs, record_failure, run_sweep
 
@@ -58,7 +58,13 @@ class Launch:
 
 
 def train_job(
-    specs_file: str, store_root: str, device: str, group_size: int | None, data_root: str | None, threads: int | None
+    specs_file: str,
+    store_root: str,
+    device: str,
+    group_size: int | None,
+    data_root: str | None,
+    threads: int | None,
+    force: bool = False,
 ) -> dict[str, int]:
     """One submitit job: train the runs listed in ``specs_file`` into the store; returns their states."""
     import torch
@@ -67,7 +73,7 @@ def train_job(
         torch.set_num_threads(threads)
     specs = [RunSpec.from_dict(values) for values in json.loads(Path(specs_file).read_text())]
     store = ResultsStore(store_root)
-    run_sweep(specs, store, device=device, group_size=group_size, data_root=data_root, progress=False)
+    run_sweep(specs, store, device=device, group_size=group_size, data_root=data_root, progress=False, force=force)
     return dict(Counter(store.state(s.key) for s in specs))
 
 
@@ -89,9 +95,12 @@ def _executor(options: Launch, folder: Path, gpus: int):
     return executor
 
 
-def _job_groups(specs: Sequence[RunSpec], store: ResultsStore, device: str, size: int | None) -> list[list[RunSpec]]:
-    """The runs to train, one list per job: pending (not done, not being trained elsewhere), grouped."""
-    todo = [s for s in pending_specs(specs, store) if not store.is_running(s.key)]
+def _job_groups(
+    specs: Sequence[RunSpec], store: ResultsStore, device: str, size: int | None, force: bool = False
+) -> list[list[RunSpec]]:
+    """The runs to train, one list per job: pending (not done unless ``force``, not being trained elsewhere),
+    grouped."""
+    todo = [s for s in pending_specs(specs, store, force) if not store.is_running(s.key)]
     size = size or (64 if device.startswith("cuda") else 8)
     return [group for members in compatible_groups(todo) for group in balanced_chunks(members, size)]
 
@@ -103,13 +112,23 @@ def launch(
     options: Launch | None = None,
     data_root: str | Path | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> list:
-    """Train what ``specs`` lack in ``store`` with ``options.launcher``; returns the submitit jobs (none locally)."""
+    """Train what ``specs`` lack in ``store`` (everything with ``force``) with ``options.launcher``; returns the
+    submitit jobs (none locally)."""
     options = options or Launch()
     if options.launcher == "local":
-        run_sweep(specs, store, device=device, group_size=options.group_size, data_root=data_root, progress=progress)
+        run_sweep(
+            specs,
+            store,
+            device=device,
+            group_size=options.group_size,
+            data_root=data_root,
+            progress=progress,
+            force=force,
+        )
         return []
-    groups = _job_groups(specs, store, device, options.group_size)
+    groups = _job_groups(specs, store, device, options.group_size, force)
     if not groups:
         return []
     folder = Path(options.log_dir) if options.log_dir else store.root / "submitit"
@@ -124,7 +143,9 @@ def launch(
     for group in groups:
         specs_file = folder / "specs" / f"{group[0].key}-{len(group)}.json"
         specs_file.write_text(json.dumps([s.to_dict() for s in group]))
-        arguments.append((str(specs_file), str(store.root), device, options.group_size, _str(data_root), threads))
+        arguments.append(
+            (str(specs_file), str(store.root), device, options.group_size, _str(data_root), threads, force)
+        )
     if options.launcher == "slurm":
         with executor.batch():
             jobs = [executor.submit(train_job, *args) for args in arguments]

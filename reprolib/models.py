@@ -1,4 +1,4 @@
-"""Models that train K independent runs at once, and a registry to build them by name (timm style).
+"""Models that train K independent runs at once, registered as typed specs (timm style, ``@register_model``).
 
 Every model maps inputs shaped (K, B, ...) to logits shaped (K, B, outputs): run k sees only its own slice of
 the batch and owns its own parameters. Convolutions are grouped convolutions with K groups and BatchNorm layers
@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .specs import MODELS, ModelSpec, SpecError, check, check_range, register_model
 
 __all__ = [
     "register_model",
@@ -27,17 +30,11 @@ __all__ = [
     "MultiMLP",
     "MultiMLPClassifier",
     "multi_head",
+    "ResNetCifar",
+    "ResNet18",
+    "MLP",
+    "CIFAR_DEPTHS",
 ]
-
-MODELS: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_model(name: str):
-    def wrap(fn):
-        MODELS[name] = fn
-        return fn
-
-    return wrap
 
 
 class MultiLinear(nn.Module):
@@ -100,7 +97,7 @@ class BasicBlock(nn.Module):
 
     def __init__(self, num_runs, cin, cout, stride, shortcut):
         super().__init__()
-        self.num_runs, self.cin, self.cout, self.stride, self.shortcut_kind = num_runs, cin, cout, stride, shortcut
+        self.num_runs, self.cin, self.cout, self.stride = num_runs, cin, cout, stride
         self.conv1 = _conv(num_runs, cin, cout, 3, stride)
         self.bn1 = nn.BatchNorm2d(num_runs * cout)
         self.conv2 = _conv(num_runs, cout, cout, 3)
@@ -191,59 +188,90 @@ CIFAR_DEPTHS = tuple(range(8, 111, 6))
 
 
 @register_model("resnet_cifar")
-def resnet_cifar(num_runs=1, in_channels=3, num_outputs=1, depth=20, width=16, head_hidden=None):
-    """CIFAR ResNet of He et al. (2016) §4.2: depth 6n+2, three stages of n blocks, widths w, 2w, 4w.
-    ``head_hidden``: two fully connected layers with that many hidden units instead of one."""
-    if depth not in CIFAR_DEPTHS:
-        raise ValueError(f"depth must be 6n+2 between 8 and 110 (8, 14, 20, …, 110), got {depth}")
-    if not 4 <= width <= 64:
-        raise ValueError(f"width must lie in [4, 64], got {width}")
-    n = (depth - 2) // 6
-    widths = (width, 2 * width, 4 * width)
-    return MultiResNet(num_runs, in_channels, num_outputs, widths, (n, n, n), "A", head_hidden)
+@dataclass(frozen=True)
+class ResNetCifar(ModelSpec):
+    """CIFAR ResNet of He et al. (2016) §4.2: depth 6n+2, three stages of n blocks, widths w, 2w, 4w, parameter-free
+    shortcuts (option A). ``head_hidden``: two fully connected layers with that many hidden units instead of one."""
+
+    depth: int = 20
+    width: int = 16
+    head_hidden: int | None = None
+
+    def validate(self):
+        check(self.depth in CIFAR_DEPTHS, f"depth must be 6n+2 between 8 and 110 (8, 14, 20, …, 110), got {self.depth}")
+        check_range("width", self.width, 4, 64, integer=True)
+        if self.head_hidden is not None:
+            check_range("head_hidden", self.head_hidden, 1, None, integer=True)
+
+    def build(self, num_runs, in_shape, num_outputs):
+        n = (self.depth - 2) // 6
+        widths = (self.width, 2 * self.width, 4 * self.width)
+        return MultiResNet(num_runs, in_shape[0], num_outputs, widths, (n, n, n), "A", self.head_hidden)
+
+    @classmethod
+    def from_name(cls, name):
+        """'resnetD' with D = 6n+2 (resnet8, resnet20, resnet110); ResNet-18 is a model of its own."""
+        match = re.fullmatch(r"resnet(\d+)", name)
+        if not match or name == "resnet18":
+            return None
+        return cls(depth=int(match.group(1)))
 
 
 @register_model("resnet18")
-def resnet18(num_runs=1, in_channels=3, num_outputs=1, width=64, head_hidden=None):
+@dataclass(frozen=True)
+class ResNet18(ModelSpec):
     """ResNet-18 with a CIFAR stem: four stages of two blocks, widths w, 2w, 4w, 8w, projection shortcuts.
     ``head_hidden``: two fully connected layers with that many hidden units instead of one."""
-    if not 4 <= width <= 64:
-        raise ValueError(f"width must lie in [4, 64], got {width}")
-    widths = (width, 2 * width, 4 * width, 8 * width)
-    return MultiResNet(num_runs, in_channels, num_outputs, widths, (2, 2, 2, 2), "B", head_hidden)
+
+    width: int = 64
+    head_hidden: int | None = None
+
+    def validate(self):
+        check_range("width", self.width, 4, 64, integer=True)
+        if self.head_hidden is not None:
+            check_range("head_hidden", self.head_hidden, 1, None, integer=True)
+
+    def build(self, num_runs, in_shape, num_outputs):
+        widths = (self.width, 2 * self.width, 4 * self.width, 8 * self.width)
+        return MultiResNet(num_runs, in_shape[0], num_outputs, widths, (2, 2, 2, 2), "B", self.head_hidden)
 
 
 @register_model("mlp")
-def mlp(num_runs=1, in_channels=3, num_outputs=1, input_pixels=64, hidden=100, depth=3, width=None):
-    """Multi-layer perceptron on images of ``input_pixels`` pixels (H·W) of ``in_channels`` channels; ``depth``
-    hidden layers of ``hidden`` units (Kurmi et al.: three hidden layers on Colored MNIST; Nam et al.: 100 units).
-    ``width``, when given, sets ``hidden`` (so the registry's common ``width`` argument means the same thing)."""
-    hidden = width or hidden
-    if not 1 <= depth <= 8:
-        raise ValueError(f"depth must lie in [1, 8], got {depth}")
-    return MultiMLPClassifier(num_runs, in_channels * input_pixels, num_outputs, hidden, depth)
+@dataclass(frozen=True)
+class MLP(ModelSpec):
+    """Multi-layer perceptron on the flattened image: ``depth`` hidden ReLU layers of ``hidden`` units (Kurmi et al.:
+    three hidden layers on Colored MNIST; Nam et al.: 100 units)."""
+
+    hidden: int = 100
+    depth: int = 3
+
+    def validate(self):
+        check_range("hidden", self.hidden, 1, 4096, integer=True)
+        check_range("depth", self.depth, 1, 8, integer=True)
+
+    def build(self, num_runs, in_shape, num_outputs):
+        return MultiMLPClassifier(num_runs, math.prod(in_shape), num_outputs, self.hidden, self.depth)
 
 
-def parse_model(name: str) -> dict:
-    """A model name as a chapter parameter → its spec: 'resnet18', 'resnet20', 'resnet110' (depth 6n+2), 'mlp'."""
-    if name in ("resnet18", "mlp"):
-        return {"name": name}
-    match = re.fullmatch(r"resnet(\d+)", name)
-    if match:
-        depth = int(match.group(1))
-        if depth not in CIFAR_DEPTHS:
-            raise ValueError(f"model {name!r}: depth must be 6n+2 between 8 and 110 (resnet8, resnet14, …, resnet110)")
-        return {"name": "resnet_cifar", "depth": depth}
-    raise ValueError(f"unknown model {name!r}; accepted: resnet18, mlp, or resnetD with D = 6n+2 in [8, 110]")
+def parse_model(name: str) -> ModelSpec:
+    """A model name as a chapter parameter → its spec: a registered model's name (``resnet18``, ``mlp``) or a
+    short name a registered model knows (``resnet20``: the CIFAR ResNet of depth 20). Open: a model registered by
+    a paper's package is found here too."""
+    if not isinstance(name, str):
+        raise SpecError(f"model must be a name such as resnet20, resnet18 or mlp, got {name!r}")
+    for model_name in MODELS:
+        try:
+            spec = MODELS.get(model_name).from_name(name)
+        except SpecError as error:
+            raise SpecError(f"model {name!r}: {error}") from None
+        if spec is not None:
+            return spec
+    raise SpecError(f"unknown model {name!r}; accepted: {', '.join(MODELS)}, or resnetD with D = 6n+2 in [8, 110]")
 
 
-def create_model(spec: dict, seeds: Sequence[int], in_channels: int, num_outputs: int = 1) -> nn.Module:
-    """Build the model described by ``spec`` ({"name": ..., **kwargs}) with one run per seed."""
-    spec = dict(spec)
-    name = spec.pop("name")
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; accepted: {', '.join(sorted(MODELS))}")
-    model = MODELS[name](num_runs=len(seeds), in_channels=in_channels, num_outputs=num_outputs, **spec)
+def create_model(spec: ModelSpec, seeds: Sequence[int], in_shape: Sequence[int], num_outputs: int = 1) -> nn.Module:
+    """Build the model ``spec`` describes with one run per seed, for inputs of shape ``in_shape`` (C, H, W)."""
+    model = spec.build(len(seeds), tuple(in_shape), num_outputs)
     init_per_run(model, seeds)
     return model
 

@@ -1,20 +1,23 @@
 """Parts of the book: a landing page per paper that gathers every chapter's verdicts, from stored results only.
 
-A part is the set of chapters whose catalogue ids share a prefix (``H-`` for Hall et al. 2022), so a chapter
-added to ``CHAPTERS`` appears on its part's page without further registration. Nothing here trains.
+A part is a registered paper (``reprolib.papers.register_paper``) with a landing notebook; its chapters are those
+whose catalogue ids share its prefix (``H-`` for Hall et al. 2022), in the order the paper registered them, so a
+chapter registered by the paper appears on its part's page without further work. Nothing here trains.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
-from .chapter import ROOT, Chapter
-from .chapters import CHAPTERS
+from .chapter import Chapter
+from .chapters import chapters
+from .papers import PAPERS, load_papers
 from .store import ResultsStore
 
-__all__ = ["Part", "PARTS", "part_chapters", "part_claims", "RESULTS_MISSING"]
+__all__ = ["Part", "parts", "part_chapters", "part_claims", "RESULTS_MISSING"]
 
 RESULTS_MISSING = "results missing"
 
@@ -23,19 +26,24 @@ RESULTS_MISSING = "results missing"
 class Part:
     prefix: str  # catalogue ids of the part's chapters start with it
     title: str
-    notebook: str  # the landing page, a file name in notebooks/
+    notebook: str  # the landing page, a file name in ``notebooks_dir``
+    notebooks_dir: Path
 
     @property
-    def notebook_path(self):
-        return ROOT / "notebooks" / self.notebook
+    def notebook_path(self) -> Path:
+        return self.notebooks_dir / self.notebook
 
 
-PARTS = {"H-": Part("H-", "Part I — Hall et al. (2022), A Systematic Study of Bias Amplification", "hall_part1.ipynb")}
+def parts() -> dict[str, Part]:
+    """The parts with a landing page, prefix → part, in the book's order."""
+    load_papers()
+    papers = sorted((paper for _, paper in PAPERS.items() if paper.landing), key=lambda p: p.part)
+    return {p.prefix: Part(p.prefix, p.title, p.landing, p.notebooks) for p in papers}
 
 
 def part_chapters(prefix: str) -> list[Chapter]:
-    """The registered chapters of a part, in the order of their ids (figures, then RQs, then footnotes)."""
-    return [CHAPTERS[i] for i in sorted(CHAPTERS) if i.startswith(prefix)]
+    """The registered chapters of a part, in the order its paper registered them."""
+    return [chapter for cid, chapter in chapters().items() if cid.startswith(prefix)]
 
 
 def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> pd.DataFrame:

@@ -1,19 +1,33 @@
 """Image sources: multi-class datasets as uint8 tensors (N, C, H, W) with their train/test split.
 
 ``digits`` (scikit-learn's bundled 8×8 handwritten digits) is embedded and always available. The others are
-read with torchvision from ``root`` (default ``$REPROLIB_DATA`` or ``./data``) and downloaded when online.
+read with torchvision from ``root`` (default ``$REPROLIB_DATA`` or ``./data``) and downloaded when online. A
+paper registers further sources (``@register_source``). ``load_source`` decodes a source once per process and
+root, however many tasks and seeds use it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["ImageSource", "SourceUnavailable", "SOURCES", "load_source", "default_data_root"]
+from .registry import Registry
+
+__all__ = [
+    "ImageSource",
+    "SourceUnavailable",
+    "SOURCES",
+    "load_source",
+    "default_data_root",
+    "register_source",
+    "to_nchw_uint8",
+]
 
 
 class SourceUnavailable(RuntimeError):
@@ -52,7 +66,12 @@ DIGITS_TEST_FRACTION = 0.3
 DIGITS_SPLIT_SEED = 0
 
 
-def _digits() -> ImageSource:
+SOURCES: Registry[Callable[[Path, bool], ImageSource]] = Registry("dataset")
+register_source = SOURCES.register
+
+
+@register_source("digits")
+def _digits(root: Path, download: bool) -> ImageSource:
     """The 1,797 8×8 digits of scikit-learn (pixel values 0–16, rescaled to 0–255).
 
     The dataset has no official split; a fixed stratified split (30% test, seed 0) stands in for one.
@@ -77,6 +96,12 @@ def _digits() -> ImageSource:
 
 
 _TORCHVISION = {
+    "mnist": (
+        "MNIST",
+        10,
+        "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte",
+        "http://yann.lecun.com/exdb/mnist/",
+    ),
     # name: (torchvision class name, number of classes, what the folder must hold, download page)
     "fashion_mnist": (
         "FashionMNIST",
@@ -98,16 +123,15 @@ def _torchvision_split(cls, root: Path, train: bool, download: bool):
     return cls(str(root), train=train, download=True)
 
 
-def _to_nchw_uint8(data) -> torch.Tensor:
+def to_nchw_uint8(data) -> torch.Tensor:
     array = torch.as_tensor(np.asarray(data), dtype=torch.uint8)
     return array[:, None] if array.ndim == 3 else array.permute(0, 3, 1, 2).contiguous()
 
 
-def _torchvision_source(name: str, root: Path | None, download: bool) -> ImageSource:
+def _torchvision_source(name: str, root: Path, download: bool) -> ImageSource:
     import torchvision.datasets
 
     class_name, num_classes, layout, page = _TORCHVISION[name]
-    root = Path(root) if root is not None else default_data_root()
     cls = getattr(torchvision.datasets, class_name)
     try:
         train = _torchvision_split(cls, root, True, download)
@@ -119,21 +143,24 @@ def _torchvision_source(name: str, root: Path | None, download: bool) -> ImageSo
         ) from None
     return ImageSource(
         name,
-        _to_nchw_uint8(train.data),
+        to_nchw_uint8(train.data),
         torch.as_tensor(train.targets, dtype=torch.int64),
-        _to_nchw_uint8(test.data),
+        to_nchw_uint8(test.data),
         torch.as_tensor(test.targets, dtype=torch.int64),
         num_classes,
     )
 
 
-SOURCES = ("digits", "fashion_mnist", "cifar10", "cifar100")
+for _name in _TORCHVISION:
+    register_source(_name)(functools.partial(_torchvision_source, _name))
 
 
 def load_source(name: str, root: str | Path | None = None, download: bool = True) -> ImageSource:
-    """Load an image source by name: one of ``SOURCES``."""
-    if name == "digits":
-        return _digits()
-    if name in _TORCHVISION:
-        return _torchvision_source(name, Path(root) if root is not None else None, download)
-    raise ValueError(f"unknown dataset {name!r}; accepted: {', '.join(SOURCES)}")
+    """Load a registered image source by name (``SOURCES``), decoded once per process, root and name."""
+    loader = SOURCES.get(name)
+    return _cached(loader, name, str(Path(root) if root is not None else default_data_root()), download)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(loader, name: str, root: str, download: bool) -> ImageSource:
+    return loader(Path(root), download)

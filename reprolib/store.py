@@ -1,6 +1,7 @@
 """The results store: one JSON record per run, keyed by a hash of the run's full configuration.
 
-Layout: ``<root>/<key>.json``, plus ``<root>/<key>.running`` while a process trains that run (its host and
+Layout: ``<root>/<key>.json``, ``<root>/<key>.outputs.npz`` when a run keeps its per-example outputs, plus
+``<root>/<key>.running`` while a process trains that run (its host and
 process id; a marker left by a killed process on this host is ignored). A record is written to a temporary
 file in the same folder and renamed into place (``os.replace`` is atomic on POSIX), so a reader never sees half
 a record and concurrent writers never corrupt each other. Records are plain JSON: ``ResultsStore(root).frame()`` or
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["ResultsStore", "config_key", "default_store_root", "STATES"]
@@ -70,6 +72,31 @@ class ResultsStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def outputs_path(self, key: str) -> Path:
+        return self.root / f"{key}.outputs.npz"
+
+    def put_outputs(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Store a run's per-example outputs (named arrays, e.g. ``test/probs``) beside its record, compressed and
+        written atomically; returns the file's path."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **arrays)
+            os.replace(tmp, self.outputs_path(key))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return self.outputs_path(key)
+
+    def get_outputs(self, key: str) -> dict[str, np.ndarray]:
+        """A run's stored per-example outputs (``RunSpec(keep_outputs=True)``); {} when none were kept."""
+        try:
+            with np.load(self.outputs_path(key)) as data:
+                return {name: data[name] for name in data.files}
+        except FileNotFoundError:
+            return {}
 
     def marker_path(self, key: str) -> Path:
         return self.root / f"{key}.running"

@@ -1,9 +1,14 @@
 """Sweeps: run specifications → grouped multi-run training → one stored record per finished run.
 
-A ``RunSpec`` is the full configuration of one training run. ``run_sweep`` skips the runs already in the
-store, groups the others that can share one multi-run model (same data shapes, architecture and recipe; they
-may differ in seed, ε, η, class/group roles and weight decay), trains each group, and stores every run of a
-group as soon as the group finishes. Killing a sweep loses at most the group in flight.
+A ``RunSpec`` is the full configuration of one training run: typed task, model, recipe and method specs
+(``specs.py``), the seed and what to evaluate. Its store key is the hash of the filled-in specs with their
+versions and the trainer's, so a changed default or a bumped version never serves a stale result.
+
+``run_sweep`` skips the runs already in the store, groups the others that can share one multi-run model (equal
+specs except in each spec's ``per_run`` fields: seed, ε, η, weight decay, λ, …), builds the tasks of one group
+at a time and releases them after it, trains the group, and stores every run of it as soon as it finishes.
+Every few minutes a group's whole training state is checkpointed in the store (``checkpoints/``); a group
+killed or preempted resumes from its checkpoint, so a kill loses at most the minutes since the last one.
 """
 
 from __future__ import annotations
@@ -15,30 +20,25 @@ import platform
 import subprocess
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import metrics as M
-from .celeba import make_celeba_task
-from .cifar_i import load_cinic_imagenet, make_domain_skew_task
-from .methods import create_objective
-from .skew_tasks import aligned_mask, load_skew_source, make_colour_skew_task, make_grey_colour_task, validation_source
-from .sources import load_source
+from .evaluation import evaluate_outputs
+from .objectives import BinaryCE
+from .specs import MethodSpec, ModelSpec, TaskSpec, strip_versions
 from .store import ResultsStore, config_key
-from .tasks import Task, make_inversion_task, make_overlay_task
-from .training import EpochEnd, Recipe, train_runs
+from .tasks import Task
+from .training import TRAINER_VERSION, Checkpoint, EpochEnd, Recipe, select_run, train_runs
 
 __all__ = [
     "RunSpec",
     "run_sweep",
     "build_task",
-    "TASK_BUILDERS",
-    "RUN_METRICS",
-    "run_metrics",
     "resolve_device",
     "group_key",
     "objective_for",
@@ -46,124 +46,87 @@ __all__ = [
     "pending_specs",
     "balanced_chunks",
     "record_failure",
+    "stale_keys",
+    "CHECKPOINT_SECONDS",
 ]
 
-
-def _inversion(spec: dict, data_root) -> Task:
-    source = load_source(spec["dataset"], root=data_root)
-    return make_inversion_task(
-        source, spec["eps"], spec["seed"], spec.get("swap_roles", False), spec.get("train_fraction", 1.0)
-    )
-
-
-def _overlay(spec: dict, data_root) -> Task:
-    source = load_source(spec["dataset"], root=data_root)
-    return make_overlay_task(source, spec["eta"], spec["eps"], spec["seed"])
-
-
-def _skew_source(spec: dict, data_root):
-    """The task's image source; with ``"split": "validation"`` its test split is held out of its training split."""
-    source = load_skew_source(spec["dataset"], root=data_root)
-    return validation_source(source, spec["seed"]) if spec.get("split") == "validation" else source
-
-
-def _colour_skew(spec: dict, data_root) -> Task:
-    source = _skew_source(spec, data_root)
-    return make_colour_skew_task(source, spec["skew"], spec["seed"], spec.get("perturbation", 0.05))
-
-
-def _grey_colour(spec: dict, data_root) -> Task:
-    source = _skew_source(spec, data_root)
-    return make_grey_colour_task(source, spec["skew"], spec["seed"], spec.get("binary", False))
-
-
-def _domain_skew(spec: dict, data_root) -> Task:
-    """CIFAR-I: ``dataset`` (CIFAR-10) against CINIC-10's ImageNet images; a validation task holds out both."""
-    source, other = load_skew_source(spec["dataset"], root=data_root), load_cinic_imagenet(data_root)
-    if spec.get("split") == "validation":
-        source, other = validation_source(source, spec["seed"]), validation_source(other, spec["seed"])
-    return make_domain_skew_task(source, other, spec["skew"], spec["seed"])
-
-
-def _celeba(spec: dict, data_root) -> Task:
-    root = spec.get("root") or data_root
-    return make_celeba_task(spec["target"], spec.get("image_size", 64), root, spec.get("split", "test"))
-
-
-TASK_BUILDERS: dict[str, Callable[[dict, Path | None], Task]] = {
-    "inversion": _inversion,
-    "overlay": _overlay,
-    "colour_skew": _colour_skew,
-    "grey_colour": _grey_colour,
-    "domain_skew": _domain_skew,
-    "celeba": _celeba,
-}
-
-# Fields that may differ between runs trained together in one multi-run model.
-PER_RUN_FIELDS = {
-    "seed": None,
-    "task": {"seed", "eps", "eta", "swap_roles", "skew"},
-    "recipe": {"weight_decay"},
-    "method": {"lambda"},
-}
+CHECKPOINT_SECONDS = 300.0  # how often a group in training saves its state (``$REPROLIB_CHECKPOINT_SECONDS``)
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    task: dict  # {"builder": "inversion", "dataset": ..., "eps": ..., "seed": ..., ...}
-    model: dict  # {"name": "resnet_cifar", "depth": 20, "width": 16}
+    """One training run. ``tags`` are a chapter's bookkeeping and not part of the key."""
+
+    task: TaskSpec
+    model: ModelSpec
     recipe: Recipe
     seed: int  # model initialisation, data order and augmentation
-    curves: bool = False  # evaluate on the test set after every epoch
-    tags: dict = field(default_factory=dict)  # chapter bookkeeping, not part of the key
-    method: dict | None = None  # a debiasing method (reprolib.methods); None: the default binary objective
+    method: MethodSpec = field(default_factory=BinaryCE)
+    curves: bool = False  # evaluate on the test split after every epoch
+    evaluate_on: tuple[str, ...] = ("test",)  # splits whose metrics the record carries
+    keep_outputs: bool = False  # store every example's outputs on those splits beside the record
+    tags: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        bad = [s for s in self.evaluate_on if s not in SPLITS]
+        if bad or "test" not in self.evaluate_on:
+            raise ValueError(
+                f"evaluate_on must list splits of {', '.join(SPLITS)} including test, got {self.evaluate_on}"
+            )
 
     def config(self) -> dict:
-        config = {
-            "task": self.task,
-            "model": self.model,
+        return {
+            "task": self.task.to_dict(),
+            "model": self.model.to_dict(),
             "recipe": self.recipe.to_dict(),
+            "method": self.method.to_dict(),
             "seed": self.seed,
             "curves": self.curves,
+            "evaluate_on": list(self.evaluate_on),
+            "keep_outputs": self.keep_outputs,
+            "trainer": TRAINER_VERSION,
         }
-        if self.method is not None:  # absent by default, so the keys of earlier runs do not change
-            config["method"] = self.method
-        return config
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         return config_key(self.config())
 
     def to_dict(self) -> dict:
         return {**self.config(), "tags": self.tags}
 
+    def with_tags(self, **tags) -> RunSpec:
+        return replace(self, tags={**self.tags, **tags})
+
     @classmethod
     def from_dict(cls, values: dict) -> RunSpec:
         """The inverse of ``to_dict`` (a spec read back from JSON has the same key)."""
         return cls(
-            values["task"],
-            values["model"],
+            TaskSpec.from_dict(values["task"]),
+            ModelSpec.from_dict(values["model"]),
             Recipe.from_dict(values["recipe"]),
             values["seed"],
-            values.get("curves", False),
+            MethodSpec.from_dict(values["method"]),
+            values["curves"],
+            tuple(values["evaluate_on"]),
+            values["keep_outputs"],
             values.get("tags", {}),
-            values.get("method"),
         )
 
 
 def group_key(spec: RunSpec) -> str:
+    """Equal for runs that can train together in one multi-run model: every spec equal but its per-run fields."""
     config = spec.config()
     config.pop("seed")
-    config["task"] = {k: v for k, v in config["task"].items() if k not in PER_RUN_FIELDS["task"]}
-    config["recipe"] = {k: v for k, v in config["recipe"].items() if k not in PER_RUN_FIELDS["recipe"]}
-    if "method" in config:
-        config["method"] = {k: v for k, v in config["method"].items() if k not in PER_RUN_FIELDS["method"]}
+    config["task"] = spec.task.shared()
+    config["recipe"] = spec.recipe.shared()
+    config["method"] = spec.method.shared()
     return json.dumps(config, sort_keys=True)
 
 
-def pending_specs(specs: Sequence[RunSpec], store: ResultsStore) -> list[RunSpec]:
-    """The specs whose runs are not finished in ``store``, each key once, in order."""
-    return list({s.key: s for s in specs if not store.is_done(s.key)}.values())
+def pending_specs(specs: Sequence[RunSpec], store: ResultsStore, force: bool = False) -> list[RunSpec]:
+    """The specs whose runs are not finished in ``store`` (all of them with ``force``), each key once, in order."""
+    return list({s.key: s for s in specs if force or not store.is_done(s.key)}.values())
 
 
 def compatible_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
@@ -174,75 +137,29 @@ def compatible_groups(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     return list(groups.values())
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_task(task_json: str, data_root: str | None) -> Task:
-    spec = json.loads(task_json)
-    builder = spec.get("builder", "inversion")
-    if builder not in TASK_BUILDERS:
-        raise ValueError(f"unknown task builder {builder!r}; accepted: {', '.join(TASK_BUILDERS)}")
-    return TASK_BUILDERS[builder](spec, Path(data_root) if data_root else None)
+def build_task(task: TaskSpec, data_root: str | Path | None = None) -> Task:
+    """The task a spec describes (its source decoded once per process: ``sources.load_source``)."""
+    return task.build(Path(data_root) if data_root else None)
 
 
-def build_task(task_spec: dict, data_root: str | Path | None = None) -> Task:
-    return _cached_task(json.dumps(task_spec, sort_keys=True), str(data_root) if data_root else None)
-
-
-def run_metrics(task: Task, outputs) -> dict:
-    """The metrics every run record carries, measured on the test split, chosen by the task's kind
-    (``task.info["kind"]``; Hall et al.'s binary metrics by default)."""
-    return RUN_METRICS[task.info.get("kind", "inversion")](task, outputs)
-
-
-def _skew_metrics(task: Task, outputs: dict) -> dict:
-    """Kurmi et al. (2022): for each test protocol the method reports, accuracy on the whole (unbiased) test
-    split and on its bias-aligned and bias-conflicting parts, their mean and gap, and that mean per class
-    (``class_mean``, the blocks of the Friedman test of Fig. 5); the discriminator's accuracy
-    on the bias attribute, on aligned and conflicting images, when the method has a discriminator."""
-    test = task.test
-    aligned = aligned_mask(task)
-    metrics = {"protocols": {}}
-    for key, preds in outputs.items():
-        if key.startswith("pred_"):
-            per_class = [
-                M.bias_conflict_accuracy(test.labels[c], preds[c], aligned[c])["mean"]
-                for c in (test.labels == k for k in range(task.info["num_classes"]))
-            ]
-            metrics["protocols"][key[len("pred_") :]] = {
-                "accuracy": M.accuracy(test.labels, preds),
-                **M.bias_conflict_accuracy(test.labels, preds, aligned),
-                "class_mean": per_class,
-            }
-    if "bias_pred" in outputs:
-        correct = (outputs["bias_pred"] == test.groups).float()
-        metrics["discriminator"] = {
-            "accuracy": float(correct.mean()),
-            "aligned": float(correct[aligned].mean()),
-            "conflicting": float(correct[~aligned].mean()),
-        }
-    return metrics
-
-
-def _inversion_metrics(task: Task, probs: torch.Tensor) -> dict:
-    """Hall et al. §2.1: accuracy, BiasAmp, ECE and per-cell accuracy of the binary classifier."""
-    test = task.test
-    preds = (probs > 0.5).long()
-    cells = M.cell_accuracy(test.groups, test.labels, preds)
-    return {
-        "accuracy": M.accuracy(test.labels, preds),
-        "bias_amplification": M.bias_amplification(test.groups, test.labels, preds),
-        "ece": M.expected_calibration_error(probs, test.labels),
-        "cell_accuracy": {f"t{t}_a{a}": v for (t, a), v in cells.items()},
-    }
-
-
-RUN_METRICS: dict[str, Callable[[Task, object], dict]] = {"inversion": _inversion_metrics, "skew": _skew_metrics}
+def stale_keys(specs: Sequence[RunSpec], store: ResultsStore) -> list[str]:
+    """Stored records of the same runs as ``specs`` made by another version of a component (task, model, method,
+    recipe or trainer): their keys differ from the current ones, so they are never served."""
+    wanted = {config_key(strip_versions(s.config())): s.key for s in specs}
+    stale = []
+    for record in store.records():
+        config = record.get("config")
+        if not config:
+            continue
+        current = wanted.get(config_key(strip_versions(config)))
+        if current is not None and current != record["key"]:
+            stale.append(record["key"])
+    return stale
 
 
 def objective_for(group: Sequence[RunSpec], tasks: Sequence[Task]):
-    """The training objective of a group of runs: the default (None) or its method's (``reprolib.methods``)."""
-    if group[0].method is None:
-        return None
-    return create_objective([s.method for s in group], tasks)
+    """The training objective of a group of runs, made by its method spec."""
+    return type(group[0].method).objective([s.method for s in group], tasks)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -255,16 +172,18 @@ def resolve_device(device: str) -> torch.device:
 
 @functools.lru_cache(maxsize=1)
 def _code_version() -> str:
+    """The git commit of the code, with ``-dirty`` when tracked files differ from it."""
+    here = Path(__file__).parent
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            check=True,
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=here
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return commit + ("-dirty" if dirty else "")
 
 
 def _environment(device: torch.device, k_runs: int) -> dict:
@@ -296,44 +215,70 @@ def default_group_size(device: torch.device, spec: RunSpec, task: Task, pending:
     return max(1, min(pending, 64, int(0.7 * free / max(per_run, 1))))
 
 
-def _group_size_override() -> int | None:
-    """``$REPROLIB_GROUP_SIZE``: runs per multi-run model, overriding the automatic choice."""
-    value = os.environ.get("REPROLIB_GROUP_SIZE")
+def _positive_int_env(name: str) -> int | None:
+    value = os.environ.get(name)
     if value is None:
         return None
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"REPROLIB_GROUP_SIZE must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def _checkpoint_seconds() -> float:
+    value = os.environ.get("REPROLIB_CHECKPOINT_SECONDS")
+    if value is None:
+        return CHECKPOINT_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise ValueError(f"REPROLIB_CHECKPOINT_SECONDS must be a number of seconds ≥ 0, got {value!r}")
+    return seconds
 
 
 def _probe_task(task: Task, batch: int) -> Task:
     index = torch.arange(min(batch, len(task.train)))
-    return Task(task.name, task.train.subset(index), task.test.subset(index[:8]), task.mean, task.std, task.info)
+    return replace(task, train=task.train.subset(index), test=task.test.subset(index[:8]), validation=None)
 
 
 class _CurveRecorder:
-    """Per-epoch test metrics of every run of a group (Hall et al. RQ5)."""
+    """Per-epoch test metrics of every run of a group (Hall et al. RQ5); its state is checkpointed."""
 
     def __init__(self, tasks: Sequence[Task]):
         self.tasks = tasks
         self.curves: list[list[dict]] = [[] for _ in tasks]
 
     def __call__(self, event: EpochEnd) -> None:
-        outputs = event.evaluate()
+        outputs = event.evaluate("test")
         for k, task in enumerate(self.tasks):
             point = {"epoch": event.epoch, "lr": event.lr, "train_loss": float(event.train_loss[k])}
-            self.curves[k].append({**point, **run_metrics(task, _run_slice(outputs, k))})
+            self.curves[k].append({**point, **evaluate_outputs(task, "test", select_run(outputs, k))})
+
+    def state_dict(self) -> dict:
+        return {"curves": self.curves}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.curves = state["curves"]
 
 
-def _run_slice(outputs, k: int):
-    """Run k's part of a group's test outputs (a (K, N) tensor or a dict of them)."""
-    if isinstance(outputs, dict):
-        return {key: value[k].cpu() for key, value in outputs.items()}
-    return outputs[k].cpu()
+def _arrays(outputs: dict) -> dict[str, np.ndarray]:
+    """A run's outputs per split as flat named arrays, for the store's compact outputs file."""
+    arrays = {}
+    for split, value in outputs.items():
+        items = value.items() if isinstance(value, dict) else [("", value)]
+        for name, tensor in items:
+            array = tensor.float().numpy() if tensor.is_floating_point() else tensor.numpy()
+            arrays[f"{split}/{name}" if name else split] = array
+    return arrays
 
 
 def _train_group(group: list[RunSpec], tasks: list[Task], device, store: ResultsStore, bar) -> None:
     recorder = _CurveRecorder(tasks) if group[0].curves else None
+    callbacks = [recorder] if recorder else []
+    checkpoint = Checkpoint(
+        store.root / "checkpoints" / f"{config_key([s.key for s in group])}.pt", _checkpoint_seconds()
+    )
     outputs = train_runs(
         tasks,
         group[0].model,
@@ -341,24 +286,30 @@ def _train_group(group: list[RunSpec], tasks: list[Task], device, store: Results
         [s.seed for s in group],
         weight_decays=[s.recipe.weight_decay for s in group],
         device=device,
-        callbacks=[recorder] if recorder else [],
-        progress=bar.update,
+        callbacks=[*callbacks, lambda event: bar.update(len(group))],
         objective=objective_for(group, tasks),
+        evaluate_on=group[0].evaluate_on,
+        checkpoint=checkpoint,
     )
+    bar.update(len(group) * outputs[0].extras.get("resumed_from_epoch", 0))
     environment = _environment(device, len(group))
     for k, (spec, task, out) in enumerate(zip(group, tasks, outputs, strict=True)):
-        store.put(
-            {
-                "key": spec.key,
-                "status": "done",
-                "config": spec.config(),
-                "tags": spec.tags,
-                "metrics": {**run_metrics(task, out.test_probs), "train_loss": out.train_loss},
-                "curves": recorder.curves[k] if recorder else [],
-                "environment": {**environment, **out.extras, "seconds": out.seconds},
-                "finished_at": time.time(),
-            }
-        )
+        metrics = {split: evaluate_outputs(task, split, out.outputs[split]) for split in spec.evaluate_on}
+        record = {
+            "key": spec.key,
+            "status": "done",
+            "config": spec.config(),
+            "tags": spec.tags,
+            "metrics": {**metrics.pop("test"), "train_loss": out.train_loss},
+            "split_metrics": metrics,
+            "curves": recorder.curves[k] if recorder else [],
+            "environment": {**environment, **out.extras, "seconds": out.seconds},
+            "finished_at": time.time(),
+        }
+        if spec.keep_outputs:
+            record["outputs"] = store.put_outputs(spec.key, _arrays(out.outputs)).name
+        store.put(record)
+    checkpoint.remove()
 
 
 def balanced_chunks(items: Sequence, size: int) -> list[list]:
@@ -370,6 +321,20 @@ def balanced_chunks(items: Sequence, size: int) -> list[list]:
     return [list(items[bounds[i] : bounds[i + 1]]) for i in range(n_chunks)]
 
 
+def _build_group(group: list[RunSpec], store: ResultsStore, data_root) -> tuple[list[RunSpec], list[Task]]:
+    """The tasks of a group, built now; a run whose task cannot be built (e.g. its data set is not on disk) is
+    recorded as failed and left out."""
+    built, tasks = [], []
+    for spec in group:
+        try:
+            tasks.append(build_task(spec.task, data_root))
+        except Exception as error:
+            record_failure(store, [spec], error)
+            continue
+        built.append(spec)
+    return built, tasks
+
+
 def run_sweep(
     specs: Sequence[RunSpec],
     store: ResultsStore,
@@ -377,45 +342,37 @@ def run_sweep(
     group_size: int | None = None,
     data_root: str | Path | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> list[str]:
-    """Train every spec not yet in ``store``; returns the keys of all specs (finished or failed).
+    """Train every spec not yet in ``store`` (every spec with ``force``); returns the keys of all specs.
 
-    A group that raises is recorded as failed (error and traceback in each of its runs' records) and the sweep
-    goes on with the next group.
+    Tasks are built one group at a time and released after it, so memory holds one group's data. A group that
+    raises is recorded as failed (error and traceback in each of its runs' records) and the sweep goes on.
     """
     device = resolve_device(device)
     keys = [s.key for s in specs]
-    buildable: list[RunSpec] = []
-    tasks: dict[str, Task] = {}
-    for spec in pending_specs(specs, store):
-        try:
-            tasks[spec.key] = build_task(spec.task, data_root)
-        except Exception as error:  # e.g. a data set that is not on disk: recorded, the others go on
-            record_failure(store, [spec], error)
-            continue
-        buildable.append(spec)
-    total = sum(len(tasks[s.key].train) * s.recipe.epochs for s in buildable)
-    with tqdm(
-        total=total,
-        unit="img",
-        unit_scale=True,
-        disable=not progress,
-        desc=f"{len(buildable)} of {len(specs)} runs to train",
-    ) as bar:
-        for members in compatible_groups(buildable):
-            size = (
-                group_size
-                or _group_size_override()
-                or default_group_size(device, members[0], tasks[members[0].key], len(members))
-            )
-            for group in balanced_chunks(members, size):
+    todo = pending_specs(specs, store, force)
+    total = sum(s.recipe.epochs for s in todo)
+    desc = f"{len(todo)} of {len(specs)} runs to train"
+    with tqdm(total=total, unit="run-epoch", disable=not progress, desc=desc) as bar:
+        for members in compatible_groups(todo):
+            size = group_size or _positive_int_env("REPROLIB_GROUP_SIZE")
+            if size is None:
+                first, first_tasks = _build_group(members[:1], store, data_root)
+                size = default_group_size(device, first[0], first_tasks[0], len(members)) if first else 8
+                del first_tasks
+            for chunk in balanced_chunks(members, size):
+                group, tasks = _build_group(chunk, store, data_root)
+                if not group:
+                    continue
                 try:
                     with store.running([s.key for s in group]):
-                        _train_group(group, [tasks[s.key] for s in group], device, store, bar)
+                        _train_group(group, tasks, device, store, bar)
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except Exception as error:  # recorded, then the sweep goes on
                     record_failure(store, group, error)
+                del tasks
     return keys
 
 

@@ -62,10 +62,13 @@ def test_status_counts_done_failed_running_and_pending(store_dir, capsys):
     fake_done(store, specs[0])
     store.put({"key": specs[1].key, "status": "failed", "config": {}, "error": "ValueError: boom"})
     store.put({"key": "another-chapter", "status": "failed", "config": {}, "error": "not listed"})
+    older = specs[3].config()
+    older["task"]["version"] = 0  # the same run, made by an older version of its task builder
+    store.put({"key": "made-by-an-older-version", "status": "done", "config": older})
     with store.running([specs[2].key]):
         assert main(["status", "H-RQ1", "--preset", "smoke", "--errors"]) == 0
     table, error = capsys.readouterr().out.strip().splitlines()[1:]
-    assert table.split() == ["H-RQ1", "smoke", "1", "1", "1", str(len(specs) - 3)]
+    assert table.split() == ["H-RQ1", "smoke", "1", "1", "1", str(len(specs) - 3), "1"]
     assert error == f"{specs[1].key}: ValueError: boom"
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from reprolib.celeba import make_celeba_task
-from reprolib.skew_tasks import aligned_mask
+from reprolib.papers.kurmi.celeba import make_celeba_task
+from reprolib.papers.kurmi.skew_tasks import aligned_mask
 from reprolib.sources import SourceUnavailable
 
 ATTRIBUTES = ["Blond_Hair", "Heavy_Makeup", "Male"]  # the real file has 40 columns; the reader needs these

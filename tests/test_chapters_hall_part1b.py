@@ -7,9 +7,11 @@ import pytest
 from reprolib import claims as C
 from reprolib.chapter import ParameterError
 from reprolib.chapters import get_chapter
-from reprolib.chapters.hall_rq5 import schedule_windows
+from reprolib.models import ResNetCifar
+from reprolib.papers.hall.protocol import PAPER_RECIPE
+from reprolib.papers.hall.rq5 import schedule_windows
 from reprolib.sweep import group_key
-from reprolib.training import Recipe, learning_rate
+from reprolib.training import learning_rate
 
 EPOCHS = 20  # lr: 0.01 at epoch 1, 0.1 for epochs 2–10, 0.01 for 11–15, 0.001 for 16–20
 
@@ -21,7 +23,7 @@ def _drops_before(epoch: int) -> int:
 def _curves(bias, aligned, conflicting, runs=5, seed=0):
     """A results frame of ``runs`` runs whose curves follow the given functions of the epoch, plus noise."""
     rng = np.random.default_rng(seed)
-    recipe = Recipe(epochs=EPOCHS)
+    recipe = PAPER_RECIPE.with_(epochs=EPOCHS)
     rows = []
     for run in range(runs):
         curve = []
@@ -42,7 +44,7 @@ def _curves(bias, aligned, conflicting, runs=5, seed=0):
 
 
 def test_schedule_windows_follow_the_recorded_learning_rates():
-    recipe = Recipe(epochs=EPOCHS)
+    recipe = PAPER_RECIPE.with_(epochs=EPOCHS)
     w = schedule_windows(range(1, EPOCHS + 1), [learning_rate(recipe, e) for e in range(EPOCHS)])
     assert w.drops == [11, 16]  # the warm-up's rise at epoch 2 is not a drop
     assert w.early == [1, 2] and w.late == [19, 20] and w.before_first_drop == [9, 10]
@@ -84,14 +86,16 @@ def test_rq5b_verdicts_follow_the_curves():
 
 def test_rq5_specs_record_curves_and_swap_roles_only_in_rq5b():
     a, b = get_chapter("H-RQ5a"), get_chapter("H-RQ5b")
-    specs_a, specs_b = a.specs(a.configure("course")), b.specs(b.configure("course"))
-    assert len(specs_a) == len(specs_b) == 8
-    assert all(s.curves and s.task["eps"] == 0.3 and "swap_roles" not in s.task for s in specs_a)
-    assert all(s.curves and s.task["swap_roles"] is True for s in specs_b)
-    assert len({group_key(s) for s in specs_a}) == 1  # the 8 runs share one multi-run model
-    paper = a.specs(a.configure("paper"))
-    assert len(paper) == 50 and paper[0].model == {"name": "resnet_cifar", "depth": 110}
-    assert paper[0].recipe.epochs == 500 and paper[0].task["dataset"] == "cifar100"
+    config_a = a.configure("course")
+    specs_a, specs_b = a.specs(config_a), b.specs(b.configure("course"))
+    assert len(specs_a) == len(specs_b) == config_a["runs"]
+    assert all(s.curves and s.task.eps == 0.3 and not s.task.swap_roles for s in specs_a)
+    assert all(s.curves and s.task.swap_roles for s in specs_b)
+    assert len({group_key(s) for s in specs_a}) == 1  # the runs share one multi-run model
+    paper_config = a.configure("paper")
+    paper = a.specs(paper_config)
+    assert len(paper) == paper_config["runs"] and paper[0].model == ResNetCifar(depth=110)
+    assert paper[0].recipe.epochs == 500 and paper[0].task.dataset == "cifar100"
 
 
 @pytest.mark.parametrize(
@@ -133,8 +137,8 @@ def test_rq6_specs_use_the_overlay_builder_and_share_one_model():
     chapter = get_chapter("H-RQ6")
     specs = chapter.specs(chapter.configure("course"))
     assert len(specs) == 5 * 3 * 6
-    assert {s.task["builder"] for s in specs} == {"overlay"}
-    assert {(s.task["eta"], s.task["eps"]) for s in specs} == {
+    assert {s.task.name for s in specs} == {"overlay"}
+    assert {(s.task.eta, s.task.eps) for s in specs} == {
         (eta, eps) for eta in (0.0, 0.25, 0.5, 0.75, 1.0) for eps in (0.2, 0.3, 0.4)
     }
     assert len({group_key(s) for s in specs}) == 1
@@ -144,11 +148,11 @@ def test_rq6_specs_use_the_overlay_builder_and_share_one_model():
 def test_fn1_trains_the_inversion_label_without_bias():
     chapter = get_chapter("H-fn1")
     specs = chapter.specs(chapter.configure("paper"))
-    assert {(s.task["dataset"], s.task["eps"], s.task["swap_roles"]) for s in specs} == {
+    assert {(s.task.dataset, s.task.eps, s.task.swap_roles) for s in specs} == {
         ("fashion_mnist", 0.0, True),
         ("cifar100", 0.0, True),
     }
-    assert {s.model["name"] for s in specs} == {"resnet18", "resnet_cifar"}
+    assert {s.model.name for s in specs} == {"resnet18", "resnet_cifar"}
 
 
 def _fn1_frame(values_by_dataset):

@@ -4,8 +4,8 @@ import torch
 from PIL import Image
 
 from reprolib.chapters import get_chapter
-from reprolib.cifar_i import CIFAR10_CLASSES, load_cinic_imagenet, make_domain_skew_task
-from reprolib.skew_tasks import aligned_mask
+from reprolib.papers.kurmi.cifar_i import CIFAR10_CLASSES, DomainSkewTask, load_cinic_imagenet, make_domain_skew_task
+from reprolib.papers.kurmi.skew_tasks import aligned_mask
 from reprolib.sources import ImageSource, SourceUnavailable
 
 
@@ -64,7 +64,7 @@ def test_domain_skew_task_refuses_a_domain_too_small_for_the_skew():
 def test_k_t1_runs_cifar_i_with_table_2_beside_it():
     chapter = get_chapter("K-T1")
     config = chapter.configure("paper", "cpu", dataset="cifar_i")
-    assert chapter.settings(config) == {"CIFAR-I": {"builder": "domain_skew", "dataset": "cifar10", "skew": 0.95}}
+    assert chapter.settings(config) == {"CIFAR-I": DomainSkewTask(dataset="cifar10", skew=0.95)}
     table = chapter.table(pd.DataFrame(), config).set_index("method")
     assert table.loc["Adversarial with GBA", "CIFAR-I mean (paper)"] == "84.41"
     assert table.loc["Vanilla", "CIFAR-I gap (paper)"] == "18.55"

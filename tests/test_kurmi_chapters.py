@@ -4,6 +4,7 @@ import pytest
 
 from reprolib.chapter import ParameterError
 from reprolib.chapters import get_chapter
+from reprolib.papers.kurmi.methods import FilterDrop
 
 T4 = get_chapter("K-T4")
 
@@ -72,9 +73,9 @@ def test_table_prints_the_papers_number_beside_ours():
 @pytest.mark.parametrize(
     "param, value, message",
     [
-        ("methods", ["gba", "repair_v2"], "methods must be a list of"),
+        ("methods", ["gba", "repair_v2"], "methods must be one of vanilla, adversarial, .* got 'repair_v2'"),
         ("test_protocol", "oracle", "test_protocol must be one of true, none, predicted"),
-        ("skews", [1.2], r"skews must be a list of numbers in \[0.5, 1\)"),
+        ("skews", [1.2], r"skews must lie in \[0.5, 1\), got 1.2"),
         ("lr", 0, r"lr must be a number in \(0, 10\]"),
     ],
 )
@@ -87,5 +88,5 @@ def test_a_parameter_no_preset_sets_appears_in_the_rerun_command_only_when_given
     t1 = get_chapter("K-T1")
     assert "drop_fraction" not in t1.rerun_command(t1.configure("course"))
     config = t1.configure("course", methods=["vanilla", "filter_drop"], drop_fraction=0.2)
-    assert t1.method_spec("filter_drop", None, config) == {"name": "filter_drop", "drop_fraction": 0.2}
+    assert t1.method_spec("filter_drop", None, config) == FilterDrop(drop_fraction=0.2)
     assert " -p drop_fraction=0.2" in t1.rerun_command(config)

@@ -5,9 +5,9 @@ import os
 import pytest
 
 from reprolib.chapter import ParameterError
-from reprolib.chapters.hall import inversion_run, recipe_for
 from reprolib.cli import main
 from reprolib.launch import Launch, launch
+from reprolib.papers.hall.protocol import inversion_run, recipe_for
 from reprolib.store import ResultsStore
 
 RECIPE = recipe_for("digits", epochs=1).with_(precision="fp32", channels_last=False)

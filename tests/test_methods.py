@@ -4,9 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reprolib.methods import (
-    check_method,
-    create_objective,
+from reprolib.models import MLP, MultiLinear
+from reprolib.papers.kurmi.methods import (
+    GBA,
+    FilterDrop,
+    Repair,
+    Vanilla,
     filter_drop_mask,
     gba_mask,
     grad_reverse,
@@ -14,9 +17,14 @@ from reprolib.methods import (
     repair_weights,
     reversal_coefficient,
 )
-from reprolib.models import MultiLinear
+from reprolib.papers.kurmi.skew_tasks import ColourSkewTask
+from reprolib.specs import METHODS, MethodSpec, SpecError
 from reprolib.sweep import RunSpec, build_task, group_key
 from reprolib.training import Recipe, train_runs
+
+
+def create_objective(specs, tasks):
+    return type(specs[0]).objective(specs, tasks)
 
 
 def _linear_discriminator():
@@ -67,27 +75,27 @@ def test_reversal_schedules():
 
 
 def test_method_specs_are_checked():
-    assert check_method({"name": "vanilla", "lambda": 3.0})["lambda"] == 0.0
-    with pytest.raises(ValueError, match="method must be one of"):
-        check_method({"name": "repair_v2"})
-    assert check_method({"name": "repair"})["representation"] == "bias_label"
-    with pytest.raises(ValueError, match="representation must be one of bias_label, colour"):
-        check_method({"name": "repair", "representation": "texture"})
-    with pytest.raises(ValueError, match=r"drop_fraction must lie in \(0, 1\)"):
-        check_method({"name": "filter_drop", "drop_fraction": 1.0})
-    with pytest.raises(ValueError, match="lambda must lie in"):
-        check_method({"name": "gba", "lambda": -1})
+    assert Vanilla().coefficient == 0.0 and GBA(lam=3.0).coefficient == 3.0
+    with pytest.raises(ValueError, match="unknown method 'repair_v2'; accepted: .*repair"):
+        MethodSpec.from_dict({"name": "repair_v2"})
+    assert MethodSpec.from_dict({"name": "repair"}) == Repair(representation="bias_label")
+    with pytest.raises(SpecError, match="representation must be one of bias_label, colour"):
+        Repair(representation="texture")
+    with pytest.raises(SpecError, match=r"drop_fraction must lie in \(0, 1\)"):
+        FilterDrop(drop_fraction=1.0)
+    with pytest.raises(SpecError, match=r"lam must be a number in \[0, 100\]"):
+        GBA(lam=-1)
 
 
 @pytest.fixture(scope="module")
 def colour_task():
-    task = build_task({"builder": "colour_skew", "dataset": "digits", "skew": 0.95, "seed": 0})
+    task = build_task(ColourSkewTask(dataset="digits", skew=0.95, seed=0))
     keep = torch.arange(128)
-    return type(task)(task.name, task.train.subset(keep), task.test.subset(keep), task.mean, task.std, task.info)
+    return dataclasses.replace(task, train=task.train.subset(keep), test=task.test.subset(keep))
 
 
 RECIPE = Recipe(epochs=1, batch_size=32, lr=0.05, warmup_epochs=0, lr_drops=(), augment="none", nesterov=False)
-MLP = {"name": "mlp", "input_pixels": 64, "hidden": 16}
+SMALL_MLP = MLP(hidden=16)
 
 
 @pytest.mark.parametrize(
@@ -103,36 +111,38 @@ MLP = {"name": "mlp", "input_pixels": 64, "hidden": 16}
     ],
 )
 def test_every_method_trains_k_runs_and_predicts_classes(colour_task, name, keys):
-    objective = create_objective([{"name": name, "lambda": 0.1}, {"name": name, "lambda": 1.0}], [colour_task] * 2)
-    out = train_runs([colour_task] * 2, MLP, RECIPE, [0, 1], objective=objective)
-    assert set(out[0].test_probs) == keys
+    cls = METHODS.get(name)
+    specs = [cls(lam=lam) for lam in (0.1, 1.0)] if "lam" in cls.__dataclass_fields__ else [cls(), cls()]
+    out = train_runs([colour_task] * 2, SMALL_MLP, RECIPE, [0, 1], objective=create_objective(specs, [colour_task] * 2))
+    assert set(out[0].outputs["test"]) == keys
     for k in range(2):
-        preds = out[k].test_probs["pred_none"]
+        preds = out[k].outputs["test"]["pred_none"]
         assert preds.shape == (128,) and preds.dtype == torch.int64 and 0 <= preds.min() and preds.max() < 10
 
 
 def test_vanilla_classifier_is_untouched_by_its_monitoring_discriminator(colour_task):
     """Vanilla = cross-entropy; its discriminator sees detached features, so the classifier equals one trained
     with λ = 0 adversarially (gradient reversal by 0) — the features receive nothing from the discriminator."""
-    vanilla = create_objective([{"name": "vanilla"}], [colour_task])
-    zero = create_objective([{"name": "adversarial", "lambda": 0.0}], [colour_task])
-    a = train_runs([colour_task], MLP, RECIPE, [4], objective=vanilla)[0].test_probs["pred_none"]
-    b = train_runs([colour_task], MLP, RECIPE, [4], objective=zero)[0].test_probs["pred_none"]
+    vanilla = create_objective([Vanilla()], [colour_task])
+    zero = create_objective([METHODS.get("adversarial")(lam=0.0)], [colour_task])
+    a = train_runs([colour_task], SMALL_MLP, RECIPE, [4], objective=vanilla)[0].outputs["test"]["pred_none"]
+    b = train_runs([colour_task], SMALL_MLP, RECIPE, [4], objective=zero)[0].outputs["test"]["pred_none"]
     assert torch.equal(a, b)
 
 
 def test_runs_differing_only_in_lambda_share_a_group():
     def spec(lam):
         return RunSpec(
-            {"builder": "colour_skew", "dataset": "digits", "skew": 0.95, "seed": 0},
-            MLP,
+            ColourSkewTask(dataset="digits", skew=0.95, seed=0),
+            SMALL_MLP,
             RECIPE,
             0,
-            method={"name": "gba", "lambda": lam},
+            method=GBA(lam=lam),
         )
 
     assert group_key(spec(0.1)) == group_key(spec(1.0)) and spec(0.1).key != spec(1.0).key
-    assert "method" not in RunSpec({}, MLP, RECIPE, 0).config()  # earlier runs keep their keys
+    other = RunSpec(ColourSkewTask(dataset="digits", skew=0.95, seed=0), SMALL_MLP, RECIPE, 0, method=Vanilla())
+    assert group_key(other) != group_key(spec(0.1))
 
 
 def _mutual_information(labels, bias, weights, n=10):
@@ -176,7 +186,7 @@ def test_filter_drop_mask_drops_the_units_the_attribute_head_relies_on():
 
 
 def test_an_objectives_sampling_weights_choose_the_training_images(colour_task):
-    objective = create_objective([{"name": "vanilla"}], [colour_task])
+    objective = create_objective([Vanilla()], [colour_task])
     build, loss, seen = objective.build, objective.loss, []
 
     def build_only_image_5(model, setup):
@@ -188,13 +198,13 @@ def test_an_objectives_sampling_weights_choose_the_training_images(colour_task):
         return loss(model, extra, batch)
 
     objective.build, objective.loss = build_only_image_5, recording_loss
-    train_runs([colour_task], MLP, RECIPE, [0], objective=objective)
+    train_runs([colour_task], SMALL_MLP, RECIPE, [0], objective=objective)
     assert torch.cat(seen, 1).unique().tolist() == [5]
 
 
 def test_repair_resamples_towards_the_bias_conflicting_images(colour_task):
-    objective = create_objective([{"name": "repair", "steps": 200}] * 2, [colour_task] * 2)
-    train_runs([colour_task] * 2, MLP, RECIPE, [0, 1], objective=objective)
+    objective = create_objective([Repair(steps=200)] * 2, [colour_task] * 2)
+    train_runs([colour_task] * 2, SMALL_MLP, RECIPE, [0, 1], objective=objective)
     weights, train = objective.sampling_weights, colour_task.train
     aligned = train.groups == train.labels
     assert weights.shape == (2, 128)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from reprolib.models import MODELS, count_parameters, create_model, parse_model
+from reprolib.models import MODELS, ResNetCifar, count_parameters, create_model, parse_model
+from reprolib.specs import SpecError
 
 
 @pytest.mark.parametrize(
@@ -10,20 +11,20 @@ from reprolib.models import MODELS, count_parameters, create_model, parse_model
 )
 def test_parameter_counts_match_the_literature(model, expected):
     # He et al. (2016) Table 6: ResNet-20 0.27M, ResNet-56 0.85M, ResNet-110 1.7M (width 16).
-    net = create_model(parse_model(model), seeds=[0], in_channels=3)
+    net = create_model(parse_model(model), seeds=[0], in_shape=(3, 32, 32))
     assert count_parameters(net) == pytest.approx(expected, rel=0.02)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_registered_model_maps_k_runs_to_k_outputs(name):
-    net = create_model({"name": name, "width": 8}, seeds=[0, 1, 2], in_channels=1)
+    net = create_model(MODELS.get(name)(), seeds=[0, 1, 2], in_shape=(1, 8, 8))
     out = net(torch.randn(3, 4, 1, 8, 8))
     assert out.shape == (3, 4, 1)
 
 
 def test_run_k_of_a_group_equals_a_single_run_with_its_seed():
-    group = create_model({"name": "resnet_cifar", "depth": 8}, seeds=[5, 9, 11], in_channels=3).eval()
-    alone = create_model({"name": "resnet_cifar", "depth": 8}, seeds=[9], in_channels=3).eval()
+    group = create_model(ResNetCifar(depth=8), seeds=[5, 9, 11], in_shape=(3, 16, 16)).eval()
+    alone = create_model(ResNetCifar(depth=8), seeds=[9], in_shape=(3, 16, 16)).eval()
     x = torch.randn(3, 6, 3, 16, 16)
     with torch.no_grad():
         assert torch.allclose(group(x)[1], alone(x[1:2])[0], atol=1e-5)
@@ -32,7 +33,7 @@ def test_run_k_of_a_group_equals_a_single_run_with_its_seed():
 
 
 def test_runs_do_not_see_each_others_inputs():
-    net = create_model({"name": "resnet_cifar", "depth": 8}, seeds=[0, 1], in_channels=1).eval()
+    net = create_model(ResNetCifar(depth=8), seeds=[0, 1], in_shape=(1, 8, 8)).eval()
     x = torch.randn(2, 3, 1, 8, 8)
     y = x.clone()
     y[0] += 10
@@ -53,5 +54,5 @@ def test_bad_model_names(name, message):
 
 
 def test_width_out_of_range():
-    with pytest.raises(ValueError, match=r"width must lie in \[4, 64\]"):
-        create_model({"name": "resnet_cifar", "depth": 20, "width": 128}, seeds=[0], in_channels=3)
+    with pytest.raises(SpecError, match=r"width must be an integer in \[4, 64\], got 128"):
+        ResNetCifar(depth=20, width=128)

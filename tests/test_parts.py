@@ -5,7 +5,7 @@ import nbformat
 from reprolib import claims as C
 from reprolib.chapters import CHAPTERS, get_chapter
 from reprolib.cli import execute_notebook
-from reprolib.parts import PARTS, RESULTS_MISSING, part_chapters, part_claims
+from reprolib.parts import RESULTS_MISSING, part_chapters, part_claims, parts
 from reprolib.store import ResultsStore
 
 
@@ -36,7 +36,7 @@ def test_stored_results_give_the_chapters_own_claims(store_dir):
 
 
 def test_landing_page_runs_and_names_missing_results(tmp_path, store_dir):
-    part = PARTS["H-"]
+    part = parts()["H-"]
     out = execute_notebook(part, {"preset": "smoke"}, tmp_path / part.notebook, log_output=False)
     outputs = [o for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

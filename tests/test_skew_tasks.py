@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from reprolib.skew_tasks import (
+from reprolib.papers.kurmi.skew_tasks import (
     COLOURS,
     aligned_mask,
     make_colour_skew_task,

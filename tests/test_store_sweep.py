@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from reprolib.chapters.hall import inversion_run, recipe_for
-from reprolib.chapters.hall_rq6 import overlay_run
+from reprolib.papers.hall.protocol import inversion_run, recipe_for
+from reprolib.papers.hall.rq6 import overlay_run
+from reprolib.papers.kurmi.methods import Adversarial
 from reprolib.store import ResultsStore, config_key
 from reprolib.sweep import RunSpec, balanced_chunks, group_key, run_sweep
 
@@ -38,7 +39,7 @@ def test_a_spec_read_back_from_json_has_the_same_key():
     spec = inversion_run("digits", "resnet8", 0.3, 4, RECIPE.with_(weight_decay=1e-3), width=4, curves=True)
     again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again.key == spec.key and again.tags == spec.tags
-    with_method = dataclasses.replace(spec, method={"name": "adversarial", "lambda": 0.5})
+    with_method = dataclasses.replace(spec, method=Adversarial(lam=0.5))
     assert RunSpec.from_dict(json.loads(json.dumps(with_method.to_dict()))).key == with_method.key != spec.key
 
 
@@ -119,8 +120,8 @@ def test_a_failing_group_is_recorded_and_the_sweep_goes_on(tmp_path):
 
 SWEEP_SCRIPT = """
 import sys
-from reprolib.chapters.hall import inversion_run, recipe_for
-from reprolib.chapters.hall_rq6 import overlay_run
+from reprolib.papers.hall.protocol import inversion_run, recipe_for
+from reprolib.papers.hall.rq6 import overlay_run
 from reprolib.store import ResultsStore
 from reprolib.sweep import run_sweep
 recipe = recipe_for("digits", epochs=2).with_(precision="fp32", channels_last=False)

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from reprolib.papers.hall.tasks import make_inversion_task, make_overlay_task, overlay
 from reprolib.sources import load_source
-from reprolib.tasks import channel_stats, make_inversion_task, make_overlay_task, overlay
+from reprolib.tasks import channel_stats
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,20 @@
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from reprolib.augment import apply_affine, sample_pad_crop_flip
-from reprolib.models import create_model
+from reprolib.models import ResNetCifar, create_model
+from reprolib.papers.hall.protocol import PAPER_RECIPE
+from reprolib.papers.hall.tasks import make_inversion_task
 from reprolib.sources import load_source
-from reprolib.tasks import make_inversion_task
 from reprolib.training import Recipe, data_generator, epoch_stream, learning_rate, train_runs
 
-MODEL = {"name": "resnet_cifar", "depth": 8, "width": 8}
-RECIPE = Recipe(epochs=2, batch_size=64, crop_padding=1, precision="fp32", channels_last=False, warmup_epochs=1)
+MODEL = ResNetCifar(depth=8, width=8)
+RECIPE = PAPER_RECIPE.with_(
+    epochs=2, batch_size=64, augment="pad_crop_flip", crop_padding=1, precision="fp32", channels_last=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +22,11 @@ def small_tasks():
     digits = load_source("digits")
     tasks = [make_inversion_task(digits, eps, seed) for eps, seed in ((0.1, 0), (0.3, 1), (0.5, 2))]
     keep = torch.arange(256)
-    return [type(t)(t.name, t.train.subset(keep), t.test.subset(keep), t.mean, t.std, t.info) for t in tasks]
+    return [dataclasses.replace(t, train=t.train.subset(keep), test=t.test.subset(keep)) for t in tasks]
 
 
 def test_paper_learning_rate_schedule():
-    recipe = Recipe()  # 500 epochs: 0.01 for one epoch, 0.1, ÷10 after 250 and 375
+    recipe = PAPER_RECIPE  # 500 epochs: 0.01 for one epoch, 0.1, ÷10 after 250 and 375
     assert [learning_rate(recipe, e) for e in (0, 1, 249, 250, 374, 375, 499)] == pytest.approx(
         [0.01, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     )
@@ -39,7 +44,7 @@ def test_pad_crop_shifts_by_whole_pixels_and_pads_with_zeros():
 
 def _reference_single_run(task, seed, recipe, weight_decay):
     """A textbook loop: one model, torch.optim.SGD with its own weight_decay, the run's random stream."""
-    model = create_model(MODEL, [seed], in_channels=1)
+    model = create_model(MODEL, [seed], in_shape=(1, 8, 8))
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     gen = data_generator(seed)
     mean = torch.tensor(task.mean)[None, None, :, None, None]  # broadcast as (run, batch, C, H, W)
@@ -73,7 +78,7 @@ def test_k1_reproduces_a_textbook_single_run_exactly_on_cpu(small_tasks):
     for name, value in reference.state_dict().items():  # every weight and BN statistic, bit for bit
         assert torch.equal(trained[name], value), name
     # The forward passes then differ only in the last bit of float32 (broadcast shapes pick other kernels).
-    assert (out.test_probs - probs).abs().max() < 1e-6
+    assert (out.outputs["test"] - probs).abs().max() < 1e-6
 
 
 def test_runs_trained_together_match_runs_trained_alone(small_tasks):
@@ -84,15 +89,15 @@ def test_runs_trained_together_match_runs_trained_alone(small_tasks):
     together = train_runs(small_tasks, MODEL, RECIPE, seeds, weight_decays=decays)
     for k in range(3):
         alone = train_runs([small_tasks[k]], MODEL, RECIPE.with_(weight_decay=decays[k]), [seeds[k]])[0]
-        assert (together[k].test_probs - alone.test_probs).abs().max() < 1e-3
-    spread = (together[0].test_probs - together[1].test_probs).abs().max()
+        assert (together[k].outputs["test"] - alone.outputs["test"]).abs().max() < 1e-3
+    spread = (together[0].outputs["test"] - together[1].outputs["test"]).abs().max()
     assert spread > 0.05
 
 
 def test_same_seed_same_numbers(small_tasks):
     a = train_runs(small_tasks[:2], MODEL, RECIPE, [3, 4])
     b = train_runs(small_tasks[:2], MODEL, RECIPE, [3, 4])
-    assert all(torch.equal(x.test_probs, y.test_probs) for x, y in zip(a, b, strict=True))
+    assert all(torch.equal(x.outputs["test"], y.outputs["test"]) for x, y in zip(a, b, strict=True))
 
 
 def test_callbacks_see_every_epoch(small_tasks):
@@ -115,7 +120,8 @@ def test_callbacks_see_every_epoch(small_tasks):
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("epochs", 0, "epochs must be a positive integer"),
+        ("epochs", 0, "epochs must be an integer ≥ 1, got 0"),
+        ("optimizer", "lbfgs", "optimizer must be one of sgd, adam, got 'lbfgs'"),
         ("precision", "fp16", "precision must be one of auto, fp32, bf16"),
         ("augment", "mixup", "augment must be one of"),
     ],

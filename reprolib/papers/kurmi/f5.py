@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import claims as C
-from ..figures import new_figure
-from ..metrics import friedman_nemenyi
-from .kurmi import METHOD_NAMES, metric_column
-from .kurmi_t1 import GreyColourChapter, _presets
+from ... import claims as C
+from ...figures import new_figure
+from ...metrics import friedman_nemenyi
+from .common import METHOD_NAMES, metric_column
+from .t1 import GreyColourChapter, _presets
 
 COMPARISONS = {
     "(a) baseline, adversarial, GBA": ("vanilla", "adversarial", "gba"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from .. import claims as C
-from ..chapter import ParameterError
-from .kurmi import COURSE_LAMBDAS, DEFAULT_DROP_FRACTION, KurmiChapter
+from ... import claims as C
+from ... import params as P
+from .common import COURSE_LAMBDAS, DEFAULT_DROP_FRACTION, KurmiChapter, part3_model
+from .skew_tasks import ColourSkewTask
 
 ALL_METHODS = ["vanilla", "domain_independent", "filter_drop", "group_dro", "repair", "lff", "adversarial", "gba"]
 COMMON = {  # what the presets share; each overrides the rest
@@ -56,8 +57,8 @@ class KurmiT4(KurmiChapter):
         },
     }
     parameters = {
-        "dataset": lambda name, value: _dataset(name, value),
-        "skews": lambda name, value: _skews(name, value),
+        "dataset": P.choice("digits", "mnist"),  # digits: the embedded stand-in
+        "skews": P.numbers(0.5, 1, open_high=True),
         **KurmiChapter.parameters,
     }
     paper = {
@@ -73,15 +74,11 @@ class KurmiT4(KurmiChapter):
 
     def settings(self, config):
         return {
-            f"{round(skew * 100):g}%": {"builder": "colour_skew", "dataset": config["dataset"], "skew": skew}
-            for skew in config["skews"]
+            f"{round(skew * 100):g}%": ColourSkewTask(dataset=config["dataset"], skew=skew) for skew in config["skews"]
         }
 
     def model_spec(self, config):
-        if config["model"] != "mlp":
-            return {"name": "resnet_cifar", "depth": int(config["model"][6:]), "width": config["width"]}
-        pixels = 64 if config["dataset"] == "digits" else 28 * 28
-        return {"name": "mlp", "input_pixels": pixels, "hidden": config["width"], "depth": 3}
+        return part3_model(config["model"], config["width"])
 
     def claims(self, results, config):
         rows = [
@@ -126,19 +123,6 @@ class KurmiT4(KurmiChapter):
             ),
         ]
         return C.claims_frame(rows)
-
-
-def _dataset(name, value):
-    if value not in ("digits", "mnist"):
-        raise ParameterError(f"{name} must be digits (the embedded stand-in) or mnist, got {value!r}")
-    return value
-
-
-def _skews(name, value):
-    values = value if isinstance(value, list | tuple) else [value]
-    if not values or not all(isinstance(v, float) and 0.5 <= v < 1 for v in values):
-        raise ParameterError(f"{name} must be a list of numbers in [0.5, 1), got {value!r}")
-    return list(values)
 
 
 CHAPTER = KurmiT4()

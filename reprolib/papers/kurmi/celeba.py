@@ -8,17 +8,20 @@ as in Nam et al.); the bias attribute is Male. Images are centre-cropped to 178Ã
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ...sources import SourceUnavailable, default_data_root
+from ...specs import TaskSpec, check, check_choice, check_range, register_task
+from ...tasks import Split, Task, channel_stats
 from .skew_tasks import skew_info
-from .sources import SourceUnavailable, default_data_root
-from .tasks import Split, Task, channel_stats
 
-__all__ = ["CELEBA_TARGETS", "load_celeba_attributes", "make_celeba_task", "CELEBA_PAGE"]
+__all__ = ["CELEBA_TARGETS", "CelebaTask", "load_celeba_attributes", "make_celeba_task", "CELEBA_PAGE"]
 
 CELEBA_TARGETS = {"HeavyMakeup": "Heavy_Makeup", "HairColor": "Blond_Hair"}
 BIAS_ATTRIBUTE = "Male"
@@ -46,6 +49,14 @@ def load_celeba_attributes(root=None) -> pd.DataFrame:
     partition = pd.read_csv(folder / "list_eval_partition.txt", sep=r"\s+", header=None, index_col=0).iloc[:, 0]
     attributes["partition"] = partition.reindex(attributes.index).to_numpy()
     return attributes
+
+
+@functools.lru_cache(maxsize=4)
+def _partition_images(folder: Path, partition: int, size: int) -> torch.Tensor:
+    """The images of one partition, decoded once per process, folder and size (every seed and target of a sweep
+    shares them)."""
+    attributes = load_celeba_attributes(folder.parent)
+    return _images(folder, attributes.index[attributes["partition"] == partition], size)
 
 
 def _images(folder: Path, names, size: int) -> torch.Tensor:
@@ -79,11 +90,32 @@ def make_celeba_task(target: str, image_size: int = 64, root=None, split: str = 
         rows = attributes[attributes["partition"] == partition]
         labels = torch.tensor(rows[column].to_numpy())
         groups = torch.tensor(rows[BIAS_ATTRIBUTE].to_numpy())
-        return Split(_images(folder, rows.index, image_size), labels, groups, labels)
+        return Split(_partition_images(folder, partition, image_size), labels, groups, labels)
 
     train, test = part(PARTITIONS["train"]), part(PARTITIONS[split])
     aligned_group = [int(train.groups[train.labels == c].float().mean() >= 0.5) for c in (0, 1)]
     aligned = train.groups == torch.as_tensor(aligned_group)[train.labels]
     mean, std = channel_stats(train.images)
     info = skew_info(2, 2, aligned_group, float(aligned.float().mean()), target=target)
-    return Task(f"celeba-{target}", train, test, mean, std, info)
+    return Task(f"celeba-{target}", train, test, mean, std, info, evaluator="skew")
+
+
+@register_task("celeba")
+@dataclass(frozen=True)
+class CelebaTask(TaskSpec):
+    """A CelebA attribute task (``make_celeba_task``), read from ``root`` (default: the data folder). Its images
+    do not depend on any seed, so it has none."""
+
+    target: str = "HeavyMakeup"
+    image_size: int = 64
+    root: str | None = None
+    split: str = "test"
+
+    def validate(self):
+        check_choice("target", self.target, tuple(CELEBA_TARGETS))
+        check_range("image_size", self.image_size, 8, 512, integer=True)
+        check(self.root is None or isinstance(self.root, str), f"root must be a folder path or None, got {self.root!r}")
+        check_choice("split", self.split, ("test", "validation"))
+
+    def build(self, data_root):
+        return make_celeba_task(self.target, self.image_size, self.root or data_root, self.split)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import claims as C
-from ..chapter import Chapter, validators
-from ..figures import mean_band, new_figure
-from .hall import DISPLAY, inversion_run, model_for, model_label, recipe_for
+from ... import claims as C
+from ... import params as P
+from ...chapter import Chapter
+from ...figures import mean_band, new_figure
+from .protocol import DISPLAY, inversion_run, model_for, model_label, recipe_for
 
 FIG2_EPS = [round(0.05 * i, 2) for i in range(11)]
 
@@ -29,11 +30,11 @@ class HallRQ1(Chapter):
         "paper": {"dataset": ["fashion_mnist", "cifar100"], "model": None, "eps": FIG2_EPS, "runs": 20, "epochs": 500},
     }
     parameters = {
-        "dataset": validators.datasets,
-        "model": validators.model,
-        "eps": validators.number_list(0, 0.5),
-        "runs": validators.positive_int(1000),
-        "epochs": validators.positive_int(),
+        "dataset": P.choices(*DISPLAY),
+        "model": P.model(),
+        "eps": P.numbers(0, 0.5),
+        "runs": P.integer(1, 1000),
+        "epochs": P.integer(1),
     }
 
     def specs(self, config):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..chapter import Chapter
-from ..figures import new_figure
-from ..store import ResultsStore
-from . import kurmi_f5, kurmi_f13, kurmi_t1, kurmi_t3, kurmi_t4, kurmi_t5
+from ...chapter import Chapter
+from ...figures import new_figure
+from ...store import ResultsStore
+from . import f5, f13, t1, t3, t4, t5
 
-PART3 = [kurmi_t1.CHAPTER, kurmi_t3.CHAPTER, kurmi_t4.CHAPTER, kurmi_t5.CHAPTER, kurmi_f13.CHAPTER, kurmi_f5.CHAPTER]
+PART3 = [t1.CHAPTER, t3.CHAPTER, t4.CHAPTER, t5.CHAPTER, f13.CHAPTER, f5.CHAPTER]
 VERDICT_COLOURS = {
     "reproduced": "tab:green",
     "partly": "tab:olive",

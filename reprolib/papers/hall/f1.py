@@ -6,18 +6,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from ..chapter import Chapter, ParameterError, validators
-from ..sources import load_source
-from ..tasks import make_inversion_task
-from .hall import DISPLAY
+from ... import params as P
+from ...chapter import Chapter
+from ...sources import load_source
+from .protocol import DISPLAY
+from .tasks import make_inversion_task
 
 NO_CLAIM = "—"
-
-
-def _seed(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ParameterError(f"{name} must be an integer ≥ 0, got {value!r}")
-    return value
 
 
 class HallF1(Chapter):
@@ -29,7 +24,7 @@ class HallF1(Chapter):
         "course": {"dataset": ["digits"], "examples": 2, "seed": 0},
         "paper": {"dataset": ["fashion_mnist", "cifar100"], "examples": 2, "seed": 0},
     }
-    parameters = {"dataset": validators.datasets, "examples": validators.positive_int(8), "seed": _seed}
+    parameters = {"dataset": P.choices(*DISPLAY), "examples": P.integer(1, 8), "seed": P.seed}
 
     def specs(self, config):
         return []  # a figure of the data: nothing to train

@@ -5,10 +5,12 @@ Also the base of the chapters on the same data: K-T5 (ablations), K-F13 (curves)
 
 from __future__ import annotations
 
-from .. import claims as C
-from ..chapter import ParameterError
-from ..methods import ADVERSARIAL_FAMILY
-from .kurmi import COURSE_LAMBDAS, KurmiChapter, labelled_positive, part3_recipe
+from ... import claims as C
+from ... import params as P
+from .cifar_i import DomainSkewTask
+from .common import COURSE_LAMBDAS, KurmiChapter, labelled_positive, part3_model, part3_recipe
+from .methods import ADVERSARIAL_FAMILY
+from .skew_tasks import GreyColourTask
 
 T1_METRICS = ["aligned", "conflicting", "mean", "gap"]
 
@@ -37,21 +39,6 @@ TABLE_2 = cifar10s_paper(
     },
     "CIFAR-I",
 )
-
-
-def _dataset(name, value):
-    if value not in ("digits", "cifar10", "cifar_i"):
-        raise ParameterError(
-            f"{name} must be digits (the embedded stand-in), cifar10 (CIFAR-10S) or cifar_i (CIFAR-I, Table 2; "
-            f"needs CINIC-10), got {value!r}"
-        )
-    return value
-
-
-def _skew(name, value):
-    if not isinstance(value, float) or not 0.5 <= value < 1:
-        raise ParameterError(f"{name} must be a number in [0.5, 1), got {value!r}")
-    return value
 
 
 def _presets(methods, lambdas_course=tuple(COURSE_LAMBDAS), runs_course=3):
@@ -102,23 +89,22 @@ def _presets(methods, lambdas_course=tuple(COURSE_LAMBDAS), runs_course=3):
 class GreyColourChapter(KurmiChapter):
     """Chapters on CIFAR-10S (``cifar10`` at ``paper``) or its stand-in, the 8×8 digits in colour or grey."""
 
-    parameters = {"dataset": _dataset, "skew": _skew, **KurmiChapter.parameters}
+    # digits: the embedded stand-in; cifar10: CIFAR-10S; cifar_i: CIFAR-I (Table 2), which needs CINIC-10
+    parameters = {
+        "dataset": P.choice("digits", "cifar10", "cifar_i"),
+        "skew": P.number(0.5, 1, open_high=True),
+        **KurmiChapter.parameters,
+    }
     table_metrics = tuple(T1_METRICS)
 
     def settings(self, config):
         if config["dataset"] == "cifar_i":  # Table 2: the second domain is ImageNet (reprolib.cifar_i)
-            return {"CIFAR-I": {"builder": "domain_skew", "dataset": "cifar10", "skew": config["skew"]}}
-        return {"CIFAR-10S": {"builder": "grey_colour", "dataset": config["dataset"], "skew": config["skew"]}}
+            return {"CIFAR-I": DomainSkewTask(dataset="cifar10", skew=config["skew"])}
+        return {"CIFAR-10S": GreyColourTask(dataset=config["dataset"], skew=config["skew"])}
 
     def model_spec(self, config):
         """ResNet with its last fully connected layer replaced by two (hidden units: 4 × width)."""
-        width = config["width"]
-        if config["model"] == "resnet18":
-            return {"name": "resnet18", "width": width, "head_hidden": 4 * width}
-        if config["model"] == "mlp":
-            pixels = 64 if config["dataset"] == "digits" else 32 * 32
-            return {"name": "mlp", "input_pixels": pixels, "hidden": width, "depth": 3}
-        return {"name": "resnet_cifar", "depth": int(config["model"][6:]), "width": width, "head_hidden": 4 * width}
+        return part3_model(config["model"], config["width"], 4 * config["width"])
 
     def recipe(self, config):
         """Zero-padded random crops and flips (4 px on CIFAR, 1 px on the 8×8 digits)."""

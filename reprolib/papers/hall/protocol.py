@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from ..models import parse_model
-from ..sweep import RunSpec
-from ..training import Recipe
+from ...models import parse_model
+from ...sweep import RunSpec
+from ...training import Recipe
+from .tasks import InversionTask
 
-__all__ = ["recipe_for", "inversion_run", "DISPLAY", "PAPER_MODELS"]
+__all__ = ["recipe_for", "inversion_run", "DISPLAY", "PAPER_MODELS", "PAPER_RECIPE"]
 
 DISPLAY = {"digits": "digits (8×8)", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 # The paper's architectures (§2.2, RQ1): ResNet-18 on Fashion-MNIST, ResNet-110 on CIFAR.
 PAPER_MODELS = {"fashion_mnist": "resnet18", "cifar10": "resnet110", "cifar100": "resnet110", "digits": "resnet20"}
+
+
+# §2.1, after He et al. (2016): SGD with Nesterov momentum 0.9, batch 128, weight decay 1e-4, one warm-up epoch at
+# lr 0.01, then lr 0.1 divided by 10 after half and after three quarters of training (epochs 250 and 375 of 500).
+PAPER_RECIPE = Recipe(
+    epochs=500,
+    batch_size=128,
+    optimizer="sgd",
+    lr=0.1,
+    momentum=0.9,
+    nesterov=True,
+    weight_decay=1e-4,
+    warmup_epochs=1,
+    warmup_lr=0.01,
+    lr_drops=(0.5, 0.75),
+)
 
 
 def recipe_for(dataset: str, epochs: int, **changes) -> Recipe:
@@ -22,7 +39,7 @@ def recipe_for(dataset: str, epochs: int, **changes) -> Recipe:
         augmentation = {"augment": "resized_crop_flip"}
     else:
         augmentation = {"augment": "pad_crop_flip", "crop_padding": 1 if dataset == "digits" else 4}
-    return Recipe(epochs=epochs, **augmentation).with_(**changes)
+    return PAPER_RECIPE.with_(epochs=epochs, **augmentation, **changes)
 
 
 def model_label(model: str) -> str:
@@ -56,14 +73,10 @@ def inversion_run(
 ) -> RunSpec:
     """Run ``run`` of the inversion task: class assignment, inversion, initialisation and data order all seeded
     by ``run`` (the paper's 20 runs are 20 random class assignments)."""
-    task = {"builder": "inversion", "dataset": dataset, "eps": eps, "seed": run}
-    if swap_roles:
-        task["swap_roles"] = True
-    if train_fraction != 1.0:
-        task["train_fraction"] = train_fraction
+    task = InversionTask(dataset=dataset, eps=eps, seed=run, swap_roles=swap_roles, train_fraction=train_fraction)
     model_spec = parse_model(model)
     if width is not None:
-        model_spec["width"] = width
+        model_spec = model_spec.replace(width=width)
     return RunSpec(
         task,
         model_spec,

@@ -9,17 +9,19 @@ Neither paper lists its synsets; CINIC-10's class-to-synset choice is the publis
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from .skew_tasks import _check_skew, skew_info
-from .sources import ImageSource, SourceUnavailable, default_data_root
-from .tasks import Split, Task, channel_stats, split_balanced
+from ...sources import SOURCES, ImageSource, SourceUnavailable, load_source, register_source
+from ...specs import TaskSpec, check_choice, check_range, register_task
+from ...tasks import Split, Task, channel_stats, split_balanced
+from .skew_tasks import SPLITS, _check_skew, skew_info, validation_source
 
-__all__ = ["CIFAR10_CLASSES", "CINIC_URL", "load_cinic_imagenet", "make_domain_skew_task"]
+__all__ = ["CIFAR10_CLASSES", "CINIC_URL", "DomainSkewTask", "load_cinic_imagenet", "make_domain_skew_task"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CINIC_URL = "https://datashare.ed.ac.uk/handle/10283/3192"
@@ -45,14 +47,14 @@ def _read_split(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
 def load_cinic_imagenet(root: str | Path | None = None) -> ImageSource:
     """The ImageNet images of CINIC-10 as an image source, classes in CIFAR-10's order, from
     ``root/cinic-10/{train,test}/<class>/n*.png`` (``root`` defaults to ``$REPROLIB_DATA`` or ``data/``).
-    CINIC-10 is not downloaded automatically (a 700 MB archive): a missing folder is a one-line error."""
-    return _load_folder(str(Path(root if root is not None else default_data_root()) / "cinic-10"))
+    CINIC-10 is not downloaded automatically (a 700 MB archive): a missing folder is a one-line error. The
+    registered source ``cinic10_imagenet``: decoded once per process (``sources.load_source``)."""
+    return load_source("cinic10_imagenet", root=root)
 
 
-@functools.lru_cache(maxsize=2)
-def _load_folder(path: str) -> ImageSource:
-    """Decoding 140,000 PNGs takes a while, and every seed and split of a sweep builds its own task: read once."""
-    folder = Path(path)
+@register_source("cinic10_imagenet")
+def _load_folder(root: Path, download: bool) -> ImageSource:
+    folder = Path(root) / "cinic-10"
     missing = [f"{split}/{name}" for split in ("train", "test") for name in CIFAR10_CLASSES]
     missing = [m for m in missing if not (folder / m).is_dir()]
     if missing:
@@ -115,4 +117,30 @@ def make_domain_skew_task(source: ImageSource, other: ImageSource, skew: float, 
     test_split = Split(torch.cat([source.test_images, other.test_images[twins]]), test_labels, test_groups, test_labels)
     mean, std = channel_stats(train_split.images)
     info = skew_info(num_classes, 2, aligned_group, skew)
-    return Task(f"{source.name}-{other.name}-domains", train_split, test_split, mean, std, info)
+    return Task(f"{source.name}-{other.name}-domains", train_split, test_split, mean, std, info, evaluator="skew")
+
+
+@register_task("domain_skew")
+@dataclass(frozen=True)
+class DomainSkewTask(TaskSpec):
+    """CIFAR-I (``make_domain_skew_task``): ``dataset`` (CIFAR-10) against CINIC-10's ImageNet images; a validation
+    task holds out both domains."""
+
+    per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew"})
+
+    dataset: str = "cifar10"
+    skew: float = 0.95
+    seed: int = 0
+    split: str = "test"
+
+    def validate(self):
+        check_choice("dataset", self.dataset, SOURCES.names())
+        check_range("skew", self.skew, 0, 1, open_low=True, open_high=True)
+        check_range("seed", self.seed, 0, None, integer=True)
+        check_choice("split", self.split, SPLITS)
+
+    def build(self, data_root):
+        source, other = load_source(self.dataset, root=data_root), load_cinic_imagenet(data_root)
+        if self.split == "validation":
+            source, other = validation_source(source, self.seed), validation_source(other, self.seed)
+        return make_domain_skew_task(source, other, self.skew, self.seed)

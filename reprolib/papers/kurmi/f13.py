@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import claims as C
-from ..figures import mean_band, new_figure
-from .kurmi import METHOD_NAMES, labelled_positive, metric_column
-from .kurmi_t1 import GreyColourChapter, _presets
+from ... import claims as C
+from ...figures import mean_band, new_figure
+from .common import METHOD_NAMES, labelled_positive, metric_column
+from .t1 import GreyColourChapter, _presets
 
 PANELS = {"discriminator": "Fig. 1: discriminator", "classifier": "Fig. 3: classifier"}
 

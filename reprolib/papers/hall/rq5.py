@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import claims as C
-from ..chapter import Chapter, validators
-from ..figures import mean_band, new_figure
-from ..sources import SOURCES
-from .hall import DISPLAY, inversion_run, model_for, recipe_for
+from ... import claims as C
+from ... import params as P
+from ...chapter import Chapter
+from ...figures import mean_band, new_figure
+from .protocol import DISPLAY, inversion_run, model_for, recipe_for
 
 EARLY_FRACTION = 0.1
 DROP_WINDOW_FRACTION = 0.05
@@ -92,11 +92,11 @@ class HallRQ5(Chapter):
         "paper": {"dataset": "cifar100", "model": "resnet110", "eps": 0.3, "runs": 50, "epochs": 500},
     }
     parameters = {
-        "dataset": validators.choice(*SOURCES),
-        "model": validators.model,
-        "eps": validators.number(0, 0.5),
-        "runs": validators.positive_int(1000),
-        "epochs": validators.positive_int(),
+        "dataset": P.choice(*DISPLAY),
+        "model": P.model(),
+        "eps": P.number(0, 0.5),
+        "runs": P.integer(1, 1000),
+        "epochs": P.integer(1),
     }
 
     def __init__(self, swap_roles: bool):

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import claims as C
-from ..chapter import Chapter, validators
-from ..figures import mean_band, new_figure
-from ..models import parse_model
-from ..sources import SOURCES, load_source
-from ..sweep import RunSpec
-from ..tasks import make_overlay_task
-from .hall import DISPLAY, model_for, recipe_for
+from ... import claims as C
+from ... import params as P
+from ...chapter import Chapter
+from ...figures import mean_band, new_figure
+from ...models import parse_model
+from ...sources import load_source
+from ...sweep import RunSpec
+from .protocol import DISPLAY, model_for, recipe_for
+from .tasks import OverlayTask, make_overlay_task
 
 FIG10_ETA = [0.0, 0.2, 0.5, 0.8, 1.0]
 FIG11_ETA = [round(0.1 * i, 1) for i in range(11)]
@@ -26,9 +27,8 @@ EPS_LINES = [0.2, 0.3, 0.4]
 def overlay_run(dataset: str, model: str, eta: float, eps: float, run: int, recipe, **tags) -> RunSpec:
     """Run ``run`` of the overlay task: the four source classes, the pairs, initialisation and data order are
     all seeded by ``run``, so runs that differ only in η or ε see the same class and group images."""
-    task = {"builder": "overlay", "dataset": dataset, "eta": eta, "eps": eps, "seed": run}
     return RunSpec(
-        task,
+        OverlayTask(dataset=dataset, eta=eta, eps=eps, seed=run),
         parse_model(model),
         recipe,
         seed=run,
@@ -67,12 +67,12 @@ class HallRQ6(Chapter):
         },
     }
     parameters = {
-        "dataset": validators.choice(*SOURCES),
-        "model": validators.model,
-        "eta": validators.number_list(0, 1),
-        "eps": validators.number_list(0, 0.5),
-        "runs": validators.positive_int(1000),
-        "epochs": validators.positive_int(),
+        "dataset": P.choice(*DISPLAY),
+        "model": P.model(),
+        "eta": P.numbers(0, 1),
+        "eps": P.numbers(0, 0.5),
+        "runs": P.integer(1, 1000),
+        "epochs": P.integer(1),
     }
 
     def specs(self, config):

@@ -7,16 +7,15 @@ rounding of epochs / p to a whole number). All other hyperparameters stay as the
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-from .. import claims as C
-from ..chapter import Chapter, ParameterError, validators
-from ..figures import mean_band, new_figure
-from ..sweep import RunSpec
-from .hall import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
-from .hall_rq2 import partly_biased, single_dataset
+from ... import claims as C
+from ... import params as P
+from ...chapter import Chapter
+from ...figures import mean_band, new_figure
+from ...sweep import RunSpec
+from .protocol import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
+from .rq2 import partly_biased
 
 __all__ = ["HallRQ3", "CHAPTER", "scaled_epochs", "fraction_specs"]
 
@@ -28,14 +27,6 @@ def scaled_epochs(epochs: int, fraction: float) -> int:
     return max(1, round(epochs / fraction))
 
 
-def _fractions(name, value):
-    values = value if isinstance(value, list | tuple) else [value]
-    ok = values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    if not ok or any(not 0 < v <= 1 for v in values):
-        raise ParameterError(f"{name} must be a number or a list of numbers in (0, 1], got {value!r}")
-    return sorted({float(v) for v in values})
-
-
 def fraction_specs(config: dict) -> list[RunSpec]:
     """One run per (fraction p, ε, run), trained for epochs / p epochs and tagged with p."""
     dataset, specs = config["dataset"], []
@@ -44,7 +35,7 @@ def fraction_specs(config: dict) -> list[RunSpec]:
         for eps in config["eps"]:
             for run in range(config["runs"]):
                 spec = inversion_run(dataset, config["model"], eps, run, recipe, train_fraction=fraction)
-                specs.append(replace(spec, tags={**spec.tags, "fraction": fraction}))
+                specs.append(spec.with_tags(fraction=fraction))
     return specs
 
 
@@ -72,12 +63,12 @@ class HallRQ3(Chapter):
         "paper": {**PAPER_PROTOCOL, "fractions": PAPER_FRACTIONS},
     }
     parameters = {
-        "dataset": single_dataset,
-        "model": validators.model,
-        "fractions": _fractions,
-        "eps": validators.number_list(0, 0.5),
-        "runs": validators.positive_int(1000),
-        "epochs": validators.positive_int(),
+        "dataset": P.choice(*DISPLAY),
+        "model": P.model(),
+        "fractions": P.numbers(0, 1, open_low=True, unique=True),
+        "eps": P.numbers(0, 0.5),
+        "runs": P.integer(1, 1000),
+        "epochs": P.integer(1),
     }
 
     def specs(self, config):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from .. import claims as C
-from ..chapter import ParameterError
-from .kurmi import COURSE_LAMBDAS, KurmiChapter
-from .kurmi_t1 import T1_METRICS
+from ... import claims as C
+from ... import params as P
+from ...params import ParameterError
+from .celeba import CelebaTask
+from .common import COURSE_LAMBDAS, KurmiChapter, part3_model
+from .skew_tasks import GreyColourTask
+from .t1 import T1_METRICS
 
 TARGETS = ("HeavyMakeup", "HairColor")
 # The embedded stand-ins: a binary digit target with colour/grey as the bias attribute, at the share of
@@ -13,18 +16,6 @@ TARGETS = ("HeavyMakeup", "HairColor")
 # share of women's hair makes HairColor less skewed). The numbers are this book's choice, not the paper's.
 STAND_IN_SKEW = {"HeavyMakeup": 0.95, "HairColor": 0.9}
 ALL_METHODS = ["vanilla", "lff", "domain_independent", "group_dro", "adversarial", "gba"]
-
-
-def _dataset(name, value):
-    if value not in ("digits", "celeba"):
-        raise ParameterError(f"{name} must be digits (the embedded stand-in) or celeba, got {value!r}")
-    return value
-
-
-def _root(name, value):
-    if value is not None and not isinstance(value, str):
-        raise ParameterError(f"{name} must be a folder path (containing celeba/) or None, got {value!r}")
-    return value
 
 
 def _preset(dataset, runs, epochs, lr, batch, lambdas, model, width, methods=ALL_METHODS):
@@ -49,7 +40,8 @@ class KurmiT3(KurmiChapter):
     id = "K-T3"
     title = "Table 3: CelebA, HeavyMakeup and HairColor vs gender"
     notebook = "kurmi_t3.ipynb"
-    parameters = {"dataset": _dataset, "celeba_root": _root, **KurmiChapter.parameters}
+    # digits: the embedded stand-in; celeba: CelebA from ``celeba_root`` (a folder containing celeba/)
+    parameters = {"dataset": P.choice("digits", "celeba"), "celeba_root": P.folder, **KurmiChapter.parameters}
     table_metrics = tuple(T1_METRICS)
     presets = {
         "smoke": _preset("digits", 2, 1, 0.05, 64, [0.1, 1.0], "mlp", 16, ["vanilla", "adversarial", "gba"]),
@@ -70,20 +62,17 @@ class KurmiT3(KurmiChapter):
 
     def settings(self, config):
         if config["dataset"] == "celeba":
-            root = {"root": config["celeba_root"]} if config["celeba_root"] else {}
-            return {t: {"builder": "celeba", "target": t, "image_size": 64, **root} for t in TARGETS}
-        return {
-            t: {"builder": "grey_colour", "dataset": "digits", "skew": STAND_IN_SKEW[t], "binary": True}
-            for t in TARGETS
-        }
+            return {t: CelebaTask(target=t, image_size=64, root=config["celeba_root"]) for t in TARGETS}
+        return {t: GreyColourTask(dataset="digits", skew=STAND_IN_SKEW[t], binary=True) for t in TARGETS}
+
+    def check(self, config):
+        if config["celeba_root"] is not None and config["dataset"] != "celeba":
+            raise ParameterError(
+                f"celeba_root is read only with dataset=celeba (this configuration uses {config['dataset']})"
+            )
 
     def model_spec(self, config):
-        width = config["width"]
-        if config["model"] == "mlp":
-            return {"name": "mlp", "input_pixels": 64 * 64 if config["dataset"] == "celeba" else 64, "hidden": width}
-        if config["model"] == "resnet18":
-            return {"name": "resnet18", "width": width, "head_hidden": 4 * width}
-        return {"name": "resnet_cifar", "depth": int(config["model"][6:]), "width": width, "head_hidden": 4 * width}
+        return part3_model(config["model"], config["width"], 4 * config["width"])
 
     def claims(self, results, config):
         return C.claims_frame(

@@ -4,7 +4,7 @@ agrees with it on most training images.
 Every class c has one *aligned* value of the bias attribute, ``info["aligned_group"][c]``; an image is
 bias-aligned when its group (the bias attribute) equals its class's aligned value, bias-conflicting otherwise.
 In the training split exactly round(skew · n_c) images of class c are aligned; the test split is unbiased.
-``info`` also carries ``kind = "skew"``, ``num_classes`` and ``num_groups``.
+``info`` also carries ``num_classes`` and ``num_groups``; the tasks' evaluator is ``skew`` (``skew_metrics``).
 
 - ``make_colour_skew_task``: Colored MNIST of Nam et al. (2020) — every digit painted in one of ten colours,
   the aligned colour of class c being colour c, with a random perturbation of the colour per image.
@@ -15,20 +15,28 @@ In the training split exactly round(skew · n_c) images of class c are aligned; 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
-from .sources import ImageSource, SourceUnavailable, _to_nchw_uint8, default_data_root, load_source
-from .tasks import Split, Task, channel_stats, split_balanced, stratified_subsample
+from ... import metrics as M
+from ...evaluation import register_evaluator
+from ...sources import SOURCES, ImageSource, load_source
+from ...specs import TaskSpec, check_choice, check_range, register_task
+from ...tasks import Split, Task, channel_stats, split_balanced, stratified_subsample
 
 __all__ = [
     "COLOURS",
+    "ColourSkewTask",
+    "GreyColourTask",
     "make_colour_skew_task",
     "make_grey_colour_task",
     "aligned_mask",
     "skew_info",
+    "skew_metrics",
     "validation_source",
     "VALIDATION_FRACTION",
-    "load_skew_source",
 ]
 
 VALIDATION_FRACTION = 0.2
@@ -55,40 +63,19 @@ LUMA = torch.tensor([0.299, 0.587, 0.114])  # ITU-R BT.601, the greyscale of PIL
 
 def aligned_mask(task: Task, split: str = "test") -> torch.Tensor:
     """Boolean (N,): whether each image of ``split`` is bias-aligned (its group is its class's aligned group)."""
-    part = getattr(task, split)
+    part = task.split(split)
     aligned_group = torch.as_tensor(task.info["aligned_group"])
     return part.groups == aligned_group[part.labels]
 
 
 def skew_info(num_classes: int, num_groups: int, aligned_group, skew: float, **extra) -> dict:
     return {
-        "kind": "skew",
         "num_classes": num_classes,
         "num_groups": num_groups,
         "aligned_group": [int(g) for g in aligned_group],
         "skew": skew,
         **extra,
     }
-
-
-def load_skew_source(name: str, root=None) -> ImageSource:
-    """An image source of Part III: ``mnist`` (torchvision, for Colored MNIST) or any of ``sources.SOURCES``."""
-    if name != "mnist":
-        return load_source(name, root=root)
-    import torchvision.datasets
-
-    root = root if root is not None else default_data_root()
-    try:
-        splits = [torchvision.datasets.MNIST(str(root), train=train, download=True) for train in (True, False)]
-    except (RuntimeError, OSError) as error:
-        raise SourceUnavailable(
-            f"dataset 'mnist' is not in {root} and could not be downloaded ({type(error).__name__}); put "
-            "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte there (from http://yann.lecun.com/exdb/mnist/)"
-        ) from None
-    (train, test) = splits
-    return ImageSource(
-        "mnist", _to_nchw_uint8(train.data), train.targets.long(), _to_nchw_uint8(test.data), test.targets.long(), 10
-    )
 
 
 def validation_source(source: ImageSource, seed: int, fraction: float = VALIDATION_FRACTION) -> ImageSource:
@@ -170,7 +157,7 @@ def make_colour_skew_task(source: ImageSource, skew: float, seed: int, perturbat
     test = _colour_split(source.test_images, source.test_labels, test_groups, perturbation, generator)
     mean, std = channel_stats(train.images)
     info = skew_info(10, 10, aligned_group, skew, perturbation=perturbation)
-    return Task(f"{source.name}-colour-skew", train, test, mean, std, info)
+    return Task(f"{source.name}-colour-skew", train, test, mean, std, info, evaluator="skew")
 
 
 def _grey_colour_images(images, colour, generator) -> torch.Tensor:
@@ -221,4 +208,94 @@ def make_grey_colour_task(source: ImageSource, skew: float, seed: int, binary: b
     test = Split(test_images, test_labels.repeat(2), test_groups, source.test_labels.repeat(2))
     mean, std = channel_stats(train.images)
     info = skew_info(num_classes, 2, aligned_group, skew, binary=binary)
-    return Task(f"{source.name}-grey-colour{'-binary' if binary else ''}", train, test, mean, std, info)
+    name = f"{source.name}-grey-colour{'-binary' if binary else ''}"
+    return Task(name, train, test, mean, std, info, evaluator="skew")
+
+
+SPLITS = ("test", "validation")
+
+
+def skew_source(dataset: str, split: str, seed: int, data_root) -> ImageSource:
+    """The image source of a skew task; with ``split="validation"`` its test split is held out of its training
+    split (``validation_source``), for choosing hyperparameters."""
+    source = load_source(dataset, root=data_root)
+    return validation_source(source, seed) if split == "validation" else source
+
+
+@register_task("colour_skew")
+@dataclass(frozen=True)
+class ColourSkewTask(TaskSpec):
+    """Colored MNIST (``make_colour_skew_task``) on ``dataset``, evaluated on its test or a validation split."""
+
+    per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew"})
+
+    dataset: str = "digits"
+    skew: float = 0.95
+    seed: int = 0
+    perturbation: float = 0.05
+    split: str = "test"
+
+    def validate(self):
+        check_choice("dataset", self.dataset, SOURCES.names())
+        check_range("skew", self.skew, 0, 1, open_low=True, open_high=True)
+        check_range("seed", self.seed, 0, None, integer=True)
+        check_range("perturbation", self.perturbation, 0, 0.5)
+        check_choice("split", self.split, SPLITS)
+
+    def build(self, data_root):
+        source = skew_source(self.dataset, self.split, self.seed, data_root)
+        return make_colour_skew_task(source, self.skew, self.seed, self.perturbation)
+
+
+@register_task("grey_colour")
+@dataclass(frozen=True)
+class GreyColourTask(TaskSpec):
+    """CIFAR-10S (``make_grey_colour_task``) on ``dataset``, evaluated on its test or a validation split."""
+
+    per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew"})
+
+    dataset: str = "digits"
+    skew: float = 0.95
+    seed: int = 0
+    binary: bool = False
+    split: str = "test"
+
+    def validate(self):
+        check_choice("dataset", self.dataset, SOURCES.names())
+        check_range("skew", self.skew, 0, 1, open_low=True, open_high=True)
+        check_range("seed", self.seed, 0, None, integer=True)
+        check_choice("split", self.split, SPLITS)
+
+    def build(self, data_root):
+        source = skew_source(self.dataset, self.split, self.seed, data_root)
+        return make_grey_colour_task(source, self.skew, self.seed, self.binary)
+
+
+@register_evaluator("skew")
+def skew_metrics(task: Task, split: str, outputs: dict) -> dict:
+    """Kurmi et al. (2022): for each test protocol the method reports, accuracy on the whole (unbiased) split and
+    on its bias-aligned and bias-conflicting parts, their mean and gap, and that mean per class (``class_mean``,
+    the blocks of the Friedman test of Fig. 5); the discriminator's accuracy on the bias attribute, on aligned and
+    conflicting images, when the method has a discriminator."""
+    part = task.split(split)
+    aligned = aligned_mask(task, split)
+    metrics = {"protocols": {}}
+    for key, preds in outputs.items():
+        if key.startswith("pred_"):
+            per_class = [
+                M.bias_conflict_accuracy(part.labels[c], preds[c], aligned[c])["mean"]
+                for c in (part.labels == k for k in range(task.info["num_classes"]))
+            ]
+            metrics["protocols"][key.removeprefix("pred_")] = {
+                "accuracy": M.accuracy(part.labels, preds),
+                **M.bias_conflict_accuracy(part.labels, preds, aligned),
+                "class_mean": per_class,
+            }
+    if "bias_pred" in outputs:
+        correct = (outputs["bias_pred"] == part.groups).float()
+        metrics["discriminator"] = {
+            "accuracy": float(correct.mean()),
+            "aligned": float(correct[aligned].mean()),
+            "conflicting": float(correct[~aligned].mean()),
+        }
+    return metrics

@@ -8,18 +8,17 @@ per-run tensor in the trainer, so its points train together.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
-from .. import claims as C
-from ..chapter import Chapter, ParameterError, validators
-from ..figures import mean_band, new_figure
-from ..models import CIFAR_DEPTHS, parse_model
-from ..sources import SOURCES
-from ..sweep import RunSpec
-from .hall import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
+from ... import claims as C
+from ... import params as P
+from ...chapter import Chapter
+from ...figures import mean_band, new_figure
+from ...models import CIFAR_DEPTHS, parse_model
+from ...params import ParameterError
+from ...sweep import RunSpec
+from .protocol import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
 
 __all__ = [
     "HallRQ2",
@@ -29,12 +28,10 @@ __all__ = [
     "knob_rows",
     "base_point",
     "partly_biased",
-    "single_dataset",
 ]
 
 KNOBS = ("depth", "width", "weight_decay")
 KNOB_LABEL = {"depth": "depth", "width": "width", "weight_decay": "weight decay"}
-DEFAULT_WIDTH = 16  # resnet_cifar's default: a spec names the width only where it differs (keys shared with RQ1)
 
 # Weight decay, logarithmically spaced between 1e-5 and 1e-2: four steps per decade at `paper` (the paper's
 # optima, 1.9e-4 and 5.2e-4, lie next to 1.78e-4 and 5.62e-4), two per decade at `course`. Written out to three
@@ -45,49 +42,12 @@ PAPER_WEIGHT_DECAYS = [
 COURSE_WEIGHT_DECAYS = [1e-5, 3.16e-5, 1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2]
 
 
-def single_dataset(name, value):
-    if value not in SOURCES:
-        raise ParameterError(f"{name} must be one of {', '.join(SOURCES)}, got {value!r}")
-    return value
-
-
-def _int_list(low: int, high: int, allowed=None, what: str = ""):
-    def check(name, value):
-        values = value if isinstance(value, list | tuple) else [value]
-        ok = values and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-        if not ok or any(not low <= v <= high or (allowed and v not in allowed) for v in values):
-            raise ParameterError(f"{name} must be an integer or a list of integers {what or f'in [{low}, {high}]'}")
-        return sorted(set(values))
-
-    return check
-
-
-def _positive_list(high: float):
-    def check(name, value):
-        values = value if isinstance(value, list | tuple) else [value]
-        ok = values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-        if not ok or any(not 0 < v <= high for v in values):
-            raise ParameterError(f"{name} must be a number or a list of numbers in (0, {high}], got {value!r}")
-        return sorted({float(v) for v in values})
-
-    return check
-
-
-def _positive_number(high: float):
-    def check(name, value):
-        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= high:
-            raise ParameterError(f"{name} must be a number in (0, {high}], got {value!r}")
-        return float(value)
-
-    return check
-
-
-DEPTHS = _int_list(8, 110, CIFAR_DEPTHS, "6n+2 between 8 and 110 (8, 14, 20, …, 110)")
+DEPTHS = P.integers(8, 110, CIFAR_DEPTHS, "6n+2 between 8 and 110 (8, 14, 20, …, 110)")
 
 
 def base_point(config: dict) -> tuple[int, int, float]:
     """(depth, width, weight decay) of the base model."""
-    return parse_model(config["model"])["depth"], config["width"], config["weight_decay"]
+    return parse_model(config["model"]).depth, config["width"], config["weight_decay"]
 
 
 def capacity_points(config: dict) -> list[tuple[int, int, float]]:
@@ -107,10 +67,8 @@ def capacity_specs(config: dict) -> list[RunSpec]:
         recipe = recipe_for(dataset, config["epochs"], weight_decay=decay)
         for eps in config["eps"]:
             for run in range(config["runs"]):
-                spec = inversion_run(
-                    dataset, f"resnet{depth}", eps, run, recipe, width=None if width == DEFAULT_WIDTH else width
-                )
-                specs.append(replace(spec, tags={**spec.tags, "depth": depth, "width": width, "weight_decay": decay}))
+                spec = inversion_run(dataset, f"resnet{depth}", eps, run, recipe, width=width)
+                specs.append(spec.with_tags(depth=depth, width=width, weight_decay=decay))
     return specs
 
 
@@ -186,20 +144,20 @@ class HallRQ2(Chapter):
         },
     }
     parameters = {
-        "dataset": single_dataset,
-        "model": validators.model,
-        "width": validators.positive_int(64),
-        "weight_decay": _positive_number(0.1),
+        "dataset": P.choice(*DISPLAY),
+        "model": P.model(),
+        "width": P.integer(1, 64),
+        "weight_decay": P.number(0, 0.1, open_low=True),
         "depths": DEPTHS,
-        "widths": _int_list(4, 64),
-        "weight_decays": _positive_list(0.1),
-        "eps": validators.number_list(0, 0.5),
-        "runs": validators.positive_int(1000),
-        "epochs": validators.positive_int(),
+        "widths": P.integers(4, 64),
+        "weight_decays": P.numbers(0, 0.1, open_low=True, unique=True),
+        "eps": P.numbers(0, 0.5),
+        "runs": P.integer(1, 1000),
+        "epochs": P.integer(1),
     }
 
     def check(self, config):
-        if parse_model(config["model"])["name"] != "resnet_cifar":
+        if parse_model(config["model"]).name != "resnet_cifar":
             raise ParameterError(
                 f"model must be a CIFAR ResNet resnetD (D = 6n+2) whose depth the sweep varies, got {config['model']!r}"
             )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .. import claims as C
-from .kurmi_f13 import curve_panels
-from .kurmi_t1 import GreyColourChapter, _presets, cifar10s_paper
+from ... import claims as C
+from .f13 import curve_panels
+from .t1 import GreyColourChapter, _presets, cifar10s_paper
 
 
 class KurmiT5(GreyColourChapter):

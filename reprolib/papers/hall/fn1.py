@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import claims as C
-from ..chapter import Chapter, validators
-from ..figures import new_figure
-from ..metrics import mean_ci
-from .hall import DISPLAY, inversion_run, model_for, recipe_for
+from ... import claims as C
+from ... import params as P
+from ...chapter import Chapter
+from ...figures import new_figure
+from ...metrics import mean_ci
+from .protocol import DISPLAY, inversion_run, model_for, recipe_for
 
 # Footnote 1: "the test accuracy of a residual network trained to recognize image inversion is 100% on
 # Fashion MNIST images and 96% on CIFAR-100 images". Footnote 2: uniform backgrounds make it trivial.
@@ -32,10 +33,10 @@ class HallFn1(Chapter):
         "paper": {"dataset": ["fashion_mnist", "cifar100"], "model": None, "runs": 5, "epochs": 500},
     }
     parameters = {
-        "dataset": validators.datasets,
-        "model": validators.model,
-        "runs": validators.positive_int(1000),
-        "epochs": validators.positive_int(),
+        "dataset": P.choices(*DISPLAY),
+        "model": P.model(),
+        "runs": P.integer(1, 1000),
+        "epochs": P.integer(1),
     }
 
     def specs(self, config):

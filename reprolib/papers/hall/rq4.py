@@ -14,13 +14,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import claims as C
-from ..chapter import Chapter, validators
-from ..figures import new_figure
-from ..metrics import mean_ci
-from . import hall_rq1, hall_rq2, hall_rq3
-from .hall import DISPLAY
-from .hall_rq2 import KNOB_LABEL, KNOBS, knob_rows, partly_biased
+from ... import claims as C
+from ... import params as P
+from ...chapter import Chapter
+from ...figures import new_figure
+from ...metrics import mean_ci
+from . import rq1, rq2, rq3
+from .protocol import DISPLAY
+from .rq2 import KNOB_LABEL, KNOBS, knob_rows, partly_biased
 
 __all__ = ["HallRQ4a", "HallRQ4b", "CHAPTER_A", "CHAPTER_B", "capacity_rank"]
 
@@ -31,17 +32,17 @@ class HallRQ4a(Chapter):
     notebook = "hall_rq4a.ipynb"
     # The runs of H-RQ1 at the same preset (Fig. 5 is the paper's ResNet-110 on CIFAR-100 of Fig. 2).
     presets = {
-        "smoke": hall_rq1.CHAPTER.presets["smoke"],
-        "course": hall_rq1.CHAPTER.presets["course"],
-        "paper": {**hall_rq1.CHAPTER.presets["paper"], "dataset": ["cifar100"]},
+        "smoke": rq1.CHAPTER.presets["smoke"],
+        "course": rq1.CHAPTER.presets["course"],
+        "paper": {**rq1.CHAPTER.presets["paper"], "dataset": ["cifar100"]},
     }
-    parameters = hall_rq1.CHAPTER.parameters
+    parameters = rq1.CHAPTER.parameters
 
     def specs(self, config):
-        return hall_rq1.CHAPTER.specs(config)
+        return rq1.CHAPTER.specs(config)
 
     def figure(self, results, config):
-        fig = hall_rq1.eps_panels(results, config, "metrics.ece", "expected calibration error (ECE)")
+        fig = rq1.eps_panels(results, config, "metrics.ece", "expected calibration error (ECE)")
         for ax in fig.axes:
             ax.set_ylim(bottom=0)
         return fig
@@ -83,23 +84,23 @@ class HallRQ4b(Chapter):
         name: {"dataset": None, "eps": None, "runs": None, "epochs": None} for name in ("smoke", "course", "paper")
     }
     parameters = {
-        "dataset": hall_rq2.single_dataset,
-        "eps": validators.number_list(0, 0.5),
-        "runs": validators.positive_int(1000),
-        "epochs": validators.positive_int(),
+        "dataset": P.choice(*DISPLAY),
+        "eps": P.numbers(0, 0.5),
+        "runs": P.integer(1, 1000),
+        "epochs": P.integer(1),
     }
 
     def configure(self, preset="course", device="cpu", **params):
         config = super().configure(preset, device, **params)
         shared = {name: config[name] for name in self.parameters}
-        config["capacity"] = hall_rq2.CHAPTER.configure(preset, device, **shared)
-        config["data"] = hall_rq3.CHAPTER.configure(preset, device, **shared)
+        config["capacity"] = rq2.CHAPTER.configure(preset, device, **shared)
+        config["data"] = rq3.CHAPTER.configure(preset, device, **shared)
         return config
 
     def specs(self, config):
         """H-RQ2's and H-RQ3's runs, each once, tagged with the sweep(s) they belong to."""
         merged = {}
-        for sweep, chapter in (("capacity", hall_rq2.CHAPTER), ("data", hall_rq3.CHAPTER)):
+        for sweep, chapter in (("capacity", rq2.CHAPTER), ("data", rq3.CHAPTER)):
             for spec in chapter.specs(config[sweep]):
                 previous = merged.get(spec.key)
                 tags = {**(previous.tags if previous else {}), **spec.tags, f"in_{sweep}": True}
@@ -122,7 +123,7 @@ class HallRQ4b(Chapter):
             for column, eps in enumerate(eps_values):
                 ax = axes[row][column]
                 part = rows[np.isclose(rows["eps"], eps)] if not rows.empty else rows
-                label = hall_rq2.format_decay if knob == "weight_decay" else (lambda v: f"{v:g}")
+                label = rq2.format_decay if knob == "weight_decay" else (lambda v: f"{v:g}")
                 _scatter(ax, part, knob, capacity_rank(knob, part[knob]) if not part.empty else [], label)
                 ax.set(title=f"{KNOB_LABEL[knob]}, ε = {eps:g}", xlabel="ECE", ylabel=r"BiasAmp$_{A\rightarrow T}$")
         fig.suptitle(f"{DISPLAY[capacity['dataset']]}, base {capacity['model']} — darker: higher capacity", fontsize=10)

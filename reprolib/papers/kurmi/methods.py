@@ -1,8 +1,8 @@
 """Debiasing methods as training objectives for ``training.train_runs`` (Kurmi et al. 2022 and its baselines).
 
-A method is a small spec (``{"name": "gba", "lambda": 1.0, ...}``, stored with every run) turned into an
-objective by ``create_objective(specs, tasks)``: one objective for the K runs of a group, which may differ in
-the gradient-reversal coefficient λ. Every objective trains multi-class cross-entropy on the class and returns,
+A method is a registered typed spec (``GBA(lam=1.0)``, stored with every run) whose ``objective(specs, tasks)``
+makes one objective for the K runs of a group, which may differ in the gradient-reversal coefficient λ. Every
+objective trains multi-class cross-entropy on the class and returns,
 at test time, a dict of (K, B) int64 tensors: ``pred_<protocol>`` (the class predicted under a test protocol)
 and, for the adversarial family, ``bias_pred`` (the discriminator's prediction of the bias attribute).
 
@@ -23,13 +23,17 @@ discriminator is "right" by construction and the mask is GBA-n's). Methods witho
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import MultiMLP, create_model, init_per_run
-from .training import Batch
+from ...models import MultiMLP, create_model, init_per_run
+from ...objectives import Batch, Objective, State
+from ...objectives import cross_entropy as _cross_entropy
+from ...specs import MethodSpec, check, check_choice, check_range, register_method
 
 __all__ = [
     "GradientReversal",
@@ -38,19 +42,28 @@ __all__ = [
     "repair_weights",
     "filter_drop_mask",
     "MASK_VARIANTS",
-    "METHODS",
+    "KURMI_METHODS",
+    "ADVERSARIAL_FAMILY",
     "PROTOCOLS",
     "SCHEDULES",
     "reversal_coefficient",
-    "create_objective",
-    "check_method",
+    "Vanilla",
+    "Adversarial",
+    "GBA",
+    "GBAN",
+    "GBAC",
+    "DomainIndependent",
+    "GroupDRO",
+    "LfF",
+    "Repair",
+    "FilterDrop",
 ]
 
 MASK_VARIANTS = ("gba", "gba_n", "gba_c")
 PROTOCOLS = ("true", "none", "predicted")
 SCHEDULES = ("constant", "ganin")
 ADVERSARIAL_FAMILY = ("vanilla", "adversarial", *MASK_VARIANTS)
-METHODS = (*ADVERSARIAL_FAMILY, "domain_independent", "group_dro", "lff", "repair", "filter_drop")
+KURMI_METHODS = (*ADVERSARIAL_FAMILY, "domain_independent", "group_dro", "lff", "repair", "filter_drop")
 REPAIR_REPRESENTATIONS = ("bias_label", "colour")
 EXTRA_SEED_OFFSET = 2_000_003  # the seeds of a method's extra modules: the run's seed plus this
 
@@ -109,11 +122,6 @@ def gba_mask(
     return torch.where(right, ~positive, positive | (gradient == 0)).to(features.dtype)
 
 
-def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-image cross-entropy of (K, B, C) logits, (K, B)."""
-    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
-
-
 def _discriminator(model, seeds, hidden: int, num_groups: int, device) -> nn.Module:
     sizes = (model.feature_dim, hidden, num_groups) if hidden else (model.feature_dim, num_groups)
     module = MultiMLP(len(seeds), sizes)
@@ -121,7 +129,7 @@ def _discriminator(model, seeds, hidden: int, num_groups: int, device) -> nn.Mod
     return module.to(device)
 
 
-class AdversarialObjective:
+class AdversarialObjective(Objective):
     """Classifier cross-entropy plus a discriminator's cross-entropy on the bias attribute, its gradient reversed
     into the features with coefficient λ (eq. 3); with a mask variant, the classifier sees f · a (eq. 8).
 
@@ -136,8 +144,8 @@ class AdversarialObjective:
         self.num_outputs, self.num_groups = num_classes, num_groups
 
     def build(self, model, setup):
-        self.lambdas = self.lambdas.to(setup["device"])
-        return _discriminator(model, setup["seeds"], self.hidden, self.num_groups, setup["device"])
+        self.lambdas = self.lambdas.to(setup.device)
+        return _discriminator(model, setup.seeds, self.hidden, self.num_groups, setup.device)
 
     def _masked(self, f, discriminator, bias_labels, protocol):
         if self.mask is None or protocol == "none":
@@ -162,7 +170,7 @@ class AdversarialObjective:
         return out
 
 
-class DomainIndependentObjective:
+class DomainIndependentObjective(Objective):
     """Domain-independent training (Wang et al. 2020): one C-way classifier per bias value on shared features;
     training uses the classifier of the image's bias value, prediction sums the C-way softmax over bias values."""
 
@@ -185,17 +193,7 @@ class DomainIndependentObjective:
         return {"pred_none": self._per_domain(model(x)).softmax(-1).sum(2).argmax(-1)}
 
 
-class _State(nn.Module):
-    """Per-run state of an objective: buffers, and an optional extra model whose parameters train."""
-
-    def __init__(self, buffers: dict, net: nn.Module | None = None):
-        super().__init__()
-        self.net = net
-        for name, value in buffers.items():
-            self.register_buffer(name, value)
-
-
-class GroupDROObjective:
+class GroupDROObjective(Objective):
     """Group DRO (Sagawa et al. 2020, Algorithm 1): groups are (class, bias value) pairs; the group weights q
     follow an exponentiated-gradient ascent q_g ← q_g · exp(η · loss_g), normalised, and the loss is Σ q_g loss_g."""
 
@@ -204,8 +202,8 @@ class GroupDROObjective:
 
     def build(self, model, setup):
         cells = self.num_outputs * self.num_groups
-        k = len(setup["seeds"])
-        return _State({"q": torch.full((k, cells), 1 / cells, device=setup["device"])})
+        k = len(setup.seeds)
+        return State({"q": torch.full((k, cells), 1 / cells, device=setup.device)})
 
     def loss(self, model, state, batch):
         losses = _cross_entropy(model(batch.x), batch.labels)
@@ -222,7 +220,7 @@ class GroupDROObjective:
         return {"pred_none": model(x).argmax(-1)}
 
 
-class LfFObjective:
+class LfFObjective(Objective):
     """Learning from Failure (Nam et al. 2020): a biased model trained with generalised cross-entropy (q = 0.7)
     and the debiased model trained with per-image weights W = L_B / (L_B + L_D), where L_B and L_D are the
     exponential moving averages (α = 0.7) of each image's cross-entropy under the two models, each divided by
@@ -234,11 +232,11 @@ class LfFObjective:
         self.num_outputs = num_classes
 
     def build(self, model, setup):
-        seeds = [s + EXTRA_SEED_OFFSET for s in setup["seeds"]]
-        biased = create_model(setup["model_spec"], seeds, setup["in_channels"], self.num_outputs)
-        labels = torch.stack([t.train.labels for t in setup["tasks"]]).to(setup["device"])
-        zeros = torch.zeros(labels.shape, device=setup["device"])
-        return _State({"labels": labels, "ema_b": zeros, "ema_d": zeros.clone()}, biased.to(setup["device"]))
+        seeds = [s + EXTRA_SEED_OFFSET for s in setup.seeds]
+        biased = create_model(setup.model_spec, seeds, setup.in_shape, self.num_outputs)
+        labels = torch.stack([t.train.labels for t in setup.tasks]).to(setup.device)
+        zeros = torch.zeros(labels.shape, device=setup.device)
+        return State({"labels": labels, "ema_b": zeros, "ema_d": zeros.clone()}, biased.to(setup.device))
 
     def _normalised_ema(self, state, name, losses, batch):
         ema = getattr(state, name)
@@ -308,7 +306,7 @@ def repair_representation(split, representation: str, num_groups: int) -> torch.
     return mean / mean.sum(1, keepdim=True).clamp(min=1e-6)
 
 
-class RepairObjective:
+class RepairObjective(Objective):
     """REPAIR (Li & Vasconcelos 2019): weights from ``repair_weights`` before training, then plain cross-entropy
     on the resampled set: every epoch is N draws with replacement, image i with probability ∝ w_i (the paper's
     resampling by the weights; N draws keep the number of steps equal to the other methods'). Weighting each
@@ -320,7 +318,7 @@ class RepairObjective:
         self.representation, self.steps = representation, steps
 
     def build(self, model, setup):
-        tasks = setup["tasks"]
+        tasks = setup.tasks
         features = torch.stack([repair_representation(t.train, self.representation, self.num_groups) for t in tasks])
         labels = torch.stack([t.train.labels for t in tasks])
         self.sampling_weights = repair_weights(features, labels, self.num_outputs, self.steps)
@@ -342,7 +340,7 @@ def filter_drop_mask(attribute_head: nn.Module, fraction: float) -> torch.Tensor
     return torch.ones_like(importance).scatter(1, dropped, 0.0)
 
 
-class FilterDropObjective:
+class FilterDropObjective(Objective):
     """Filter-Drop (Nagpal et al. 2020): a multi-task network whose features feed a linear bias-attribute head
     (trained with cross-entropy, its gradient into the features) and the classifier; the classifier sees the
     features with the attribute head's top units dropped (``filter_drop_mask``, recomputed every step). The
@@ -352,7 +350,7 @@ class FilterDropObjective:
         self.num_outputs, self.num_groups, self.fraction = num_classes, num_groups, fraction
 
     def build(self, model, setup):
-        return _discriminator(model, setup["seeds"], 0, self.num_groups, setup["device"])
+        return _discriminator(model, setup.seeds, 0, self.num_groups, setup.device)
 
     def loss(self, model, head, batch):
         f = model.features(batch.x)
@@ -366,68 +364,150 @@ class FilterDropObjective:
         return {"pred_none": model.head(kept).argmax(-1), "bias_pred": head(f).argmax(-1)}
 
 
-DEFAULTS = {"lambda": 1.0, "schedule": "constant", "discriminator_input": "unmasked", "discriminator_hidden": 100}
+@dataclass(frozen=True)
+class _DiscriminatorMethod(MethodSpec):
+    """The adversarial family: a discriminator on the features predicts the bias attribute (eqs. 1–3)."""
 
+    mask: ClassVar[str | None] = None
+    schedule: str = "constant"  # of λ: constant, or Ganin & Lempitsky's ramp
+    discriminator_input: str = "unmasked"  # unmasked (f) or masked (f · a)
+    discriminator_hidden: int = 100  # hidden units of the discriminator (0: linear)
 
-def check_method(spec: dict) -> dict:
-    """A method spec with its defaults filled in; ValueError naming the field and its accepted values."""
-    name = spec.get("name")
-    if name not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {name!r}")
-    spec = dict(spec)
-    if name in ADVERSARIAL_FAMILY:
-        spec = {**DEFAULTS, **spec}
-        if name == "vanilla":
-            spec["lambda"] = 0.0
-        if not 0 <= spec["lambda"] <= 100:
-            raise ValueError(f"lambda must lie in [0, 100], got {spec['lambda']}")
-        if spec["schedule"] not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {spec['schedule']!r}")
-        if spec["discriminator_input"] not in ("unmasked", "masked"):
-            raise ValueError(f"discriminator_input must be unmasked or masked, got {spec['discriminator_input']!r}")
-    if name == "group_dro":
-        spec.setdefault("step_size", 0.01)
-    if name == "repair":
-        spec = {"representation": "bias_label", "steps": 500, **spec}
-        if spec["representation"] not in REPAIR_REPRESENTATIONS:
-            raise ValueError(
-                f"representation must be one of {', '.join(REPAIR_REPRESENTATIONS)}, got {spec['representation']!r}"
-            )
-        if not isinstance(spec["steps"], int) or not 1 <= spec["steps"] <= 100_000:
-            raise ValueError(f"steps must be an integer in [1, 100000], got {spec['steps']!r}")
-    if name == "filter_drop":
-        spec.setdefault("drop_fraction", 0.5)
-        if not 0 < spec["drop_fraction"] < 1:
-            raise ValueError(f"drop_fraction must lie in (0, 1), got {spec['drop_fraction']}")
-    return spec
+    def validate(self):
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("discriminator_input", self.discriminator_input, ("unmasked", "masked"))
+        check_range("discriminator_hidden", self.discriminator_hidden, 0, 4096, integer=True)
 
+    @property
+    def coefficient(self) -> float:
+        return 0.0
 
-def create_objective(specs: list[dict], tasks) -> object:
-    """One objective for a group of runs: equal method specs except for ``lambda``, one per run."""
-    specs = [check_method(s) for s in specs]
-    shared = [{k: v for k, v in s.items() if k != "lambda"} for s in specs]
-    if any(s != shared[0] for s in shared):
-        raise ValueError("runs trained together must share their method except for lambda")
-    spec, info = specs[0], tasks[0].info
-    num_classes, num_groups = info["num_classes"], info["num_groups"]
-    name = spec["name"]
-    if name in ADVERSARIAL_FAMILY:
-        mask = name if name in MASK_VARIANTS else None
+    @classmethod
+    def objective(cls, specs, tasks):
+        spec, info = specs[0], tasks[0].info
         return AdversarialObjective(
-            [s["lambda"] for s in specs],
-            mask,
-            spec["schedule"],
-            spec["discriminator_input"],
-            spec["discriminator_hidden"],
-            num_classes,
-            num_groups,
+            [s.coefficient for s in specs],
+            cls.mask,
+            spec.schedule,
+            spec.discriminator_input,
+            spec.discriminator_hidden,
+            info["num_classes"],
+            info["num_groups"],
         )
-    if name == "domain_independent":
-        return DomainIndependentObjective(num_classes, num_groups)
-    if name == "group_dro":
-        return GroupDROObjective(num_classes, num_groups, spec["step_size"])
-    if name == "repair":
-        return RepairObjective(num_classes, num_groups, spec["representation"], spec["steps"])
-    if name == "filter_drop":
-        return FilterDropObjective(num_classes, num_groups, spec["drop_fraction"])
-    return LfFObjective(num_classes)
+
+
+@register_method("vanilla")
+@dataclass(frozen=True)
+class Vanilla(_DiscriminatorMethod):
+    """Cross-entropy; the discriminator sees *detached* features and only monitors them (Fig. 1a)."""
+
+
+@register_method("adversarial")
+@dataclass(frozen=True)
+class Adversarial(_DiscriminatorMethod):
+    """Gradient reversal into the features with coefficient ``lam`` (λ, eq. 3); λ may differ between the runs of
+    a group."""
+
+    per_run: ClassVar[frozenset[str]] = frozenset({"lam"})
+    lam: float = 1.0
+
+    def validate(self):
+        super().validate()
+        check_range("lam", self.lam, 0, 100)
+
+    @property
+    def coefficient(self) -> float:
+        return self.lam
+
+
+@register_method("gba")
+@dataclass(frozen=True)
+class GBA(Adversarial):
+    """Adversarial training whose classifier sees the features masked by the discriminator's gradient (eqs. 4–8)."""
+
+    mask: ClassVar[str | None] = "gba"
+
+
+@register_method("gba_n")
+@dataclass(frozen=True)
+class GBAN(Adversarial):
+    """GBA's ablation: drop the features with positive gradient whether the discriminator is right or not."""
+
+    mask: ClassVar[str | None] = "gba_n"
+
+
+@register_method("gba_c")
+@dataclass(frozen=True)
+class GBAC(Adversarial):
+    """GBA's ablation: drop them only when the discriminator is right; keep every feature otherwise."""
+
+    mask: ClassVar[str | None] = "gba_c"
+
+
+@register_method("domain_independent")
+@dataclass(frozen=True)
+class DomainIndependent(MethodSpec):
+    """Domain-independent training (Wang et al. 2020)."""
+
+    @classmethod
+    def objective(cls, specs, tasks):
+        return DomainIndependentObjective(tasks[0].info["num_classes"], tasks[0].info["num_groups"])
+
+
+@register_method("group_dro")
+@dataclass(frozen=True)
+class GroupDRO(MethodSpec):
+    """Group DRO (Sagawa et al. 2020) with the group weights' step size η."""
+
+    step_size: float = 0.01
+
+    def validate(self):
+        check_range("step_size", self.step_size, 0, 10, open_low=True)
+
+    @classmethod
+    def objective(cls, specs, tasks):
+        return GroupDROObjective(tasks[0].info["num_classes"], tasks[0].info["num_groups"], specs[0].step_size)
+
+
+@register_method("lff")
+@dataclass(frozen=True)
+class LfF(MethodSpec):
+    """Learning from Failure (Nam et al. 2020)."""
+
+    @classmethod
+    def objective(cls, specs, tasks):
+        return LfFObjective(tasks[0].info["num_classes"])
+
+
+@register_method("repair")
+@dataclass(frozen=True)
+class Repair(MethodSpec):
+    """REPAIR (Li & Vasconcelos 2019): resampling by weights learned on the representation φ."""
+
+    representation: str = "bias_label"
+    steps: int = 500
+
+    def validate(self):
+        check_choice("representation", self.representation, REPAIR_REPRESENTATIONS)
+        check_range("steps", self.steps, 1, 100_000, integer=True)
+
+    @classmethod
+    def objective(cls, specs, tasks):
+        info = tasks[0].info
+        return RepairObjective(info["num_classes"], info["num_groups"], specs[0].representation, specs[0].steps)
+
+
+@register_method("filter_drop")
+@dataclass(frozen=True)
+class FilterDrop(MethodSpec):
+    """Filter-Drop (Nagpal et al. 2020), dropping the ``drop_fraction`` of units the bias head relies on most."""
+
+    drop_fraction: float = 0.5
+
+    def validate(self):
+        check(0 < self.drop_fraction < 1, f"drop_fraction must lie in (0, 1), got {self.drop_fraction}")
+
+    @classmethod
+    def objective(cls, specs, tasks):
+        info = tasks[0].info
+        return FilterDropObjective(info["num_classes"], info["num_groups"], specs[0].drop_fraction)

@@ -10,18 +10,23 @@ so the λ curves show how sensitive each method is; the tables report the test r
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
-from .. import claims as C
-from ..chapter import Chapter, ParameterError, validators
-from ..figures import mean_band, new_figure
-from ..methods import ADVERSARIAL_FAMILY, METHODS, PROTOCOLS, SCHEDULES
-from ..metrics import mean_ci
-from ..sweep import RunSpec
-from ..training import Recipe
+from ... import claims as C
+from ... import params as P
+from ...chapter import Chapter
+from ...figures import mean_band, new_figure
+from ...metrics import mean_ci
+from ...models import MLP, parse_model
+from ...specs import METHODS, ModelSpec, TaskSpec
+from ...sweep import RunSpec
+from ...training import Recipe
+from .methods import ADVERSARIAL_FAMILY, KURMI_METHODS, PROTOCOLS, SCHEDULES
 
-__all__ = ["KurmiChapter", "METHOD_NAMES", "LAMBDA_METHODS", "part3_recipe", "metric_column"]
+__all__ = ["KurmiChapter", "METHOD_NAMES", "LAMBDA_METHODS", "part3_recipe", "part3_model", "metric_column"]
 
 METHOD_NAMES = {
     "vanilla": "Vanilla",
@@ -68,24 +73,22 @@ def protocol_values(frame: pd.DataFrame, protocol: str, metric: str) -> pd.Serie
     return frame[column].fillna(none) if column in frame else none
 
 
-def _positive_number(name, value, high):
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= high:
-        raise ParameterError(f"{name} must be a number in (0, {high}], got {value!r}")
-    return float(value)
+def part3_model(name: str, width: int, head_hidden: int | None = None) -> ModelSpec:
+    """The model of a Part III chapter: ``mlp`` (three hidden layers of ``width`` units), or a ResNet of that
+    width whose last fully connected layer is replaced by two with ``head_hidden`` hidden units."""
+    if name == "mlp":
+        return MLP(hidden=width, depth=3)
+    return parse_model(name).replace(width=width, head_hidden=head_hidden)
 
 
-def _fraction(name, value):
-    if not isinstance(value, float) or not 0 < value < 1:
-        raise ParameterError(f"{name} must be a number in (0, 1), got {value!r}")
-    return value
-
-
-def _methods(name, value):
-    values = value if isinstance(value, list | tuple) else [value]
-    bad = [v for v in values if v not in METHODS]
-    if bad:
-        raise ParameterError(f"methods must be a list of {', '.join(METHODS)}, got {bad[0]!r}")
-    return list(values)
+def run_task(template: TaskSpec, run: int, split: str) -> TaskSpec:
+    """A setting's task for one run and split: the template with the run's seed (for tasks that have one) and,
+    on the validation split, ``split="validation"``."""
+    fields = {f.name for f in dataclasses.fields(template)}
+    changes = {"seed": run} if "seed" in fields else {}
+    if split == "validation":
+        changes["split"] = "validation"
+    return template.replace(**changes)
 
 
 class KurmiChapter(Chapter):
@@ -98,44 +101,39 @@ class KurmiChapter(Chapter):
     table_metric = "mean"
     table_metrics: tuple[str, ...] = ()  # the table's columns per setting when it shows several metrics
     parameters = {
-        "methods": _methods,
-        "runs": validators.positive_int(100),
-        "epochs": validators.positive_int(),
-        "lr": lambda name, value: _positive_number(name, value, 10),
-        "batch_size": validators.positive_int(4096),
-        "lambdas": validators.number_list(0, 100),
-        "lambda_schedule": validators.choice(*SCHEDULES),
-        "discriminator_input": validators.choice("unmasked", "masked"),
-        "test_protocol": validators.choice(*PROTOCOLS),
-        "model": validators.choice("mlp", "resnet8", "resnet20", "resnet18"),
-        "width": validators.positive_int(512),
-        "drop_fraction": lambda name, value: _fraction(name, value),
+        "methods": P.choices(*KURMI_METHODS),
+        "runs": P.integer(1, 100),
+        "epochs": P.integer(1),
+        "lr": P.number(0, 10, open_low=True),
+        "batch_size": P.integer(1, 4096),
+        "lambdas": P.numbers(0, 100),
+        "lambda_schedule": P.choice(*SCHEDULES),
+        "discriminator_input": P.choice("unmasked", "masked"),
+        "test_protocol": P.choice(*PROTOCOLS),
+        "model": P.choice("mlp", "resnet8", "resnet20", "resnet18"),
+        "width": P.integer(1, 512),
+        "drop_fraction": P.number(0, 1, open_low=True, open_high=True),
     }
     paper: dict[str, dict[str, float]] = {}
 
-    def settings(self, config) -> dict[str, dict]:
+    def settings(self, config) -> dict[str, TaskSpec]:
+        """{label: the setting's task} (its seed and split are set per run by ``run_task``)."""
         raise NotImplementedError
 
-    def model_spec(self, config) -> dict:
+    def model_spec(self, config) -> ModelSpec:
         raise NotImplementedError
 
     def recipe(self, config) -> Recipe:
         return part3_recipe(config["epochs"], config["lr"], config["batch_size"])
 
-    def method_spec(self, name: str, lam: float | None, config) -> dict:
+    def method_spec(self, name: str, lam: float | None, config):
+        cls = METHODS.get(name)
         if name == "filter_drop":
-            return {"name": name, "drop_fraction": config.get("drop_fraction") or DEFAULT_DROP_FRACTION}
+            return cls(drop_fraction=config.get("drop_fraction") or DEFAULT_DROP_FRACTION)
         if name not in ADVERSARIAL_FAMILY:
-            return {"name": name}
-        spec = {
-            "name": name,
-            "schedule": config["lambda_schedule"],
-            "discriminator_input": config["discriminator_input"],
-            "discriminator_hidden": 100,
-        }
-        if lam is not None:
-            spec["lambda"] = lam
-        return spec
+            return cls()
+        options = {"schedule": config["lambda_schedule"], "discriminator_input": config["discriminator_input"]}
+        return cls(**options, **({"lam": lam} if lam is not None else {}))
 
     def curves(self, method: str) -> bool:
         return False
@@ -148,17 +146,16 @@ class KurmiChapter(Chapter):
                 grid = config["lambdas"] if method in LAMBDA_METHODS else [None]
                 splits = ("validation", "test") if method in LAMBDA_METHODS and len(grid) > 1 else ("test",)
                 for lam, split, run in ((lam, s, r) for lam in grid for s in splits for r in range(config["runs"])):
-                    task_spec = {**task, "seed": run, **({"split": "validation"} if split == "validation" else {})}
                     tags = {"setting": label, "method": method, "lambda": lam, "split": split, "run": run}
                     specs.append(
                         RunSpec(
-                            task_spec,
+                            run_task(task, run, split),
                             model,
                             recipe,
                             seed=run,
+                            method=self.method_spec(method, lam, config),
                             curves=self.curves(method) and split == "test",
                             tags=tags,
-                            method=self.method_spec(method, lam, config),
                         )
                     )
         return specs
