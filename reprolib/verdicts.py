@@ -456,7 +456,9 @@ def interior_optimum(x, y, cluster, optimum: str = "min", alpha: float = ALPHA) 
     return _verdict(interior_codes(Y[None], optimum, alpha), measured)
 
 
-def optima_order(first: tuple, second: tuple, optima: tuple[str, str] = ("max", "min"), alpha: float = ALPHA):
+def optima_order(
+    first: tuple, second: tuple, optima: tuple[str, str] = ("max", "min"), alpha: float = ALPHA
+) -> Verdict:
     """The optimum of the first curve lies at a lower x than the optimum of the second (e.g. Hall RQ2: the
     weight decay of best accuracy, ``"max"``, is below the weight decay of least BiasAmp, ``"min"``).
 

@@ -161,6 +161,11 @@ DRAWS = 1000
 SLACK = 0.02
 
 
+# The paper's two weight-decay optima are closer than its 13-point grid can resolve (book page "How verdicts
+# are computed"): the rule says "inconclusive" there, by design.
+UNRESOLVABLE_AT_PAPER = {"best-accuracy weight decay < least-BiasAmp weight decay (per ε line)"}
+
+
 def _rate(scenario, scale, mode, verdicts):
     codes = K.simulate(scenario, scale, mode, DRAWS, seed=11)
     return float(np.isin(codes, [V.CODES.index(v) for v in verdicts]).mean())
@@ -179,7 +184,7 @@ def test_no_false_reproduced_at_course(scenario):
 @pytest.mark.parametrize("scenario", _cases("paper"))
 def test_power_and_size_at_paper(scenario):
     assert _rate(scenario, "paper", "edge", [V.REPRODUCED]) <= V.ALPHA + SLACK
-    if scenario.rule != "optima_order":  # the paper's optima are closer than its grid can resolve (book page)
+    if scenario.claim not in UNRESOLVABLE_AT_PAPER:
         assert _rate(scenario, "paper", "effect", [V.REPRODUCED]) >= 0.8
 
 
