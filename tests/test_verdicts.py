@@ -144,6 +144,22 @@ def test_optimum_set_covers_the_optimum():
     assert V.optimum_set(Y, "min").mean(0)[2] >= 0.95
 
 
+def test_public_rules_match_the_calibrated_cores():
+    """The calibration simulates the vectorised cores; the chapters call the public rules. Same verdicts."""
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        Y = rng.normal(0, 1, (5, 4)) + rng.normal(0, 1, 4) + np.linspace(0, rng.normal(0, 2), 4)
+        x, y, c = _long(Y)
+        code = V.CODES.index
+        assert code(V.trend(x, y, c).verdict) == V.trend_codes(Y[None], 1)[0]
+        assert code(V.monotone(x, y, c).verdict) == V.monotone_codes(Y[None], 1)[0]
+        assert code(V.interior_optimum(x, y, c).verdict) == V.interior_codes(Y[None], "min")[0]
+        groups = {s: Y[:, s] for s in range(4)}
+        expected = V.combine_codes(lambda level: V.sign_codes(Y.T[None], 1, level))[0]  # noqa: B023
+        assert code(V.positive(groups).verdict) == expected
+        assert code(V.equivalent_to_zero(Y[:, 0] / 10, 0.1).verdict) == V.equivalence_codes(Y[None, :, 0] / 10, 0.1)[0]
+
+
 def test_vocabulary():
     assert V.by_construction("≡ 0", "balanced test set").verdict == V.BY_CONSTRUCTION
     assert V.not_run("no runs").verdict == V.NOT_RUN
