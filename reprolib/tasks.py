@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .multilabel import alpha_balance, perturb_labels
 from .sources import ImageSource
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "split_balanced",
     "channel_stats",
     "stratified_subsample",
+    "alpha_balance",
+    "perturb_labels",
 ]
 
 
