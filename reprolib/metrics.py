@@ -18,6 +18,10 @@ __all__ = [
     "mean_ci",
     "bias_conflict_accuracy",
     "friedman_nemenyi",
+    "macro_f1",
+    "bias_score",
+    "mean_bias_amplification",
+    "rank_k_accuracy",
 ]
 
 
@@ -26,6 +30,15 @@ def _as_int_array(values, name: str) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
     return array
+
+
+def _as_binary_matrix(values, name: str) -> np.ndarray:
+    array = np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a two-dimensional (N, K) array, got shape {array.shape}")
+    if not np.isin(array, (0, 1)).all():
+        raise ValueError(f"{name} must hold only 0 and 1")
+    return array.astype(bool)
 
 
 def bias_amplification(groups, labels, preds) -> float:
@@ -160,3 +173,115 @@ def friedman_nemenyi(scores, alpha: float = 0.05) -> dict:
         "p_value": float(p_value),
         "critical_difference": float(q_alpha * np.sqrt(k * (k + 1) / (6 * n))),
     }
+
+
+def macro_f1(y_true, y_pred) -> float:
+    """Macro-averaged F1 of (N, K) 0/1 multi-label arrays: the mean over the K labels of
+    F1_k = 2 TP_k / (2 TP_k + FP_k + FN_k), the performance measure of Wang et al. (2019), §3 and Table 1.
+
+    A label with no positive in either array (TP = FP = FN = 0) contributes 1: the predictions agree with the
+    labels on it exactly, so identical arrays always score 1 and ``perturb_labels`` can target any F1 in (0, 1].
+    (scikit-learn's ``f1_score(average="macro", zero_division=1.0)`` computes the same number for K ≥ 2; its
+    default, which the paper's code used, counts such a label as 0, with a warning.)
+    """
+    truth = _as_binary_matrix(y_true, "y_true")
+    pred = _as_binary_matrix(y_pred, "y_pred")
+    if truth.shape != pred.shape:
+        raise ValueError(f"y_true and y_pred must have equal shapes, got {truth.shape} and {pred.shape}")
+    tp = (truth & pred).sum(0)
+    errors = (truth ^ pred).sum(0)  # FP + FN
+    denominator = 2 * tp + errors
+    per_label = np.divide(2 * tp, denominator, out=np.ones(len(tp)), where=denominator > 0)
+    return float(per_label.mean())
+
+
+def bias_score(labels, groups) -> np.ndarray:
+    """Bias score b(o, g) = c(o, g) / Σ_g′ c(o, g′) of Zhao et al. (2017), as restated by Choi et al. §3.1.
+
+    ``labels`` is (N, K) 0/1 (object o present in image i), ``groups`` the (N,) group of every image;
+    c(o, g) counts the images of group g that contain o. Returns a (K, G) float array whose columns are the
+    sorted distinct values of ``groups``. An object that occurs in no image gets NaN in every column: 0/0 says
+    nothing about its association with a group, and any number (1/G, say) would pass for a measurement of an
+    unbiased object; ``mean_bias_amplification`` leaves NaN rows out of its sum.
+    """
+    objects = _as_binary_matrix(labels, "labels")
+    g = _as_int_array(groups, "groups")
+    if len(g) != len(objects):
+        raise ValueError(f"labels and groups must have equal lengths, got {len(objects)} and {len(g)}")
+    one_hot = g[:, None] == np.unique(g)[None, :]  # (N, G)
+    counts = objects.T.astype(float) @ one_hot  # (K, G): c(o, g)
+    totals = counts.sum(1, keepdims=True)
+    return np.divide(counts, totals, out=np.full(counts.shape, np.nan), where=totals > 0)
+
+
+def mean_bias_amplification(train_bias, predicted_bias) -> float:
+    """Mean bias amplification of Zhao et al. (2017), as restated by Choi et al. §3.1:
+
+        (1/K) Σ_g Σ_{o : b*(o, g) > 1/G} (b̃(o, g) − b*(o, g))
+
+    ``train_bias`` is b*, the ``bias_score`` of the training set's labels, and ``predicted_bias`` is b̃, the
+    ``bias_score`` of the predictions on the evaluation set, both (K objects, G groups). Only the pairs biased
+    towards g in training (strictly above 1/G) count, so a positive value means the predictions lean further
+    towards the groups the training set already favoured.
+
+    An object that no evaluation image is predicted to contain has b̃ = NaN (``bias_score``'s 0/0): its term is
+    left out of the sum, while K stays the number of objects given. The predictions carry no group
+    information about that object, so it contributes no amplification, and a fixed denominator keeps the
+    value comparable between models evaluated on the same objects (dropping the object from K would reward a
+    model for never predicting a rare object). An object absent from the training set (b* = NaN) fails the
+    test b* > 1/G and contributes nothing either.
+    """
+    b_star = np.asarray(train_bias, dtype=float)
+    b_tilde = np.asarray(predicted_bias, dtype=float)
+    if b_star.ndim != 2 or b_star.shape != b_tilde.shape:
+        raise ValueError(
+            f"train_bias and predicted_bias must be (K, G) of equal shape, got {b_star.shape}, {b_tilde.shape}"
+        )
+    n_objects, n_groups = b_star.shape
+    with np.errstate(invalid="ignore"):
+        biased = b_star > 1 / n_groups  # NaN compares False
+    counted = biased & ~np.isnan(b_tilde)
+    return float((b_tilde - b_star)[counted].sum() / n_objects)
+
+
+def rank_k_accuracy(embeddings, identities, k: int = 1, probes=None) -> float:
+    """Rank-k identification accuracy by cosine similarity, every image a probe against the rest of the set
+    (Cherepanova 2023, §5.3: "for each test image we treat the rest of the test set as gallery images").
+
+    ``embeddings`` is (N, D), ``identities`` (N,). An image succeeds when one of its k most cosine-similar
+    *other* images shows the same identity. Images whose identity has no other image cannot succeed and are
+    left out of the fraction. ``probes``, an optional (N,) boolean mask, scores only those images as probes (the
+    thesis's per-group accuracies) while the gallery stays every other image. Ties are broken
+    deterministically: among equally similar images the one with the lower index ranks first. Returns NaN
+    when no probe has another image of its identity.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    x = np.asarray(embeddings.cpu() if isinstance(embeddings, torch.Tensor) else embeddings, dtype=float)
+    ids = _as_int_array(identities, "identities")
+    if x.ndim != 2 or len(x) != len(ids):
+        raise ValueError(f"embeddings must be (N, D) with N = len(identities) = {len(ids)}, got shape {x.shape}")
+    norms = np.linalg.norm(x, axis=1)
+    if np.any(norms == 0):
+        raise ValueError("embeddings must be non-zero: cosine similarity is undefined for a zero vector")
+    unit = x / norms[:, None]
+    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    scored = counts[inverse] > 1
+    if probes is not None:
+        scored &= _as_int_array(probes, "probes").astype(bool)
+    rows = np.flatnonzero(scored)
+    if len(rows) == 0:
+        return float("nan")
+    top = min(k, len(x) - 1)  # the probe itself sorts last and must stay outside the top k
+    block = max(1, 2**24 // len(x))  # bounds the similarity block at 16M entries
+    hits = 0
+    for start in range(0, len(rows), block):
+        probe = rows[start : start + block]
+        similarity = unit[probe] @ unit.T
+        similarity[np.arange(len(probe)), probe] = -np.inf
+        kth = -np.partition(-similarity, top - 1, axis=1)[:, top - 1 : top]  # the k-th largest similarity
+        above, tied = similarity > kth, similarity == kth
+        free_slots = top - above.sum(1, keepdims=True)  # filled by the tied images of lowest index
+        in_top = above | (tied & (np.cumsum(tied, axis=1) <= free_slots))
+        hits += int((in_top & (ids[None, :] == ids[probe, None])).any(1).sum())
+    return hits / len(rows)

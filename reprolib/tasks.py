@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .multilabel import alpha_balance, perturb_labels
+
 __all__ = [
     "Split",
     "Task",
@@ -20,6 +22,8 @@ __all__ = [
     "channel_stats",
     "stratified_subsample",
     "draw_with_repeats",
+    "alpha_balance",
+    "perturb_labels",
 ]
 
 

@@ -126,3 +126,202 @@ def test_friedman_nemenyi_on_a_hand_made_table():
     # the paper's CD of 1.048 for three methods corresponds to N = 10 blocks
     ten = friedman_nemenyi([[0, 1, 2]] * 5 + [[0, 2, 1]] * 5)
     assert ten["critical_difference"] == pytest.approx(1.048, abs=1e-3)
+
+
+# ---- multi-label and identification metrics (Wang et al. 2019; Zhao et al. 2017; Cherepanova 2023) ----
+
+
+def test_macro_f1_hand_computed():
+    from reprolib.metrics import macro_f1
+
+    y_true = [[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]]
+    y_pred = [[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]]
+    # label 0: TP 1, FP 1, FN 1 → 2/4; label 1: perfect → 1; label 2: no positive anywhere → 1
+    assert macro_f1(y_true, y_pred) == pytest.approx((0.5 + 1 + 1) / 3)
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "expected"),
+    [
+        ([[0], [0]], [[0], [0]], 1.0),  # no positive in either array: perfect agreement
+        ([[0], [0]], [[1], [0]], 0.0),  # a false positive on a label that never occurs
+        ([[1], [0]], [[0], [0]], 0.0),  # the only positive missed
+        ([[1], [1]], [[1], [0]], 2 / 3),  # TP 1, FN 1
+    ],
+    ids=["empty-both", "empty-truth", "empty-pred", "one-miss"],
+)
+def test_macro_f1_edge_cases(y_true, y_pred, expected):
+    from reprolib.metrics import macro_f1
+
+    assert macro_f1(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_macro_f1_agrees_with_scikit_learn_zero_division_one():
+    from sklearn.metrics import f1_score
+
+    from reprolib.metrics import macro_f1
+
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        shape = (int(rng.integers(1, 60)), int(rng.integers(2, 8)))  # one column would read as binary, not multi-label
+        y_true, y_pred = rng.random(shape) < 0.2, rng.random(shape) < 0.2
+        expected = f1_score(y_true, y_pred, average="macro", zero_division=1.0)
+        assert macro_f1(y_true, y_pred) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "message"),
+    [([[1, 0]], [[1], [0]], "equal shapes"), ([[2, 0]], [[1, 0]], "only 0 and 1"), ([1, 0], [1, 0], "two-dim")],
+)
+def test_macro_f1_rejects_bad_input(y_true, y_pred, message):
+    from reprolib.metrics import macro_f1
+
+    with pytest.raises(ValueError, match=message):
+        macro_f1(y_true, y_pred)
+
+
+def test_bias_score_hand_computed():
+    import torch
+
+    from reprolib.metrics import bias_score
+
+    # object 0 in three images of group 0 and one of group 1; object 1 in one and two; object 2 nowhere
+    labels = [[1, 1, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0]]
+    groups = [0, 0, 0, 1, 1, 1]
+    expected = [[0.75, 0.25], [1 / 3, 2 / 3], [np.nan, np.nan]]
+    np.testing.assert_allclose(bias_score(labels, groups), expected)
+    np.testing.assert_allclose(bias_score(torch.tensor(labels), torch.tensor(groups)), expected)
+
+
+def test_bias_score_columns_follow_sorted_group_values():
+    from reprolib.metrics import bias_score
+
+    np.testing.assert_allclose(bias_score([[1], [1], [1]], [7, 3, 7]), [[1 / 3, 2 / 3]])
+
+
+def test_mean_bias_amplification_hand_computed():
+    from reprolib.metrics import mean_bias_amplification
+
+    train = [[0.8, 0.2], [0.5, 0.5], [0.3, 0.7], [0.9, 0.1]]
+    predicted = [[0.9, 0.1], [0.9, 0.1], [0.2, 0.8], [np.nan, np.nan]]
+    # o0 towards g0: +0.1; o1 at exactly 1/G: left out; o2 towards g1: +0.1; o3 never predicted: left out; K = 4
+    assert mean_bias_amplification(train, predicted) == pytest.approx((0.1 + 0.1) / 4)
+
+
+@pytest.mark.parametrize(
+    ("train", "predicted", "expected"),
+    [
+        ([[0.5, 0.5]], [[0.9, 0.1]], 0.0),  # b* = 1/G exactly: not biased (strict >)
+        ([[0.8, 0.2], [0.6, 0.4]], [[np.nan, np.nan], [0.7, 0.3]], 0.1 / 2),  # o0 never predicted: K stays 2
+        ([[np.nan, np.nan], [0.6, 0.4]], [[0.5, 0.5], [0.7, 0.3]], 0.1 / 2),  # o0 absent from training
+        ([[0.8, 0.2]], [[0.6, 0.4]], -0.2),  # the prediction dampens the bias: negative
+    ],
+    ids=["at-one-over-G", "never-predicted", "never-in-training", "dampened"],
+)
+def test_mean_bias_amplification_edge_cases(train, predicted, expected):
+    from reprolib.metrics import mean_bias_amplification
+
+    assert mean_bias_amplification(train, predicted) == pytest.approx(expected)
+
+
+def test_mean_bias_amplification_three_groups_at_exactly_one_third():
+    from reprolib.metrics import bias_score, mean_bias_amplification
+
+    # counts (2, 2, 2) give b* = 2/6, which is the same double as 1/3: excluded, however skewed the predictions
+    groups = [0, 0, 1, 1, 2, 2]
+    train = bias_score([[1]] * 6, groups)
+    predicted = bias_score([[1], [1], [1], [0], [0], [0]], groups)  # (2, 1, 0) / 3
+    assert mean_bias_amplification(train, predicted) == 0.0
+
+
+def test_mean_bias_amplification_rejects_mismatched_shapes():
+    from reprolib.metrics import mean_bias_amplification
+
+    with pytest.raises(ValueError, match="equal shape"):
+        mean_bias_amplification([[0.5, 0.5]], [[0.5, 0.5], [0.5, 0.5]])
+
+
+@pytest.mark.parametrize("n_groups", [2, 3])
+def test_mean_bias_amplification_agrees_with_bias_amplification_package(n_groups):
+    """Cross-check against the PyPI package ``bias-amplification`` (the ``test`` extra), class BA_MALS (Zhao et
+    al. 2017): its P(A|T) is b and its ``check_bias`` is the mask b* > 1/G. Its ``computeBiasAmp`` (0.2.1)
+    subtracts joint probabilities P(A, T) instead of b, which is not the paper's formula, so the sum is formed
+    here from its pieces. It clamps 0/0 to 0 where ``bias_score`` gives NaN, so every object is predicted here."""
+    torch = pytest.importorskip("torch")
+    ba_metrics = pytest.importorskip("bias_amplification.metrics")
+    from reprolib.metrics import bias_score, mean_bias_amplification
+
+    rng = np.random.default_rng(3)
+    zhao = ba_metrics.BA_MALS()
+    for _ in range(10):
+        n, k = int(rng.integers(200, 400)), int(rng.integers(2, 9))
+        groups = rng.integers(0, n_groups, n)
+        labels = rng.random((n, k)) < 0.15 + 0.2 * (groups[:, None] == rng.integers(0, n_groups, k))
+        preds = np.where(rng.random((n, k)) < 0.8, labels, rng.random((n, k)) < 0.3)
+        assert labels.any(0).all() and preds.any(0).all()
+        a = torch.nn.functional.one_hot(torch.as_tensor(groups), n_groups).float()
+        t, t_pred = torch.as_tensor(labels).float(), torch.as_tensor(preds).float()
+        b_star, b_tilde = zhao.computeAgivenT(a, t), zhao.computeAgivenT(a, t_pred)  # (G, K)
+        np.testing.assert_allclose(bias_score(labels, groups), b_star.numpy().T, atol=1e-6)
+        expected = float((zhao.check_bias(a, t) * (b_tilde - b_star)).sum()) / k
+        ours = mean_bias_amplification(bias_score(labels, groups), bias_score(preds, groups))
+        assert ours == pytest.approx(expected, abs=1e-6)
+
+
+# Five 2-D embeddings at 0°, 18.4°, 90°, 71.6° and 45°; image 3 is the only one of identity 2.
+EMBEDDINGS = [[1.0, 0.0], [3.0, 1.0], [0.0, 1.0], [1.0, 3.0], [1.0, 1.0]]
+IDENTITIES = [0, 0, 1, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("k", "expected"),
+    [
+        # neighbours by angle: 0 → 1 (hit); 1 → 0 (hit); 2 → 3, 4 (hit at rank 2);
+        # 4 → 1 and 3 tied at 26.6°, then 0 and 2 tied at 45°, lower index first: 1, 3, 0, 2 (hit at rank 4)
+        (1, 2 / 4),
+        (2, 3 / 4),
+        (3, 3 / 4),  # breaking 4's ties the other way (3, 1, 2, 0) would give 4/4 here
+        (4, 4 / 4),
+        (50, 4 / 4),  # k beyond N − 1: every other image
+    ],
+)
+def test_rank_k_accuracy_hand_computed(k, expected):
+    from reprolib.metrics import rank_k_accuracy
+
+    assert rank_k_accuracy(EMBEDDINGS, IDENTITIES, k=k) == pytest.approx(expected)
+
+
+def test_rank_k_accuracy_uses_cosine_not_distance():
+    from reprolib.metrics import rank_k_accuracy
+
+    scaled = np.asarray(EMBEDDINGS) * np.array([[10.0], [0.1], [3.0], [7.0], [0.5]])
+    assert rank_k_accuracy(scaled, IDENTITIES, k=1) == pytest.approx(2 / 4)
+
+
+def test_rank_k_accuracy_probes_keep_the_whole_gallery():
+    from reprolib.metrics import rank_k_accuracy
+
+    probes = [False, False, True, True, True]  # images 2 and 4 scored (3 has no partner), all others searched
+    assert rank_k_accuracy(EMBEDDINGS, IDENTITIES, k=1, probes=probes) == 0.0
+    assert rank_k_accuracy(EMBEDDINGS, IDENTITIES, k=2, probes=probes) == pytest.approx(1 / 2)
+
+
+def test_rank_k_accuracy_without_any_pair_is_nan():
+    from reprolib.metrics import rank_k_accuracy
+
+    assert np.isnan(rank_k_accuracy(EMBEDDINGS, [0, 1, 2, 3, 4]))
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_rank_k_accuracy_rejects_k_below_one(k):
+    from reprolib.metrics import rank_k_accuracy
+
+    with pytest.raises(ValueError, match=f"k must be at least 1, got {k}$"):
+        rank_k_accuracy(EMBEDDINGS, IDENTITIES, k=k)
+
+
+def test_rank_k_accuracy_rejects_zero_embedding():
+    from reprolib.metrics import rank_k_accuracy
+
+    with pytest.raises(ValueError, match="non-zero"):
+        rank_k_accuracy([[0.0, 0.0], [1.0, 0.0]], [0, 0])
