@@ -57,7 +57,6 @@ def test_a_job_interrupted_mid_way_is_requeued_and_trains_only_the_missing_runs(
 def test_a_run_held_by_a_stale_marker_is_submitted_again(tmp_path):
     store = ResultsStore(tmp_path)
     stale, live, free = [inversion_run("digits", "resnet8", 0.2, run, RECIPE, width=4) for run in range(3)]
-    store.root.mkdir()
     for spec, heartbeat in ((stale, time.time() - 3600), (live, time.time())):  # markers of another node
         marker = {"host": "another-node", "pid": 1, "heartbeat": heartbeat, "heartbeat_seconds": 60.0}
         store.marker_path(spec.key).write_text(json.dumps(marker))
