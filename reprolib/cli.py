@@ -29,12 +29,13 @@ def _parse_params(pairs: list[str]) -> dict:
     params = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
+        name = name.strip()
         if not sep or not name:
             raise ParameterError(f"-p takes name=value (value in YAML, e.g. eps=[0.1,0.3]), got {pair!r}")
         try:
-            params[name.strip()] = yaml.safe_load(raw)
+            params[name] = yaml.safe_load(raw)
         except yaml.YAMLError as error:
-            raise ParameterError(f"-p {name.strip()}: not valid YAML ({yaml_problem(error)})") from None
+            raise ParameterError(f"-p {name}: not valid YAML ({yaml_problem(error)})") from None
     return params
 
 
