@@ -25,7 +25,7 @@ from .params import ParameterError
 from .store import config_key
 from .sweep import RunSpec
 
-__all__ = ["BatchEntry", "read_batch", "entries_in_book"]
+__all__ = ["BatchEntry", "read_batch", "entries_in_book", "yaml_problem"]
 
 BATCH_METADATA = "reprolib_batch"  # notebook metadata of a batch page: its chapter, preset and params
 
@@ -73,12 +73,22 @@ def entries_in_book() -> list[BatchEntry]:
     return entries
 
 
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (PyYAML's message spans several lines)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        where = f"line {error.problem_mark.line + 1}, column {error.problem_mark.column + 1}"
+        return f"{error.context + ': ' if error.context else ''}{error.problem} at {where}"
+    return " ".join(str(error).split())
+
+
 def read_batch(path: str | Path) -> list[BatchEntry]:
     """The entries of a batch file, each validated against its chapter (ParameterError naming the entry)."""
     try:
         raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
+    except OSError as error:
         raise ParameterError(f"batch file {path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise ParameterError(f"batch file {path}: not valid YAML ({yaml_problem(error)})") from None
     if not isinstance(raw, list) or not raw:
         raise ParameterError(f"batch file {path} must be a non-empty YAML list of {{chapter, preset, params}} entries")
     entries = []

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from papermill.exceptions import PapermillExecutionError
 
 from . import book
-from .batch import entries_in_book, read_batch
+from .batch import entries_in_book, read_batch, yaml_problem
 from .book import execute_notebook
 from .chapter import PRESETS, ParameterError, ResultsMissing
 from .chapters import CHAPTERS, get_chapter
@@ -29,9 +30,13 @@ def _parse_params(pairs: list[str]) -> dict:
     params = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
+        name = name.strip()
         if not sep or not name:
             raise ParameterError(f"-p takes name=value (value in YAML, e.g. eps=[0.1,0.3]), got {pair!r}")
-        params[name.strip()] = yaml.safe_load(raw)
+        try:
+            params[name] = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise ParameterError(f"-p {name}: not valid YAML ({yaml_problem(error)})") from None
     return params
 
 
@@ -74,6 +79,8 @@ def _device_here(device: str, options: Launch) -> str:
 
 
 def cmd_run(args) -> int:
+    if args.output and args.chapter == "all":
+        raise ParameterError("--output takes a single chapter, not all")
     params = _parse_params(args.param)
     chapters = _chapters(args.chapter)
     options = _launch_options(args)
@@ -84,19 +91,22 @@ def cmd_run(args) -> int:
         launch(specs, ResultsStore(), args.device, options, force=args.force)
         if not options.wait:
             return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
+    failures = []
     for chapter, config in zip(chapters, configs, strict=True):
         output = Path(args.output) if args.output else book.chapters_dir() / chapter.notebook
         parameters = {"preset": args.preset, "device": here, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
-            chapter.run(
-                config, force=args.force
-            )  # trains in this process (progress on the terminal); the notebook then reads
+            chapter.run(config, force=args.force)  # trains in this process (progress on the terminal)
             failed = chapter.failure_message(config)
-            if failed:
-                print(f"error: {failed}", file=sys.stderr)
-                return 1
-            book.add_colab_setup(execute_notebook(chapter, parameters, output))
+            if failed:  # no page from no results; the other chapters go on, the failures are reported at the end
+                failures.append(failed)
+                continue
+            try:
+                with book.results_only():  # the notebook reads what was just trained and trains nothing
+                    book.add_colab_setup(execute_notebook(chapter, parameters, output))
+            except PapermillExecutionError as error:  # e.g. K-SUM with a chapter that has no results
+                failures.append(f"the notebook of {chapter.id} failed with {error.ename}: {error.evalue} (in {output})")
         else:
             _report(book.render(chapter, parameters, output))
     if not args.output:  # the landing pages of the parts just run gather their chapters' verdicts anew
@@ -105,7 +115,9 @@ def cmd_run(args) -> int:
                 output = book.chapters_dir() / part.notebook
                 print(f"updating the landing page of {part.title} → {output}", file=sys.stderr)
                 execute_notebook(part, {"preset": args.preset}, output)
-    return 0
+    for failed in failures:
+        print(f"error: {failed}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _report(message: str) -> None:

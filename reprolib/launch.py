@@ -6,6 +6,12 @@ executor on this machine, or Slurm on a cluster. A job reads its runs from a JSO
 ``run_sweep`` and writes every record into the shared results store: the store, not the jobs' return values,
 is the result, so a job that dies loses only its own group and a rerun trains only what is missing. The parent
 waits for the jobs (and records a job that crashed as failed), or returns at once with ``wait=False``.
+
+A job is a ``TrainJob``, which submitit can checkpoint: on the signal that precedes a preemption or the time limit
+(Slurm sends it 90 s before), submitit calls its ``checkpoint``, which resubmits the same call, and requeues the
+job (after 3 timeouts it gives up). Every finished run is already in the store, so the requeued job trains only
+the runs still missing. A run held by a live process elsewhere is not submitted; a stale marker (``store``: its
+process dead, or its heartbeat 10 minutes old) holds nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import submitit
+
 from .params import ParameterError
 from .store import ResultsStore
 from .sweep import RunSpec, balanced_chunks, compatible_groups, pending_specs, record_failure, run_sweep
 
-__all__ = ["LAUNCHERS", "Launch", "launch", "train_job"]
+__all__ = ["LAUNCHERS", "Launch", "launch", "TrainJob"]
 
 LAUNCHERS = ("local", "submitit-local", "slurm")
 POLL_SECONDS = 2.0  # how often the parent looks at its local jobs
@@ -57,29 +65,33 @@ class Launch:
                 raise ParameterError(message)
 
 
-def train_job(
-    specs_file: str,
-    store_root: str,
-    device: str,
-    group_size: int | None,
-    data_root: str | None,
-    threads: int | None,
-    force: bool = False,
-) -> dict[str, int]:
-    """One submitit job: train the runs listed in ``specs_file`` into the store; returns their states."""
-    import torch
+class TrainJob(submitit.helpers.Checkpointable):
+    """One submitit job: train the runs listed in ``specs_file`` into the store; returns their states. Being
+    ``Checkpointable``, a preempted or timed-out job is requeued with the same arguments."""
 
-    if threads:
-        torch.set_num_threads(threads)
-    specs = [RunSpec.from_dict(values) for values in json.loads(Path(specs_file).read_text())]
-    store = ResultsStore(store_root)
-    run_sweep(specs, store, device=device, group_size=group_size, data_root=data_root, progress=False, force=force)
-    return dict(Counter(store.state(s.key) for s in specs))
+    def __call__(
+        self,
+        specs_file: str,
+        store_root: str,
+        device: str,
+        group_size: int | None,
+        data_root: str | None,
+        threads: int | None,
+        force: bool = False,
+    ) -> dict[str, int]:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        specs = [RunSpec.from_dict(values) for values in json.loads(Path(specs_file).read_text())]
+        store = ResultsStore(store_root)
+        run_sweep(
+            specs, store, device=device, group_size=group_size, data_root=data_root, progress=False, force=force
+        )
+        return dict(Counter(store.state(s.key) for s in specs))
 
 
 def _executor(options: Launch, folder: Path, gpus: int):
-    import submitit
-
     cluster = "local" if options.launcher == "submitit-local" else "slurm"
     try:
         executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
@@ -98,8 +110,8 @@ def _executor(options: Launch, folder: Path, gpus: int):
 def _job_groups(
     specs: Sequence[RunSpec], store: ResultsStore, device: str, size: int | None, force: bool = False
 ) -> list[list[RunSpec]]:
-    """The runs to train, one list per job: pending (not done unless ``force``, not being trained elsewhere),
-    grouped."""
+    """The runs to train, one list per job: not done (unless ``force``) and not held by a live marker (a stale one
+    is reclaimed)."""
     todo = [s for s in pending_specs(specs, store, force) if not store.is_running(s.key)]
     size = size or (64 if device.startswith("cuda") else 8)
     return [group for members in compatible_groups(todo) for group in balanced_chunks(members, size)]
@@ -148,13 +160,13 @@ def launch(
         )
     if options.launcher == "slurm":
         with executor.batch():
-            jobs = [executor.submit(train_job, *args) for args in arguments]
+            jobs = [executor.submit(TrainJob(), *args) for args in arguments]
     else:  # the local executor has no queue: keep at most `parallel` jobs alive (all start at once without wait)
         jobs = []
         for args in arguments:
             while options.wait and sum(not job.done() for job in jobs) >= parallel:
                 time.sleep(POLL_SECONDS)
-            jobs.append(executor.submit(train_job, *args))
+            jobs.append(executor.submit(TrainJob(), *args))
     if progress:
         print(f"submitted {len(jobs)} {options.launcher} jobs ({sum(map(len, groups))} runs); logs in {folder}")
     if options.wait:

@@ -1,11 +1,18 @@
 """The results store: one JSON record per run, keyed by a hash of the run's full configuration.
 
 Layout: ``<root>/<key>.json``, ``<root>/<key>.outputs.npz`` when a run keeps its per-example outputs, plus
-``<root>/<key>.running`` while a process trains that run (its host and
-process id; a marker left by a killed process on this host is ignored). A record is written to a temporary
-file in the same folder and renamed into place (``os.replace`` is atomic on POSIX), so a reader never sees half
-a record and concurrent writers never corrupt each other. Records are plain JSON: ``ResultsStore(root).frame()`` or
+``<root>/<key>.running`` while a process trains that run. A record is written to a temporary file in the same
+folder and renamed into place (``os.replace`` is atomic on POSIX), so a reader never sees half a record and
+concurrent writers never corrupt each other. Records are plain JSON: ``ResultsStore(root).frame()`` or
 ``pandas.json_normalize([json.load(open(f)) for f in glob(root + '/*.json')])`` opens them.
+
+Liveness: a marker holds its writer's host, process id and a heartbeat, a timestamp that a thread of the writer
+renews every ``HEARTBEAT_SECONDS`` (60 s; ``$REPROLIB_HEARTBEAT_SECONDS`` overrides it; the marker records its
+interval). A marker is stale when its process is dead on this host, or, whatever the host, when its heartbeat is
+older than ``STALE_BEATS`` (10) of its intervals: 10 minutes by default, so a job killed without cleaning up (OOM
+killer, node failure, SIGKILL) frees its runs 10 minutes later (the nodes' clocks must agree to within minutes). A
+stale marker is removed when seen (only if unchanged since read) and its run counts as pending again, so a sweep
+or a launcher trains it anew; a live marker from another host is trusted.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import json
 import os
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,15 +31,44 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["ResultsStore", "config_key", "default_store_root", "STATES"]
+__all__ = ["ResultsStore", "config_key", "default_store_root", "STATES", "HEARTBEAT_SECONDS", "STALE_BEATS"]
 
 STATES = ("done", "failed", "running", "pending")
+HEARTBEAT_SECONDS = 60.0  # how often a training process renews its markers ($REPROLIB_HEARTBEAT_SECONDS overrides)
+STALE_BEATS = 10  # a marker whose heartbeat is older than this many of its intervals is stale
 
 
 def config_key(config: dict) -> str:
     """A stable key of a configuration: SHA-256 of its canonical JSON, 20 hex digits."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def _heartbeat_seconds() -> float:
+    value = os.environ.get("REPROLIB_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"REPROLIB_HEARTBEAT_SECONDS must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _is_stale(marker: dict) -> bool:
+    """A marker whose heartbeat is too old, or whose process is dead on this host."""
+    age = time.time() - marker.get("heartbeat", 0)
+    if age > STALE_BEATS * marker.get("heartbeat_seconds", HEARTBEAT_SECONDS):
+        return True
+    if marker.get("host") != socket.gethostname():
+        return False  # another node of a cluster, heartbeat fresh: trust the marker
+    try:
+        os.kill(marker["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def default_store_root() -> Path:
@@ -103,33 +140,61 @@ class ResultsStore:
 
     @contextlib.contextmanager
     def running(self, keys: Iterable[str]) -> Iterator[None]:
-        """Mark ``keys`` as being trained by this process for the duration of the block."""
+        """Mark ``keys`` as being trained by this process for the duration of the block, with a heartbeat."""
         keys = list(keys)
+        interval = _heartbeat_seconds()
         marker = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": time.time()}
         marker["job"] = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
-        for key in keys:
-            self._write_atomically(self.marker_path(key), marker)
+        marker["heartbeat_seconds"] = interval
+
+        def beat() -> None:
+            marker["heartbeat"] = time.time()
+            for key in keys:
+                self._write_atomically(self.marker_path(key), marker)
+
+        beat()
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.wait(interval):
+                with contextlib.suppress(OSError):  # e.g. a shared file system's hiccup: try at the next beat
+                    beat()
+
+        thread = threading.Thread(target=heartbeat, name="reprolib-heartbeat", daemon=True)
+        thread.start()
         try:
             yield
         finally:
+            stop.set()
+            thread.join()
             for key in keys:
                 self.marker_path(key).unlink(missing_ok=True)
 
     def is_running(self, key: str) -> bool:
-        """Whether a live process holds the run's marker (a dead process's marker on this host does not count)."""
+        """Whether a live process holds the run's marker; a stale marker (see the module) is removed."""
         try:
-            marker = json.loads(self.marker_path(key).read_text())
+            text = self.marker_path(key).read_text()
+            marker = json.loads(text)
         except (FileNotFoundError, json.JSONDecodeError):
             return False
-        if marker.get("host") != socket.gethostname():
-            return True  # another node of a cluster: trust the marker
-        try:
-            os.kill(marker["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
+        if not _is_stale(marker):
             return True
-        return True
+        self._reclaim(key, text)
+        return False
+
+    def _reclaim(self, key: str, stale: str) -> None:
+        """Remove the run's marker if it still reads ``stale``. It is first renamed aside (atomic), so that a marker
+        its live writer renewed since it was read is put back, not lost."""
+        path = self.marker_path(key)
+        aside = self.root / f".{key}.{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}.reclaim"
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:  # removed meanwhile (its writer finished, or another reader reclaimed it)
+            return
+        if aside.read_text() == stale:
+            aside.unlink()
+        else:
+            os.replace(aside, path)
 
     def state(self, key: str) -> str:
         """One of ``STATES``: done, failed (and not being retried), running, or pending."""

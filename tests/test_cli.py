@@ -1,11 +1,18 @@
 import json
+import os
+import shutil
 import subprocess
 import sys
 
+import nbformat
 import pytest
+from papermill.exceptions import PapermillExecutionError
 
+from reprolib import cli
+from reprolib.chapter import RESULTS_ONLY, ROOT
 from reprolib.chapters import get_chapter
 from reprolib.cli import main
+from reprolib.parts import parts
 
 
 def reprolib(*args, **kwargs):
@@ -30,6 +37,11 @@ def test_list_names_every_chapter_with_its_id(capsys):
         (["--device", "tpu"], "error: device must be 'cpu' or 'cuda', got 'tpu'"),
         (["-p", "runs=0"], "error: runs must be an integer in 1 … 1000, got 0"),
         (["--device", "cuda"], "error: device 'cuda' was asked for but no CUDA GPU is visible"),
+        (
+            ["-p", "eps=[0.1,"],
+            "error: -p eps: not valid YAML (while parsing a flow node: expected the node content, but found "
+            "'<stream end>' at line 1, column 6)",
+        ),
     ],
 )
 def test_bad_input_fails_fast_with_one_line_naming_the_parameter(args, message, store_dir, capsys):
@@ -80,3 +92,75 @@ def test_a_run_whose_data_is_missing_ends_with_one_line_and_no_notebook(store_di
     assert last.startswith("error: all 120 runs of K-T3 at preset paper failed, the first with SourceUnavailable")
     assert f"CelebA is not in {tmp_path}/celeba" in last
     assert not output.exists()
+
+
+def test_run_all_refuses_one_output_file_for_every_chapter(store_dir, tmp_path, capsys):
+    assert main(["run", "all", "--preset", "smoke", "--output", str(tmp_path / "page.ipynb")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["error: --output takes a single chapter, not all"]
+    assert not store_dir.exists() and not (tmp_path / "page.ipynb").exists()
+
+
+def test_a_malformed_batch_file_is_one_line_naming_the_file_and_the_problem(tmp_path, store_dir, capsys):
+    batch = tmp_path / "batch.yml"
+    batch.write_text("- chapter: H-RQ1\n  params: {eps: [0.1, 0.3]\n- chapter: H-RQ2\n")
+    assert main(["batch", str(batch)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"error: batch file {batch}: not valid YAML (while parsing a flow mapping: expected ',' or '}}', "
+        "but got '-' at line 3, column 1)"
+    ]
+    assert not store_dir.exists()
+
+
+@pytest.fixture
+def pages(tmp_path, monkeypatch):
+    """Stand-in for papermill: the notebooks `reprolib run` executes, with whether it was in results-only mode."""
+    root = tmp_path / "bookroot"
+    root.mkdir()
+    shutil.copy(ROOT / "_config.yml", root / "_config.yml")
+    monkeypatch.setenv("REPROLIB_BOOK", str(root))
+    executed = []
+
+    def execute(chapter, parameters, output, **options):
+        executed.append((output.name, os.environ.get(RESULTS_ONLY)))
+        if chapter is get_chapter("H-F1"):
+            raise PapermillExecutionError(3, 3, "chapter.run(config)", "ResultsMissing", "no results", [])
+        output.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbformat.v4.new_notebook(), output)
+        return output
+
+    monkeypatch.setattr(cli, "execute_notebook", execute)
+    return executed
+
+
+def test_run_all_goes_on_past_failing_chapters_and_reports_each_at_the_end(
+    store_dir, tmp_path, monkeypatch, pages, capsys
+):
+    chapters = {i: get_chapter(i) for i in ("H-RQ1", "H-RQ6")}
+    monkeypatch.setattr(cli, "CHAPTERS", chapters)
+    (tmp_path / "nodata").mkdir()
+    (tmp_path / "nodata" / "FashionMNIST").write_text("not a folder")  # every run fails when its data loads
+    monkeypatch.setenv("REPROLIB_DATA", str(tmp_path / "nodata"))
+    assert main(["run", "all", "--preset", "smoke", "-p", "dataset=fashion_mnist"]) == 1
+    expected = [f"error: {c.failure_message(c.configure('smoke', dataset='fashion_mnist'))}" for c in chapters.values()]
+    assert all(line.startswith("error: all ") for line in expected)
+    assert capsys.readouterr().err.strip().splitlines()[-2:] == expected
+    assert pages == [(parts()["H-"].notebook, None)]  # no chapter page from no results; the landing page anew
+
+
+def test_run_all_goes_on_past_a_failing_notebook_and_its_notebooks_train_nothing(store_dir, monkeypatch, pages, capsys):
+    monkeypatch.setattr(cli, "CHAPTERS", {i: get_chapter(i) for i in ("H-F1", "H-RQ3")})
+    assert main(["run", "all", "--preset", "smoke"]) == 1
+    names = [get_chapter(i).notebook for i in ("H-F1", "H-RQ3")]
+    assert pages == [(names[0], "1"), (names[1], "1"), (parts()["H-"].notebook, None)]
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: the notebook of H-F1 failed with ResultsMissing: no results (in ")
+
+
+def test_the_page_of_a_local_run_shows_no_progress_bar(store_dir, tmp_path):
+    output = tmp_path / "hall_rq3.ipynb"
+    assert main(["run", "H-RQ3", "--preset", "smoke", "--output", str(output)]) == 0
+    outputs = [o for cell in nbformat.read(output, as_version=4).cells for o in cell.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the notebook read the results
+    text = json.dumps(outputs)
+    assert "application/vnd.jupyter.widget-view+json" not in text and "runs to train" not in text

@@ -1,12 +1,16 @@
 """Launchers: submitit's local executor for real (two short jobs), Slurm through a stand-in sbatch."""
 
+import json
 import os
+import signal
+import time
 
 import pytest
+import submitit
 
 from reprolib.chapter import ParameterError
 from reprolib.cli import main
-from reprolib.launch import Launch, launch
+from reprolib.launch import Launch, TrainJob, _job_groups, launch
 from reprolib.papers.hall.protocol import inversion_run, recipe_for
 from reprolib.store import ResultsStore
 
@@ -28,6 +32,37 @@ def test_submitit_local_jobs_fill_the_store_and_a_failing_job_is_recorded(tmp_pa
     assert not list(store.root.glob("*.running"))
     assert list((tmp_path / "logs").glob("*_log.err")), "no submitit logs in the shared folder"
     assert launch(good, store, options=options, progress=False) == []  # nothing left to train: no job
+
+
+def test_a_job_interrupted_mid_way_is_requeued_and_trains_only_the_missing_runs(tmp_path):
+    store = ResultsStore(tmp_path / "results")
+    recipe = recipe_for("digits", epochs=40).with_(precision="fp32", channels_last=False)  # a few seconds a run
+    first, second = [inversion_run("digits", "resnet8", 0.2, run, recipe, width=4) for run in range(2)]
+    specs_file = tmp_path / "specs.json"
+    specs_file.write_text(json.dumps([first.to_dict(), second.to_dict()]))
+    executor = submitit.AutoExecutor(folder=tmp_path / "logs", cluster="local")
+    executor.update_parameters(timeout_min=5)
+    job = executor.submit(TrainJob(), str(specs_file), str(store.root), "cpu", 1, None, 1)  # one run at a time
+    deadline = time.time() + 120
+    while time.time() < deadline and not (store.is_done(first.key) and store.marker_path(second.key).exists()):
+        time.sleep(0.02)
+    finished_at = store.get(first.key)["finished_at"]
+    worker = json.loads(store.marker_path(second.key).read_text())["pid"]
+    os.kill(worker, signal.SIGUSR2)  # the signal that precedes a timeout: submitit checkpoints, then requeues
+    assert job.result() == {"done": 2}
+    assert "Requeued job" in job.stdout()
+    assert store.get(first.key)["finished_at"] == finished_at  # the requeued job did not train it again
+
+
+def test_a_run_held_by_a_stale_marker_is_submitted_again(tmp_path):
+    store = ResultsStore(tmp_path)
+    stale, live, free = [inversion_run("digits", "resnet8", 0.2, run, RECIPE, width=4) for run in range(3)]
+    for spec, heartbeat in ((stale, time.time() - 3600), (live, time.time())):  # markers of another node
+        marker = {"host": "another-node", "pid": 1, "heartbeat": heartbeat, "heartbeat_seconds": 60.0}
+        store.marker_path(spec.key).write_text(json.dumps(marker))
+    groups = _job_groups([stale, live, free], store, "cpu", None)
+    assert [[s.key for s in group] for group in groups] == [[stale.key, free.key]]
+    assert not store.marker_path(stale.key).exists() and store.marker_path(live.key).exists()
 
 
 @pytest.mark.parametrize(

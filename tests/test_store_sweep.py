@@ -1,8 +1,11 @@
 import dataclasses
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from reprolib.papers.hall.protocol import inversion_run, recipe_for
 from reprolib.papers.hall.rq6 import overlay_run
 from reprolib.papers.kurmi.methods import Adversarial
-from reprolib.store import ResultsStore, config_key
+from reprolib.store import HEARTBEAT_SECONDS, STALE_BEATS, ResultsStore, config_key
 from reprolib.sweep import RunSpec, balanced_chunks, group_key, run_sweep
 
 RECIPE = recipe_for("digits", epochs=1).with_(precision="fp32", channels_last=False)
@@ -63,6 +66,49 @@ def test_a_marker_left_by_a_dead_process_does_not_count_as_running(tmp_path):
         store.marker_path("k2").write_text(json.dumps({**marker, "host": "another-node"}))
         assert store.state("k1") == "pending"
         assert store.state("k2") == "running"  # a cluster node's marker is trusted
+
+
+def test_a_marker_whose_heartbeat_is_old_counts_as_pending_and_is_removed(tmp_path):
+    store = ResultsStore(tmp_path)
+    old = time.time() - STALE_BEATS * HEARTBEAT_SECONDS - 5
+    for key, host in (("here", socket.gethostname()), ("there", "another-node")):  # its process alive, or not seen
+        marker = {"host": host, "pid": os.getpid(), "heartbeat": old, "heartbeat_seconds": HEARTBEAT_SECONDS}
+        store.marker_path(key).write_text(json.dumps(marker))
+        assert store.state(key) == "pending"
+        assert not store.marker_path(key).exists()
+    fresh = {"host": "another-node", "pid": 1, "heartbeat": time.time(), "heartbeat_seconds": HEARTBEAT_SECONDS}
+    store.marker_path("live").write_text(json.dumps(fresh))
+    assert store.state("live") == "running" and store.marker_path("live").exists()  # a live cluster node's
+
+
+def test_a_stale_marker_renewed_since_it_was_read_is_not_removed(tmp_path):
+    store = ResultsStore(tmp_path)
+    stale = json.dumps({"host": "another-node", "pid": 1, "heartbeat": 0.0, "heartbeat_seconds": 60.0})
+    renewed = json.dumps({"host": "another-node", "pid": 1, "heartbeat": time.time(), "heartbeat_seconds": 60.0})
+    store.marker_path("k1").write_text(renewed)  # its writer renewed it after a reader read `stale`
+    store._reclaim("k1", stale)
+    assert store.marker_path("k1").read_text() == renewed and store.state("k1") == "running"
+    assert [p.name for p in tmp_path.iterdir()] == ["k1.running"]
+
+
+def test_the_heartbeat_advances_while_a_run_trains_and_stops_after(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLIB_HEARTBEAT_SECONDS", "0.1")
+    store = ResultsStore(tmp_path)
+
+    def heartbeat(key):
+        return json.loads(store.marker_path(key).read_text())["heartbeat"]
+
+    with store.running(["k1", "k2"]):
+        first = json.loads(store.marker_path("k1").read_text())
+        assert first["heartbeat_seconds"] == 0.1 and first["pid"] == os.getpid()
+        deadline = time.time() + 10
+        while time.time() < deadline and heartbeat("k2") == first["heartbeat"]:
+            time.sleep(0.01)
+        assert heartbeat("k2") > first["heartbeat"]
+        time.sleep(STALE_BEATS * 0.1 + 0.2)  # longer than the stale age: the heartbeat keeps the marker live
+        assert store.state("k1") == "running" and time.time() - heartbeat("k1") < STALE_BEATS * 0.1
+    assert not list(tmp_path.glob("*.running"))
+    assert not [t for t in threading.enumerate() if t.name == "reprolib-heartbeat"]
 
 
 WRITER_SCRIPT = """
