@@ -84,7 +84,7 @@ def cmd_run(args) -> int:
         if not options.wait:
             return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
     for chapter, config in zip(chapters, configs, strict=True):
-        output = Path(args.output) if args.output else book.chapters_dir() / chapter.notebook
+        output = Path(args.output) if args.output else book.page_path(chapter)
         parameters = {"preset": args.preset, "device": here, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
@@ -99,7 +99,7 @@ def cmd_run(args) -> int:
     if not args.output:  # the landing pages of the parts just run gather their chapters' verdicts anew
         for part in PARTS.values():
             if any(c.id.startswith(part.prefix) for c in chapters):
-                output = book.chapters_dir() / part.notebook
+                output = book.page_path(part)
                 print(f"updating the landing page of {part.title} → {output}", file=sys.stderr)
                 execute_notebook(part, {"preset": args.preset}, output)
     return 0
@@ -173,11 +173,11 @@ def cmd_batch(args) -> int:
 def cmd_book(args) -> int:
     """Render every chapter (at ``--preset``) and every batch page from stored results, then build the book."""
     for chapter in CHAPTERS.values():
-        output = book.chapters_dir() / chapter.notebook
+        output = book.page_path(chapter)
         print(f"rendering {chapter.id} at preset {args.preset} from stored results → {output}", file=sys.stderr)
         _report(book.render(chapter, {"preset": args.preset}, output))
     for part in PARTS.values():  # landing pages read stored results only
-        output = book.chapters_dir() / part.notebook
+        output = book.page_path(part)
         print(f"rendering the landing page of {part.title} → {output}", file=sys.stderr)
         execute_notebook(part, {"preset": args.preset}, output, log_output=False)
     for entry in entries_in_book():

@@ -23,14 +23,14 @@ RESULTS_MISSING = "results missing"
 class Part:
     prefix: str  # catalogue ids of the part's chapters start with it
     title: str
-    notebook: str  # the landing page, a file name in notebooks/
+    notebook: str  # the landing page's MyST Markdown source, a file name in notebooks/
 
     @property
     def notebook_path(self):
         return ROOT / "notebooks" / self.notebook
 
 
-PARTS = {"H-": Part("H-", "Part I — Hall et al. (2022), A Systematic Study of Bias Amplification", "hall_part1.ipynb")}
+PARTS = {"H-": Part("H-", "Part I — Hall et al. (2022), A Systematic Study of Bias Amplification", "hall_part1.md")}
 
 
 def part_chapters(prefix: str) -> list[Chapter]:

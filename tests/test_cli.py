@@ -15,7 +15,7 @@ def reprolib(*args, **kwargs):
 def test_list_names_every_chapter_with_its_id(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "H-RQ1" in out and "hall_rq1.ipynb" in out
+    assert "H-RQ1" in out and "hall_rq1.md" in out
 
 
 @pytest.mark.parametrize(

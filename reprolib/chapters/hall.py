@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..models import parse_model
 from ..sweep import RunSpec
 from ..training import Recipe
 
-__all__ = ["recipe_for", "inversion_run", "DISPLAY", "PAPER_MODELS"]
+__all__ = ["recipe_for", "inversion_run", "mean_text", "DISPLAY", "PAPER_MODELS"]
 
 DISPLAY = {"digits": "digits (8×8)", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
@@ -23,6 +25,14 @@ def recipe_for(dataset: str, epochs: int, **changes) -> Recipe:
     else:
         augmentation = {"augment": "pad_crop_flip", "crop_padding": 1 if dataset == "digits" else 4}
     return Recipe(epochs=epochs, **augmentation).with_(**changes)
+
+
+def mean_text(values, scale: float = 100, digits: int = 1, unit: str = "%") -> str:
+    """The mean of ``values`` × ``scale`` with its unit, as text for a notebook's narrative; "not run" when there
+    is none."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return f"{values.mean() * scale:.{digits}f}{unit}" if len(values) else "not run"
 
 
 def model_label(model: str) -> str:

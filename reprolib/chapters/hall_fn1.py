@@ -12,7 +12,7 @@ from .. import claims as C
 from ..chapter import Chapter, validators
 from ..figures import new_figure
 from ..metrics import mean_ci
-from .hall import DISPLAY, inversion_run, model_for, recipe_for
+from .hall import DISPLAY, inversion_run, mean_text, model_for, recipe_for
 
 # Footnote 1: "the test accuracy of a residual network trained to recognize image inversion is 100% on
 # Fashion MNIST images and 96% on CIFAR-100 images". Footnote 2: uniform backgrounds make it trivial.
@@ -25,7 +25,7 @@ NATURAL_RANGE = (0.90, 0.99)
 class HallFn1(Chapter):
     id = "H-fn1"
     title = "Footnote 1: how well is inversion recognised?"
-    notebook = "hall_fn1.ipynb"
+    notebook = "hall_fn1.md"
     presets = {
         "smoke": {"dataset": ["digits"], "model": "resnet8", "runs": 2, "epochs": 1},
         "course": {"dataset": ["digits"], "model": "resnet8", "runs": 10, "epochs": 30},
@@ -80,6 +80,10 @@ class HallFn1(Chapter):
         ax.legend(loc="lower right")
         fig.tight_layout()
         return fig
+
+    def summary(self, results, config):
+        """The mean accuracy (%) of recognising inversion on the digits, ``digits_accuracy``, after ``epochs``."""
+        return {"digits_accuracy": mean_text(_accuracies(results, "digits")), "epochs": str(config["epochs"])}
 
     def claims(self, results, config):
         rows = [_dataset_claim(dataset, _accuracies(results, dataset)) for dataset in config["dataset"]]

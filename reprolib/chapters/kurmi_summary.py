@@ -21,7 +21,7 @@ VERDICT_COLOURS = {
 class KurmiSummary(Chapter):
     id = "K-SUM"
     title = "Part III closing note: every verdict"
-    notebook = "kurmi_summary.ipynb"
+    notebook = "kurmi_summary.md"
     presets = {"smoke": {}, "course": {}, "paper": {}}
     parameters = {}
 
@@ -51,6 +51,17 @@ class KurmiSummary(Chapter):
             table.insert(0, "chapter", chapter.id)
             frames.append(table)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def summary(self, results, config):
+        """K-T4's values (``t4_vanilla_95``, …; see ``KurmiChapter.summary``) and the claims this run reproduces,
+        ``reproduced`` ("none" if no claim is)."""
+        t4 = kurmi_t4.CHAPTER
+        part = results[results["chapter"] == t4.id] if not results.empty else results
+        values = {f"t4_{k}": v for k, v in t4.summary(part, t4.configure(config["preset"], config["device"])).items()}
+        table = self.claims(results, config)
+        rows = table[table["verdict"] == "reproduced"] if not table.empty else table
+        reproduced = "; ".join(f"{r.chapter}: {r.claim}" for r in rows.itertuples()) or "none"
+        return {**values, "reproduced": reproduced}
 
     def figure(self, results, config):
         table = self.claims(results, config)

@@ -48,7 +48,7 @@ def _preset(dataset, runs, epochs, lr, batch, lambdas, model, width, methods=ALL
 class KurmiT3(KurmiChapter):
     id = "K-T3"
     title = "Table 3: CelebA, HeavyMakeup and HairColor vs gender"
-    notebook = "kurmi_t3.ipynb"
+    notebook = "kurmi_t3.md"
     parameters = {"dataset": _dataset, "celeba_root": _root, **KurmiChapter.parameters}
     table_metrics = tuple(T1_METRICS)
     presets = {
