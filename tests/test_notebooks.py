@@ -1,10 +1,12 @@
 """Every chapter's MyST Markdown source executes at the smoke preset (papermill) and renders its figure and
 claims; what papermill executes is the source, cell for cell; the sources are plain, stable jupytext files."""
 
+import re
 from pathlib import Path
 
 import jupytext
 import nbformat
+import pandas as pd
 import papermill
 import pytest
 
@@ -59,3 +61,15 @@ def test_a_source_survives_the_jupytext_round_trip_unchanged(name):
     text = SOURCES[name].read_text()
     assert text.startswith("---\njupytext:") and "```{code-cell} ipython3" in text
     assert jupytext.writes(jupytext.reads(text, fmt="md:myst"), fmt="md:myst") == text
+
+
+@pytest.mark.parametrize("chapter_id", sorted(CHAPTERS))
+def test_every_result_the_narrative_cites_is_computed_by_the_chapter(chapter_id):
+    """Each `{glue:text}` key of a source is a key of its chapter's summary, even with no results (the book would
+    warn on a missing key); a source that cites results glues them."""
+    chapter = CHAPTERS[chapter_id]
+    text = chapter.notebook_path.read_text()
+    cited = set(re.findall(r"\{glue:text\}`([^`:]+)", text))
+    summary = chapter.summary(pd.DataFrame(), chapter.configure("smoke"))
+    assert cited <= set(summary) and all(isinstance(v, str) for v in summary.values())
+    assert ("chapter.glue(results, config)" in text) == bool(cited)

@@ -27,12 +27,12 @@ def recipe_for(dataset: str, epochs: int, **changes) -> Recipe:
     return Recipe(epochs=epochs, **augmentation).with_(**changes)
 
 
-def mean_text(values, scale: float = 100, digits: int = 1, unit: str = "%") -> str:
-    """The mean of ``values`` × ``scale`` with its unit, as text for a notebook's narrative; "not run" when there
+def mean_text(values) -> str:
+    """The mean of fractions ``values`` in %, as text for a notebook's narrative ("93.1%"); "not run" when there
     is none."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
-    return f"{values.mean() * scale:.{digits}f}{unit}" if len(values) else "not run"
+    return f"{values.mean() * 100:.1f}%" if len(values) else "not run"
 
 
 def model_label(model: str) -> str:

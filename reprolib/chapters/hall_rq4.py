@@ -158,8 +158,9 @@ class HallRQ4b(Chapter):
 
     def summary(self, results, config):
         """The smallest and largest ECE of this run's runs, ``ece_low`` and ``ece_high``."""
-        ece = results["metrics.ece"] if not results.empty else pd.Series(dtype=float)
-        return {"ece_low": mean_text([ece.min()], 1, 3, ""), "ece_high": mean_text([ece.max()], 1, 3, "")}
+        if results.empty:
+            return dict.fromkeys(("ece_low", "ece_high"), "not run")
+        return {"ece_low": f"{results['metrics.ece'].min():.3f}", "ece_high": f"{results['metrics.ece'].max():.3f}"}
 
     def claims(self, results, config):
         capacity, rows = config["capacity"], []
