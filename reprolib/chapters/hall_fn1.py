@@ -82,8 +82,13 @@ class HallFn1(Chapter):
         return fig
 
     def summary(self, results, config):
-        """The mean accuracy (%) of recognising inversion on the digits, ``digits_accuracy``, after ``epochs``."""
-        return {"digits_accuracy": mean_text(_accuracies(results, "digits")), "epochs": str(config["epochs"])}
+        """The mean accuracy (%) of recognising inversion on the digits, ``digits_accuracy``, after ``epochs``
+        ("30 epochs")."""
+        epochs = config["epochs"]
+        return {
+            "digits_accuracy": mean_text(_accuracies(results, "digits")),
+            "epochs": f"{epochs} epoch{'s' * (epochs != 1)}",
+        }
 
     def claims(self, results, config):
         rows = [_dataset_claim(dataset, _accuracies(results, dataset)) for dataset in config["dataset"]]
