@@ -23,7 +23,7 @@ case "${1:-}" in
     echo "The book is at $PWD/_build/html/index.html"
     ;;
   test)
-    ruff check reprolib tests benchmarks
+    ruff check reprolib tests benchmarks examples
     pytest -q
     ;;
   *)

@@ -14,8 +14,8 @@ import tempfile
 
 import numpy as np
 
-from reprolib.chapters.hall import inversion_run, recipe_for
 from reprolib.metrics import mean_ci
+from reprolib.papers.hall.protocol import inversion_run, recipe_for
 from reprolib.store import ResultsStore
 from reprolib.sweep import run_sweep
 

@@ -6,7 +6,7 @@
       params: {eps: [0.1, 0.3], runs: 20}
     - {chapter: H-RQ1, preset: course, params: {model: resnet20}}
 
-Every entry becomes one page of the book, ``book/chapters/<notebook>--<hash>.ipynb`` (the hash is of the
+Every entry becomes one page of the book, ``book/chapters/<notebook's stem>--<hash>.ipynb`` (the hash is of the
 chapter, preset and parameters), listed under "Parameter batches"; its parameters are shown at its top. The
 runs of all entries are trained together by one launcher, and a run already stored is never trained again.
 """

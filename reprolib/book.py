@@ -1,11 +1,13 @@
 """The book's pages: chapter notebooks executed with papermill into ``book/chapters/``.
 
-``execute_notebook`` runs a notebook as it is (a chapter trains what the store lacks). ``render`` executes it in
-results-only mode (``$REPROLIB_RESULTS_ONLY``: the chapter reads the store and trains nothing); when no run of
-the configuration is stored, the page is the notebook with its parameters but unexecuted, under a warning
-that says which command trains it. ``build`` runs Jupyter Book on the book. Every page carries a hidden first cell
-that installs the book's package when the page is opened in Colab (its launch button); Binder builds the
-repository's ``environment.yml`` instead.
+A chapter's source is a MyST Markdown notebook (jupytext's ``md:myst``) in ``notebooks/``; its page is the
+executed notebook ``book/chapters/<stem>.ipynb``. ``execute_notebook`` runs a notebook as it is (a chapter
+trains what the store lacks). ``render`` executes it in results-only mode (``$REPROLIB_RESULTS_ONLY``: the
+chapter reads the store and trains nothing); when no run of the configuration is stored, the page is the
+notebook with its parameters but unexecuted, under a warning that says which command trains it, and without
+the Markdown paragraphs that cite computed results (``{glue:...}``), as there are none to cite. ``build`` runs
+Jupyter Book on the book. Every page carries a hidden first cell that installs the book's package when the
+page is opened in Colab (its launch button); Binder builds the repository's ``environment.yml`` instead.
 """
 
 from __future__ import annotations
@@ -19,21 +21,26 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import jupytext
 import nbformat
 import yaml
 
 from .chapter import RESULTS_ONLY, ROOT, Chapter
+from .parts import Part
 from .store import ResultsStore
 
 __all__ = [
     "book_root",
     "chapters_dir",
+    "page_path",
+    "source_notebook",
     "execute_notebook",
     "render",
     "results_only",
     "build",
     "add_header",
     "add_colab_setup",
+    "drop_glued_paragraphs",
 ]
 
 
@@ -44,6 +51,16 @@ def book_root() -> Path:
 
 def chapters_dir() -> Path:
     return book_root() / "book" / "chapters"
+
+
+def page_path(chapter: Chapter | Part) -> Path:
+    """Where the book's page of a chapter (or part) is: its executed notebook, ``book/chapters/<stem>.ipynb``."""
+    return chapters_dir() / f"{Path(chapter.notebook).stem}.ipynb"
+
+
+def source_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook of a MyST Markdown source, as jupytext reads it (no outputs)."""
+    return jupytext.read(path)
 
 
 @contextlib.contextmanager
@@ -63,12 +80,13 @@ def results_only() -> Iterator[None]:
 def execute_notebook(
     chapter: Chapter, parameters: dict, output: Path, log_output: bool = True, prepare_only: bool = False
 ) -> Path:
-    """Execute the chapter's notebook with papermill, parameters injected, into ``output``."""
+    """Execute the chapter's notebook (read from its Markdown source) with papermill, parameters injected, into
+    ``output``, an ``.ipynb`` file."""
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
-        str(chapter.notebook_path),
+        source_notebook(chapter.notebook_path),
         str(output),
         parameters=parameters,
         kernel_name="python3",
@@ -92,11 +110,21 @@ def render(chapter: Chapter, parameters: dict, output: Path, log_output: bool = 
     with results_only():
         execute_notebook(chapter, parameters, output, log_output=log_output, prepare_only=not stored)
     if not stored:
+        drop_glued_paragraphs(output)
         detail = message.removeprefix("results missing: ")
         note = f"**Results missing**: {detail}. This page shows the chapter's code, not run."
         add_header(output, f":::{{warning}}\n{note}\n:::")
     add_colab_setup(output)
     return message
+
+
+def drop_glued_paragraphs(notebook: Path) -> None:
+    """Remove the Markdown paragraphs that cite glued results (``{glue:...}``): an unexecuted page has none."""
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = "\n\n".join(p for p in cell.source.split("\n\n") if "{glue:" not in p)
+    nbformat.write(nb, notebook)
 
 
 def add_colab_setup(notebook: Path) -> None:

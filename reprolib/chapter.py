@@ -37,7 +37,7 @@ class Chapter:
 
     id: str
     title: str
-    notebook: str  # file name in ``notebooks_dir``
+    notebook: str  # its MyST Markdown source (jupytext), a file name in ``notebooks_dir``
     notebooks_dir: Path = ROOT / "notebooks"
     presets: dict[str, dict]
     parameters: dict[str, Check]  # name → check; "preset" and "device" are implicit
@@ -64,6 +64,18 @@ class Chapter:
         }
         self.check(config)
         return {"preset": preset, "device": P.device("device", device), **config}
+
+    def summary(self, results: pd.DataFrame, config: dict) -> dict[str, str]:
+        """The values the notebook's narrative cites, as text keyed by name; none by default."""
+        return {}
+
+    def glue(self, results: pd.DataFrame, config: dict) -> None:
+        """Glue every value of ``summary`` (myst-nb) for ``{glue:text}`name``` in the notebook's Markdown; the
+        cell shows nothing."""
+        from myst_nb import glue
+
+        for key, value in self.summary(results, config).items():
+            glue(key, value, display=False)
 
     def check(self, config: dict) -> None:
         """Cross-parameter checks of a chapter; raise ParameterError."""

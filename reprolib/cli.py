@@ -16,7 +16,7 @@ from papermill.exceptions import PapermillExecutionError
 from . import book
 from .batch import entries_in_book, read_batch, yaml_problem
 from .book import execute_notebook
-from .chapter import PRESETS, ParameterError, ResultsMissing
+from .chapter import PRESETS, ROOT, ParameterError, ResultsMissing
 from .chapters import CHAPTERS, get_chapter
 from .launch import LAUNCHERS, Launch, launch
 from .parts import parts
@@ -46,7 +46,9 @@ def _chapters(which: str):
 
 def cmd_list(args) -> int:
     for chapter in CHAPTERS.values():
-        print(f"{chapter.id:8s} {chapter.title}  [notebooks/{chapter.notebook}]")
+        path = chapter.notebook_path
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"{chapter.id:8s} {chapter.title}  [{shown}]")
     return 0
 
 
@@ -93,7 +95,7 @@ def cmd_run(args) -> int:
             return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
     failures = []
     for chapter, config in zip(chapters, configs, strict=True):
-        output = Path(args.output) if args.output else book.chapters_dir() / chapter.notebook
+        output = Path(args.output) if args.output else book.page_path(chapter)
         parameters = {"preset": args.preset, "device": here, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
@@ -112,7 +114,7 @@ def cmd_run(args) -> int:
     if not args.output:  # the landing pages of the parts just run gather their chapters' verdicts anew
         for part in parts().values():
             if any(c.id.startswith(part.prefix) for c in chapters):
-                output = book.chapters_dir() / part.notebook
+                output = book.page_path(part)
                 print(f"updating the landing page of {part.title} → {output}", file=sys.stderr)
                 execute_notebook(part, {"preset": args.preset}, output)
     for failed in failures:
@@ -195,11 +197,11 @@ def cmd_batch(args) -> int:
 def cmd_book(args) -> int:
     """Render every chapter (at ``--preset``) and every batch page from stored results, then build the book."""
     for chapter in CHAPTERS.values():
-        output = book.chapters_dir() / chapter.notebook
+        output = book.page_path(chapter)
         print(f"rendering {chapter.id} at preset {args.preset} from stored results → {output}", file=sys.stderr)
         _report(book.render(chapter, {"preset": args.preset}, output))
     for part in parts().values():  # landing pages read stored results only
-        output = book.chapters_dir() / part.notebook
+        output = book.page_path(part)
         print(f"rendering the landing page of {part.title} → {output}", file=sys.stderr)
         execute_notebook(part, {"preset": args.preset}, output, log_output=False)
     for entry in entries_in_book():

@@ -26,7 +26,7 @@ RESULTS_MISSING = "results missing"
 class Part:
     prefix: str  # catalogue ids of the part's chapters start with it
     title: str
-    notebook: str  # the landing page, a file name in ``notebooks_dir``
+    notebook: str  # the landing page's MyST Markdown source, a file name in ``notebooks_dir``
     notebooks_dir: Path
 
     @property

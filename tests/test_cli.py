@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from reprolib import cli
+from reprolib import book, cli
 from reprolib.chapter import RESULTS_ONLY, ROOT
 from reprolib.chapters import get_chapter
 from reprolib.cli import main
@@ -22,7 +22,7 @@ def reprolib(*args, **kwargs):
 def test_list_names_every_chapter_with_its_id(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "H-RQ1" in out and "hall_rq1.ipynb" in out
+    assert "H-RQ1" in out and "hall_rq1.md" in out
 
 
 @pytest.mark.parametrize(
@@ -145,14 +145,14 @@ def test_run_all_goes_on_past_failing_chapters_and_reports_each_at_the_end(
     expected = [f"error: {c.failure_message(c.configure('smoke', dataset='fashion_mnist'))}" for c in chapters.values()]
     assert all(line.startswith("error: all ") for line in expected)
     assert capsys.readouterr().err.strip().splitlines()[-2:] == expected
-    assert pages == [(parts()["H-"].notebook, None)]  # no chapter page from no results; the landing page anew
+    assert pages == [(book.page_path(parts()["H-"]).name, None)]  # no chapter page from no results; the landing page
 
 
 def test_run_all_goes_on_past_a_failing_notebook_and_its_notebooks_train_nothing(store_dir, monkeypatch, pages, capsys):
     monkeypatch.setattr(cli, "CHAPTERS", {i: get_chapter(i) for i in ("H-F1", "H-RQ3")})
     assert main(["run", "all", "--preset", "smoke"]) == 1
-    names = [get_chapter(i).notebook for i in ("H-F1", "H-RQ3")]
-    assert pages == [(names[0], "1"), (names[1], "1"), (parts()["H-"].notebook, None)]
+    names = [book.page_path(get_chapter(i)).name for i in ("H-F1", "H-RQ3")]
+    assert pages == [(names[0], "1"), (names[1], "1"), (book.page_path(parts()["H-"]).name, None)]
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("error: the notebook of H-F1 failed with ResultsMissing: no results (in ")
 

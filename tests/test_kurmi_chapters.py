@@ -2,9 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reprolib.chapter import ParameterError
+from reprolib.chapter import RESULTS_ONLY, ParameterError, ResultsMissing
 from reprolib.chapters import get_chapter
 from reprolib.papers.kurmi.methods import FilterDrop
+from reprolib.store import ResultsStore
 
 T4 = get_chapter("K-T4")
 
@@ -90,3 +91,17 @@ def test_a_parameter_no_preset_sets_appears_in_the_rerun_command_only_when_given
     config = t1.configure("course", methods=["vanilla", "filter_drop"], drop_fraction=0.2)
     assert t1.method_spec("filter_drop", None, config) == FilterDrop(drop_fraction=0.2)
     assert " -p drop_fraction=0.2" in t1.rerun_command(config)
+
+
+def test_the_summary_reads_the_chapters_that_have_results_and_names_the_others(store_dir, monkeypatch, capsys):
+    monkeypatch.setenv(RESULTS_ONLY, "1")
+    summary, t4 = get_chapter("K-SUM"), get_chapter("K-T4")
+    config = summary.configure("smoke")
+    with pytest.raises(ResultsMissing, match="K-T1 at preset smoke"):
+        summary.run(config)
+    store = ResultsStore()
+    for spec in t4.specs(t4.configure("smoke")):
+        store.put({"key": spec.key, "status": "done", "config": spec.config(), "metrics": {"accuracy": 0.5}})
+    results = summary.run(config)
+    assert set(results["chapter"]) == {"K-T4"}
+    assert "results missing: " in capsys.readouterr().out

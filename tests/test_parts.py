@@ -37,7 +37,7 @@ def test_stored_results_give_the_chapters_own_claims(store_dir):
 
 def test_landing_page_runs_and_names_missing_results(tmp_path, store_dir):
     part = parts()["H-"]
-    out = execute_notebook(part, {"preset": "smoke"}, tmp_path / part.notebook, log_output=False)
+    out = execute_notebook(part, {"preset": "smoke"}, tmp_path / "hall_part1.ipynb", log_output=False)
     outputs = [o for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = " ".join(o.get("text", "") for o in outputs)

@@ -1,4 +1,5 @@
 import dataclasses
+import gc
 import json
 import os
 import signal
@@ -7,12 +8,17 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 import pytest
 
+from reprolib.models import ResNetCifar
 from reprolib.papers.hall.protocol import inversion_run, recipe_for
 from reprolib.papers.hall.rq6 import overlay_run
+from reprolib.papers.hall.tasks import InversionTask, make_inversion_task
 from reprolib.papers.kurmi.methods import Adversarial
+from reprolib.sources import SOURCES, load_source, register_source
+from reprolib.specs import register_task
 from reprolib.store import HEARTBEAT_SECONDS, STALE_BEATS, ResultsStore, config_key
 from reprolib.sweep import RunSpec, balanced_chunks, group_key, run_sweep
 
@@ -220,3 +226,96 @@ def test_balanced_chunks_keep_order_and_differ_in_size_by_at_most_one():
     assert [len(c) for c in balanced_chunks(list(range(90)), 8)] == [8] * 6 + [7] * 6
     assert balanced_chunks(list(range(5)), 8) == [[0, 1, 2, 3, 4]]
     assert sum(balanced_chunks(list(range(17)), 4), []) == list(range(17))
+
+
+GROUP_SCRIPT = """
+import sys
+from reprolib.papers.hall.protocol import inversion_run, recipe_for
+from reprolib.store import ResultsStore
+from reprolib.sweep import run_sweep
+recipe = recipe_for("digits", epochs=30).with_(precision="fp32", channels_last=False)
+todo = [inversion_run("digits", "resnet8", e, 0, recipe, width=4) for e in (0.1, 0.3)]
+run_sweep(todo, ResultsStore(sys.argv[1]), group_size=2, progress=False)
+"""
+
+
+def test_a_group_killed_mid_training_resumes_from_its_checkpoint(tmp_path):
+    """One group of two runs, checkpointed after every epoch: killed once its checkpoint exists, the rerun starts
+    from the saved epoch instead of epoch 0."""
+    root = tmp_path / "store"
+    env = {**os.environ, "REPROLIB_CHECKPOINT_SECONDS": "0"}
+    proc = subprocess.Popen([sys.executable, "-c", GROUP_SCRIPT, str(root)], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((root / "checkpoints").glob("*.pt")):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list(root.glob("*.json")), "the kill should land before the group finishes"
+    subprocess.run([sys.executable, "-c", GROUP_SCRIPT, str(root)], env=env, check=True)
+    records = ResultsStore(root).records()
+    assert len(records) == 2 and {r["status"] for r in records} == {"done"}
+    assert all(r["environment"]["resumed_from_epoch"] >= 1 for r in records)
+    assert not list((root / "checkpoints").glob("*.pt"))  # removed once the group's records are stored
+
+
+def test_a_run_can_keep_its_per_example_outputs(tmp_path):
+    store = ResultsStore(tmp_path)
+    spec = dataclasses.replace(specs(1, eps=(0.3,))[0], keep_outputs=True, evaluate_on=("train", "test"))
+    run_sweep([spec], store, progress=False)
+    record, outputs = store.get(spec.key), store.get_outputs(spec.key)
+    assert record["outputs"] == f"{spec.key}.outputs.npz" and set(outputs) == {"train", "test"}
+    task = spec.task.build(None)
+    assert outputs["test"].shape == (len(task.test),) and outputs["train"].shape == (len(task.train),)
+    accuracy = ((outputs["test"] > 0.5) == task.test.labels.numpy()).mean()
+    assert accuracy == pytest.approx(record["metrics"]["accuracy"])
+    assert record["split_metrics"]["train"]["accuracy"] == pytest.approx(
+        ((outputs["train"] > 0.5) == task.train.labels.numpy()).mean()
+    )
+    assert store.get_outputs(specs(1, eps=(0.1,))[0].key) == {}
+
+
+def test_force_trains_a_stored_run_again(tmp_path):
+    store = ResultsStore(tmp_path)
+    todo = specs(1, eps=(0.2,))
+    run_sweep(todo, store, progress=False)
+    first = store.get(todo[0].key)["finished_at"]
+    run_sweep(todo, store, progress=False)
+    assert store.get(todo[0].key)["finished_at"] == first
+    run_sweep(todo, store, progress=False, force=True)
+    assert store.get(todo[0].key)["finished_at"] > first
+
+
+BUILT, LIVE = [], weakref.WeakSet()
+
+
+@register_source("counted_digits_for_test")
+def _counted_digits(root, download):
+    BUILT.append("source")
+    return SOURCES.get("digits")(root, download)
+
+
+@register_task("counted_inversion_for_test")
+@dataclasses.dataclass(frozen=True)
+class _CountedTask(InversionTask):
+    """The inversion task, counting how many of its tasks are alive whenever one is built."""
+
+    def build(self, data_root):
+        gc.collect()
+        BUILT.append(len(LIVE))
+        task = make_inversion_task(load_source(self.dataset, root=data_root), self.eps, self.seed)
+        LIVE.add(task)
+        return task
+
+
+def test_tasks_are_built_one_group_at_a_time_and_a_source_decoded_once(tmp_path):
+    BUILT.clear()
+    model = ResNetCifar(depth=8, width=4)
+    todo = [
+        RunSpec(_CountedTask(dataset="counted_digits_for_test", eps=0.1, seed=s), model, RECIPE, seed=s)
+        for s in range(6)
+    ]
+    run_sweep(todo, ResultsStore(tmp_path), group_size=2, progress=False)
+    assert BUILT.count("source") == 1  # six tasks, one decoding
+    alive_at_build = [n for n in BUILT if n != "source"]
+    assert len(alive_at_build) == 6 and max(alive_at_build) <= 1  # the previous group was released

@@ -5,11 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from reprolib.augment import apply_affine, sample_pad_crop_flip
-from reprolib.models import ResNetCifar, create_model
+from reprolib.models import MultiLinear, ResNetCifar, create_model
+from reprolib.objectives import BinaryCrossEntropy
 from reprolib.papers.hall.protocol import PAPER_RECIPE
 from reprolib.papers.hall.tasks import make_inversion_task
 from reprolib.sources import load_source
-from reprolib.training import Recipe, data_generator, epoch_stream, learning_rate, train_runs
+from reprolib.specs import TransformSpec, register_transform
+from reprolib.training import Checkpoint, Recipe, data_generator, epoch_stream, learning_rate, train_runs
 
 MODEL = ResNetCifar(depth=8, width=8)
 RECIPE = PAPER_RECIPE.with_(
@@ -43,9 +45,12 @@ def test_pad_crop_shifts_by_whole_pixels_and_pads_with_zeros():
 
 
 def _reference_single_run(task, seed, recipe, weight_decay):
-    """A textbook loop: one model, torch.optim.SGD with its own weight_decay, the run's random stream."""
+    """A textbook loop: one model, torch.optim.SGD or Adam with its own weight_decay, the run's random stream."""
     model = create_model(MODEL, [seed], in_shape=(1, 8, 8))
-    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    if recipe.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     gen = data_generator(seed)
     mean = torch.tensor(task.mean)[None, None, :, None, None]  # broadcast as (run, batch, C, H, W)
     std = torch.tensor(task.std)[None, None, :, None, None]
@@ -79,6 +84,15 @@ def test_k1_reproduces_a_textbook_single_run_exactly_on_cpu(small_tasks):
         assert torch.equal(trained[name], value), name
     # The forward passes then differ only in the last bit of float32 (broadcast shapes pick other kernels).
     assert (out.outputs["test"] - probs).abs().max() < 1e-6
+
+
+def test_k1_with_adam_reproduces_a_textbook_adam_run_exactly(small_tasks):
+    recipe = RECIPE.with_(optimizer="adam", lr=1e-3, nesterov=False, weight_decay=5e-4)
+    trained = {}
+    train_runs([small_tasks[0]], MODEL, recipe, [2], callbacks=[lambda e: trained.update(e.model.state_dict())])
+    reference, _ = _reference_single_run(small_tasks[0], 2, recipe, 5e-4)
+    for name, value in reference.state_dict().items():
+        assert torch.equal(trained[name], value), name
 
 
 def test_runs_trained_together_match_runs_trained_alone(small_tasks):
@@ -141,3 +155,95 @@ def test_weighted_epoch_stream_resamples_in_proportion_to_the_weights():
     kind = torch.bincount(order % 3, minlength=3)
     assert kind[0] == 0
     assert 2.7 < kind[2] / kind[1] < 3.3
+
+
+class _ExtraHead(BinaryCrossEntropy):
+    """Trains its own linear head on the backbone's features; the backbone's head and a spare module get no
+    gradient (as with an ArcFace head): weight decay must skip them."""
+
+    def build(self, model, setup):
+        head = MultiLinear(len(setup.seeds), model.feature_dim, 1)
+        return torch.nn.ModuleDict({"head": head, "spare": MultiLinear(1, 2, 2)})
+
+    def loss(self, model, extra, batch):
+        logits = extra["head"](model.features(batch.x))[..., 0].float()
+        return F.binary_cross_entropy_with_logits(logits, batch.labels.float(), reduction="none").mean(1)
+
+    def predict(self, model, extra, x, groups):
+        return torch.sigmoid(extra["head"](model.features(x))[..., 0].float())
+
+
+def test_parameters_without_a_gradient_are_left_alone(small_tasks):
+    seen = {}
+    out = train_runs(
+        small_tasks[:2],
+        MODEL,
+        RECIPE.with_(weight_decay=1e-3),
+        [0, 1],
+        objective=_ExtraHead(),
+        callbacks=[lambda e: seen.update(head=e.model.head.weight.detach().clone())],
+    )
+    assert out[0].outputs["test"].shape == (256,)
+    untouched = create_model(MODEL, [0, 1], in_shape=(1, 8, 8))
+    assert torch.equal(seen["head"], untouched.head.weight)  # no gradient, no decay: as initialised
+
+
+@register_transform("flip_labels_for_test")
+@dataclasses.dataclass(frozen=True)
+class _FlipLabels(TransformSpec):
+    """A batch transform that leaves the images and trains on the opposite labels."""
+
+    def __call__(self, x, labels, generators):
+        return x, [(torch.ones_like(labels, dtype=torch.float32), 1 - labels)]
+
+
+class _Recording(BinaryCrossEntropy):
+    def __init__(self):
+        self.batches = []
+
+    def loss(self, model, extra, batch):
+        self.batches.append(batch)
+        return super().loss(model, extra, batch)
+
+
+def test_a_batch_transform_sets_the_targets_the_loss_fits(small_tasks):
+    plain, flipped = _Recording(), _Recording()
+    recipe = RECIPE.with_(epochs=1)
+    train_runs(small_tasks[:2], MODEL, recipe, [0, 1], objective=plain)
+    train_runs(small_tasks[:2], MODEL, recipe.with_(batch_transform=_FlipLabels()), [0, 1], objective=flipped)
+    for batch in plain.batches:
+        ((weights, labels),) = batch.targets
+        assert torch.equal(labels, batch.labels) and (weights == 1).all()
+    for batch in flipped.batches:
+        ((weights, labels),) = batch.targets
+        assert torch.equal(labels, 1 - batch.labels) and (weights == 1).all()
+    losses = [
+        train_runs([small_tasks[0]], MODEL, recipe.with_(batch_transform=t), [0])[0].train_loss
+        for t in (None, _FlipLabels())
+    ]
+    assert losses[0] != losses[1]  # the trainer fits the transformed targets
+
+
+def test_outputs_on_several_splits(small_tasks):
+    out = train_runs([small_tasks[0]], MODEL, RECIPE.with_(epochs=1), [0], evaluate_on=("train", "test"))[0]
+    assert set(out.outputs) == {"train", "test"} and out.outputs["train"].shape == (256,)
+    with pytest.raises(ValueError, match="has no split 'validation'; accepted: train, test"):
+        train_runs([small_tasks[0]], MODEL, RECIPE.with_(epochs=1), [0], evaluate_on=("validation",))
+
+
+def test_a_group_resumed_from_its_checkpoint_computes_what_an_uninterrupted_one_does(small_tasks, tmp_path):
+    recipe = RECIPE.with_(epochs=4)
+    whole = train_runs(small_tasks[:2], MODEL, recipe, [0, 1])
+
+    def killed_after_epoch_2(event):
+        if event.epoch == 3:
+            raise KeyboardInterrupt  # dies during epoch 3's callbacks, after epoch 2's checkpoint
+
+    checkpoint = Checkpoint(tmp_path / "group.pt", every_seconds=0)
+    with pytest.raises(KeyboardInterrupt):
+        train_runs(small_tasks[:2], MODEL, recipe, [0, 1], callbacks=[killed_after_epoch_2], checkpoint=checkpoint)
+    assert torch.load(tmp_path / "group.pt", weights_only=False)["epoch"] == 2
+    resumed = train_runs(small_tasks[:2], MODEL, recipe, [0, 1], checkpoint=Checkpoint(tmp_path / "group.pt", 0))
+    assert resumed[0].extras["resumed_from_epoch"] == 2
+    for a, b in zip(whole, resumed, strict=True):
+        assert torch.equal(a.outputs["test"], b.outputs["test"]) and a.train_loss == b.train_loss

@@ -17,7 +17,7 @@ PAPER = register_paper(
         title="Part I — Hall et al. (2022), A Systematic Study of Bias Amplification",
         prefix="H-",
         notebooks=Path(ROOT) / "notebooks",
-        landing="hall_part1.ipynb",
+        landing="hall_part1.md",
     ),
 )
 

@@ -18,7 +18,7 @@ NO_CLAIM = "—"
 class HallF1(Chapter):
     id = "H-F1"
     title = "Fig. 1: the groups — original and inverted images"
-    notebook = "hall_f1.ipynb"
+    notebook = "hall_f1.md"
     presets = {
         "smoke": {"dataset": ["digits"], "examples": 2, "seed": 0},
         "course": {"dataset": ["digits"], "examples": 2, "seed": 0},

@@ -13,7 +13,7 @@ from ... import params as P
 from ...chapter import Chapter
 from ...figures import new_figure
 from ...metrics import mean_ci
-from .protocol import DISPLAY, inversion_run, model_for, recipe_for
+from .protocol import DISPLAY, inversion_run, mean_text, model_for, recipe_for
 
 # Footnote 1: "the test accuracy of a residual network trained to recognize image inversion is 100% on
 # Fashion MNIST images and 96% on CIFAR-100 images". Footnote 2: uniform backgrounds make it trivial.
@@ -26,7 +26,7 @@ NATURAL_RANGE = (0.90, 0.99)
 class HallFn1(Chapter):
     id = "H-fn1"
     title = "Footnote 1: how well is inversion recognised?"
-    notebook = "hall_fn1.ipynb"
+    notebook = "hall_fn1.md"
     presets = {
         "smoke": {"dataset": ["digits"], "model": "resnet8", "runs": 2, "epochs": 1},
         "course": {"dataset": ["digits"], "model": "resnet8", "runs": 10, "epochs": 30},
@@ -81,6 +81,15 @@ class HallFn1(Chapter):
         ax.legend(loc="lower right")
         fig.tight_layout()
         return fig
+
+    def summary(self, results, config):
+        """The mean accuracy (%) of recognising inversion on the digits, ``digits_accuracy``, after ``epochs``
+        ("30 epochs")."""
+        epochs = config["epochs"]
+        return {
+            "digits_accuracy": mean_text(_accuracies(results, "digits")),
+            "epochs": f"{epochs} epoch{'s' * (epochs != 1)}",
+        }
 
     def claims(self, results, config):
         rows = [_dataset_claim(dataset, _accuracies(results, dataset)) for dataset in config["dataset"]]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...models import parse_model
 from ...sweep import RunSpec
 from ...training import Recipe
 from .tasks import InversionTask
 
-__all__ = ["recipe_for", "inversion_run", "DISPLAY", "PAPER_MODELS", "PAPER_RECIPE"]
+__all__ = ["recipe_for", "inversion_run", "mean_text", "DISPLAY", "PAPER_MODELS", "PAPER_RECIPE"]
 
 DISPLAY = {"digits": "digits (8×8)", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
@@ -40,6 +42,14 @@ def recipe_for(dataset: str, epochs: int, **changes) -> Recipe:
     else:
         augmentation = {"augment": "pad_crop_flip", "crop_padding": 1 if dataset == "digits" else 4}
     return PAPER_RECIPE.with_(epochs=epochs, **augmentation, **changes)
+
+
+def mean_text(values) -> str:
+    """The mean of fractions ``values`` in %, as text for a notebook's narrative ("93.1%"); "not run" when there
+    is none."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return f"{values.mean() * 100:.1f}%" if len(values) else "not run"
 
 
 def model_label(model: str) -> str:

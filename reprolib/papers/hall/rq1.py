@@ -17,7 +17,7 @@ FIG2_EPS = [round(0.05 * i, 2) for i in range(11)]
 class HallRQ1(Chapter):
     id = "H-RQ1"
     title = "RQ1: bias amplification vs dataset bias (Fig. 2)"
-    notebook = "hall_rq1.ipynb"
+    notebook = "hall_rq1.md"
     presets = {
         "smoke": {"dataset": ["digits"], "model": "resnet8", "eps": [0.0, 0.25, 0.5], "runs": 2, "epochs": 1},
         "course": {

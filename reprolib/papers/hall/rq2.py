@@ -18,7 +18,7 @@ from ...figures import mean_band, new_figure
 from ...models import CIFAR_DEPTHS, parse_model
 from ...params import ParameterError
 from ...sweep import RunSpec
-from .protocol import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
+from .protocol import DISPLAY, PAPER_PROTOCOL, inversion_run, mean_text, recipe_for
 
 __all__ = [
     "HallRQ2",
@@ -108,7 +108,7 @@ def knob_axis(ax, knob: str, values) -> None:
 class HallRQ2(Chapter):
     id = "H-RQ2"
     title = "RQ2: bias amplification and accuracy vs model capacity (Fig. 3)"
-    notebook = "hall_rq2.ipynb"
+    notebook = "hall_rq2.md"
     presets = {
         "smoke": {
             "dataset": "digits",
@@ -193,6 +193,10 @@ class HallRQ2(Chapter):
         fig.suptitle(f"{DISPLAY[config['dataset']]}, base {config['model']}", fontsize=10)
         fig.tight_layout()
         return fig
+
+    def summary(self, results, config):
+        """This run's mean test accuracy (%) over all its runs, ``accuracy``."""
+        return {"accuracy": mean_text(results["metrics.accuracy"] if not results.empty else [])}
 
     def claims(self, results, config):
         rows = []

@@ -42,7 +42,7 @@ def fraction_specs(config: dict) -> list[RunSpec]:
 class HallRQ3(Chapter):
     id = "H-RQ3"
     title = "RQ3: bias amplification and accuracy vs training-set size (Fig. 4)"
-    notebook = "hall_rq3.ipynb"
+    notebook = "hall_rq3.md"
     presets = {
         "smoke": {
             "dataset": "digits",

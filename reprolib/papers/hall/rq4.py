@@ -20,7 +20,7 @@ from ...chapter import Chapter
 from ...figures import new_figure
 from ...metrics import mean_ci
 from . import rq1, rq2, rq3
-from .protocol import DISPLAY
+from .protocol import DISPLAY, mean_text
 from .rq2 import KNOB_LABEL, KNOBS, knob_rows, partly_biased
 
 __all__ = ["HallRQ4a", "HallRQ4b", "CHAPTER_A", "CHAPTER_B", "capacity_rank"]
@@ -29,7 +29,7 @@ __all__ = ["HallRQ4a", "HallRQ4b", "CHAPTER_A", "CHAPTER_B", "capacity_rank"]
 class HallRQ4a(Chapter):
     id = "H-RQ4a"
     title = "RQ4: overconfidence (ECE) vs dataset bias (Fig. 5)"
-    notebook = "hall_rq4a.ipynb"
+    notebook = "hall_rq4a.md"
     # The runs of H-RQ1 at the same preset (Fig. 5 is the paper's ResNet-110 on CIFAR-100 of Fig. 2).
     presets = {
         "smoke": rq1.CHAPTER.presets["smoke"],
@@ -46,6 +46,20 @@ class HallRQ4a(Chapter):
         for ax in fig.axes:
             ax.set_ylim(bottom=0)
         return fig
+
+    def summary(self, results, config):
+        """On the digits: the smallest ε (``digits_low_eps``), the mean accuracy (%) there
+        (``digits_accuracy_low_eps``) and the largest mean ECE of an ε < ½ (``digits_ece_max``)."""
+        part = results[results["dataset"] == "digits"] if not results.empty else results
+        if part.empty:
+            return dict.fromkeys(("digits_low_eps", "digits_accuracy_low_eps", "digits_ece_max"), "not run")
+        low = part["eps"].min()
+        ece = part[part["eps"] < 0.5].groupby("eps")["metrics.ece"].mean()
+        return {
+            "digits_low_eps": f"{low:g}",
+            "digits_accuracy_low_eps": mean_text(part.loc[part["eps"] == low, "metrics.accuracy"]),
+            "digits_ece_max": f"{ece.max():.3f}" if len(ece) else "not run",
+        }
 
     def claims(self, results, config):
         rows = []
@@ -77,7 +91,7 @@ def capacity_rank(knob: str, values) -> np.ndarray:
 class HallRQ4b(Chapter):
     id = "H-RQ4b"
     title = "RQ4: bias amplification vs ECE as capacity and data size vary (Figs. 6, 7)"
-    notebook = "hall_rq4b.ipynb"
+    notebook = "hall_rq4b.md"
     # None everywhere: the capacity sweeps are H-RQ2's and the data sweep H-RQ3's, at the same preset. A value
     # given here replaces the value of both chapters (e.g. runs=20 matches `-p runs=20` given to each).
     presets = {
@@ -142,6 +156,12 @@ class HallRQ4b(Chapter):
         fig.suptitle(f"{data['model']} on {DISPLAY[data['dataset']]} — darker: smaller training set", fontsize=10)
         fig.tight_layout()
         return fig
+
+    def summary(self, results, config):
+        """The smallest and largest ECE of this run's runs, ``ece_low`` and ``ece_high``."""
+        if results.empty:
+            return dict.fromkeys(("ece_low", "ece_high"), "not run")
+        return {"ece_low": f"{results['metrics.ece'].min():.3f}", "ece_high": f"{results['metrics.ece'].max():.3f}"}
 
     def claims(self, results, config):
         capacity, rows = config["capacity"], []

@@ -26,7 +26,7 @@ from ... import claims as C
 from ... import params as P
 from ...chapter import Chapter
 from ...figures import mean_band, new_figure
-from .protocol import DISPLAY, inversion_run, model_for, recipe_for
+from .protocol import DISPLAY, inversion_run, mean_text, model_for, recipe_for
 
 EARLY_FRACTION = 0.1
 DROP_WINDOW_FRACTION = 0.05
@@ -102,7 +102,7 @@ class HallRQ5(Chapter):
     def __init__(self, swap_roles: bool):
         self.swap_roles = swap_roles
         suffix = "b" if swap_roles else "a"
-        self.id, self.notebook = f"H-RQ5{suffix}", f"hall_rq5{suffix}.ipynb"
+        self.id, self.notebook = f"H-RQ5{suffix}", f"hall_rq5{suffix}.md"
         if swap_roles:
             self.title = "RQ5b: bias amplification during training, roles swapped (Fig. 9)"
             classes, groups = {1: "inverted", 0: "original"}, {1: "positive objects", 0: "negative objects"}
@@ -151,6 +151,15 @@ class HallRQ5(Chapter):
             right.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
         return fig
+
+    def summary(self, results, config):
+        """Mean test accuracy (%) after the first epoch and after the last, ``first_epoch_accuracy`` and
+        ``final_accuracy``."""
+        curves = curves_frame(results) if not results.empty else pd.DataFrame({"epoch": [], "accuracy": []})
+        return {
+            "first_epoch_accuracy": mean_text(curves.loc[curves["epoch"] == 1, "accuracy"]),
+            "final_accuracy": mean_text(curves.loc[curves["epoch"] == config["epochs"], "accuracy"]),
+        }
 
     def claims(self, results, config):
         curves = curves_frame(results) if not results.empty else pd.DataFrame()

@@ -15,7 +15,7 @@ from ...figures import mean_band, new_figure
 from ...models import parse_model
 from ...sources import load_source
 from ...sweep import RunSpec
-from .protocol import DISPLAY, model_for, recipe_for
+from .protocol import DISPLAY, mean_text, model_for, recipe_for
 from .tasks import OverlayTask, make_overlay_task
 
 FIG10_ETA = [0.0, 0.2, 0.5, 0.8, 1.0]
@@ -39,7 +39,7 @@ def overlay_run(dataset: str, model: str, eta: float, eps: float, run: int, reci
 class HallRQ6(Chapter):
     id = "H-RQ6"
     title = "RQ6: bias amplification vs the relative difficulty of group and class (Figs. 10, 11)"
-    notebook = "hall_rq6.ipynb"
+    notebook = "hall_rq6.md"
     presets = {
         "smoke": {
             "dataset": "digits",
@@ -119,6 +119,12 @@ class HallRQ6(Chapter):
             ax.legend()
         fig.tight_layout()
         return fig
+
+    def summary(self, results, config):
+        """The smallest η (``low_eta``) and the mean test accuracy (%) there over every ε (``accuracy_low_eta``)."""
+        low = min(config["eta"])
+        part = results[np.isclose(results["eta"], low)] if not results.empty else results
+        return {"low_eta": f"{low:g}", "accuracy_low_eta": mean_text(part["metrics.accuracy"] if len(part) else [])}
 
     def claims(self, results, config):
         rows = []

@@ -11,6 +11,7 @@ so the λ curves show how sensitive each method is; the tables report the test r
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -214,6 +215,25 @@ class KurmiChapter(Chapter):
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def summary(self, results: pd.DataFrame, config) -> dict[str, str]:
+        """For every column of the paper's table (a setting, or a setting and a metric): this run's mean of each
+        method (in %; a gap in points), ``<method>_<column>`` (e.g. ``vanilla_95``, ``gba_cifar_10s_gap``), and
+        the method with the best mean (the smallest gap), ``best_<column>``; "not run" where no run is."""
+        final = self.final(results, config)
+        out = {}
+        for column in dict.fromkeys(c for row in self.paper.values() for c in row):
+            setting, metric = column.rsplit(" ", 1) if self.table_metrics else (column, self.table_metric)
+            means = {
+                m: self.per_run(final, config, setting, m, metric).mean() * 100 if not final.empty else np.nan
+                for m in dict.fromkeys([*self.paper, *config["methods"]])
+            }
+            unit = " points" if metric == "gap" else "%"
+            out.update({_key(m, column): "not run" if np.isnan(v) else f"{v:.1f}{unit}" for m, v in means.items()})
+            ran = {m: v for m, v in means.items() if not np.isnan(v)}
+            best = (min if metric == "gap" else max)(ran, key=ran.get) if ran else None
+            out[_key("best", column)] = METHOD_NAMES[best] if best else "not run"
+        return out
+
     def protocol_table(self, results: pd.DataFrame, config, method: str = "gba") -> pd.DataFrame:
         """GBA's test accuracies under the three test protocols (mask from the true bias label, no mask, mask
         from the discriminator's prediction), at the λ selected on validation."""
@@ -329,6 +349,11 @@ def labelled_positive(claim, paper, groups: dict) -> C.Claim:
     measured = "; ".join(f"{s}: {C.fmt_ci(np.asarray(v) * 100)} pts" for s, v in groups.items())
     verdict = C.REPRODUCED if all(strict) else C.PARTLY if all(means) or np.mean(strict) >= 0.5 else C.NOT_REPRODUCED
     return C.Claim(claim, paper, measured, verdict)
+
+
+def _key(*words: str) -> str:
+    """A glue key: lower-case words joined by "_" (``("gba", "CIFAR-10S gap")`` → ``gba_cifar_10s_gap``)."""
+    return re.sub(r"[^a-z0-9]+", "_", " ".join(words).lower()).strip("_")
 
 
 def _pct(values) -> str:

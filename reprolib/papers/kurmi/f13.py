@@ -51,7 +51,7 @@ def curve_panels(chapter, results, config, methods, which: str, axes_row=None, f
 class KurmiF13(GreyColourChapter):
     id = "K-F13"
     title = "Figs. 1 and 3: discriminator and classifier accuracy during training"
-    notebook = "kurmi_f13.ipynb"
+    notebook = "kurmi_f13.md"
     presets = _presets(["vanilla", "adversarial", "gba"])
 
     def figure(self, results, config):

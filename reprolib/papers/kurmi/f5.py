@@ -24,7 +24,7 @@ class KurmiF5(GreyColourChapter):
 
     id = "K-F5"
     title = "Fig. 5: statistical significance (Friedman test, Nemenyi critical difference)"
-    notebook = "kurmi_f5.ipynb"
+    notebook = "kurmi_f5.md"
     presets = _presets(["vanilla", "adversarial", "gba_n", "gba_c", "gba"])
 
     def scores(self, results, config, methods) -> pd.DataFrame:
@@ -75,6 +75,18 @@ class KurmiF5(GreyColourChapter):
             _cd_diagram(ax, list(scores.columns), test["average_ranks"], test["critical_difference"], name)
         fig.tight_layout()
         return fig
+
+    def summary(self, results, config):
+        """GBA's average rank among vanilla, adversarial and GBA (``gba_rank``) and the number of classes on which
+        it ranks last (``gba_last``, "k of N"); "not run" without the three methods."""
+        tests = self.tests(results, config)
+        if "(a) baseline, adversarial, GBA" not in tests:
+            return {"gba_rank": "not run", "gba_last": "not run"}
+        scores, test = tests["(a) baseline, adversarial, GBA"]
+        gba = METHOD_NAMES["gba"]
+        rank = dict(zip(scores.columns, test["average_ranks"], strict=True))[gba]
+        last = int((scores[gba] < scores.drop(columns=gba).min(axis=1)).sum())
+        return {"gba_rank": f"{rank:.2f}", "gba_last": f"{last} of {len(scores)}"}
 
     def claims(self, results, config):
         tests = self.tests(results, config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...chapter import Chapter
+from ...chapter import Chapter, ResultsMissing
 from ...figures import new_figure
 from ...store import ResultsStore
 from . import f5, f13, t1, t3, t4, t5
@@ -21,7 +21,7 @@ VERDICT_COLOURS = {
 class KurmiSummary(Chapter):
     id = "K-SUM"
     title = "Part III closing note: every verdict"
-    notebook = "kurmi_summary.ipynb"
+    notebook = "kurmi_summary.md"
     presets = {"smoke": {}, "course": {}, "paper": {}}
     parameters = {}
 
@@ -33,9 +33,19 @@ class KurmiSummary(Chapter):
 
     def run(self, config, store=None, progress=True, **sweep_options):
         """Run (or read from the store) every Part III chapter at this preset; their results, stacked, with a
-        ``chapter`` column."""
+        ``chapter`` column. In results-only mode a chapter with no stored results is left out (its line says
+        what trains it); only when none has any is ``ResultsMissing`` raised."""
         store = store or ResultsStore()
-        return _stack({c.id: c.run(cfg, store, progress=progress, **sweep_options) for c, cfg in self.configs(config)})
+        frames, missing = {}, []
+        for chapter, cfg in self.configs(config):
+            try:
+                frames[chapter.id] = chapter.run(cfg, store, progress=progress, **sweep_options)
+            except ResultsMissing as error:
+                missing.append(str(error))
+                print(error)
+        if missing and len(missing) == len(PART3):
+            raise ResultsMissing("; ".join(missing))
+        return _stack(frames)
 
     def results(self, config, store=None, specs=None):
         store = store or ResultsStore()
@@ -51,6 +61,19 @@ class KurmiSummary(Chapter):
             table.insert(0, "chapter", chapter.id)
             frames.append(table)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def summary(self, results, config):
+        """K-T4's values (``t4_vanilla_95``, …; see ``KurmiChapter.summary``) and the claims this run reproduces,
+        ``reproduced`` ("none" if no claim is)."""
+        table4 = t4.CHAPTER
+        part = results[results["chapter"] == table4.id] if not results.empty else results
+        values = {
+            f"t4_{k}": v for k, v in table4.summary(part, table4.configure(config["preset"], config["device"])).items()
+        }
+        table = self.claims(results, config)
+        rows = table[table["verdict"] == "reproduced"] if not table.empty else table
+        reproduced = "; ".join(f"{r.chapter}: {r.claim}" for r in rows.itertuples()) or "none"
+        return {**values, "reproduced": reproduced}
 
     def figure(self, results, config):
         table = self.claims(results, config)

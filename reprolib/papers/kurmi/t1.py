@@ -119,7 +119,7 @@ class GreyColourChapter(KurmiChapter):
 class KurmiT1(GreyColourChapter):
     id = "K-T1"
     title = "Table 1: CIFAR-10S, aligned and conflicting accuracy"
-    notebook = "kurmi_t1.ipynb"
+    notebook = "kurmi_t1.md"
     presets = _presets(["vanilla", "lff", "domain_independent", "adversarial", "gba"])
     paper = {m: {**TABLE_1[m], **TABLE_2[m]} for m in TABLE_1}  # Table 2 shows when dataset="cifar_i"
 

@@ -39,7 +39,7 @@ def _preset(dataset, runs, epochs, lr, batch, lambdas, model, width, methods=ALL
 class KurmiT3(KurmiChapter):
     id = "K-T3"
     title = "Table 3: CelebA, HeavyMakeup and HairColor vs gender"
-    notebook = "kurmi_t3.ipynb"
+    notebook = "kurmi_t3.md"
     # digits: the embedded stand-in; celeba: CelebA from ``celeba_root`` (a folder containing celeba/)
     parameters = {"dataset": P.choice("digits", "celeba"), "celeba_root": P.folder, **KurmiChapter.parameters}
     table_metrics = tuple(T1_METRICS)
