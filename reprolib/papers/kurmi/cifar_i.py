@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
 
-from ...sources import SOURCES, ImageSource, SourceUnavailable, load_source, register_source
-from ...specs import TaskSpec, check_choice, check_range, register_task
+from ...sources import ImageSource, SourceUnavailable, load_source, register_source
+from ...specs import register_task
 from ...tasks import Split, Task, channel_stats, split_balanced
-from .skew_tasks import SPLITS, _check_skew, skew_info, validation_source
+from .skew_tasks import SkewTaskSpec, _check_skew, skew_info, validation_source
 
 __all__ = ["CIFAR10_CLASSES", "CINIC_URL", "DomainSkewTask", "load_cinic_imagenet", "make_domain_skew_task"]
 
@@ -122,22 +121,11 @@ def make_domain_skew_task(source: ImageSource, other: ImageSource, skew: float, 
 
 @register_task("domain_skew")
 @dataclass(frozen=True)
-class DomainSkewTask(TaskSpec):
+class DomainSkewTask(SkewTaskSpec):
     """CIFAR-I (``make_domain_skew_task``): ``dataset`` (CIFAR-10) against CINIC-10's ImageNet images; a validation
     task holds out both domains."""
 
-    per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew"})
-
     dataset: str = "cifar10"
-    skew: float = 0.95
-    seed: int = 0
-    split: str = "test"
-
-    def validate(self):
-        check_choice("dataset", self.dataset, SOURCES.names())
-        check_range("skew", self.skew, 0, 1, open_low=True, open_high=True)
-        check_range("seed", self.seed, 0, None, integer=True)
-        check_choice("split", self.split, SPLITS)
 
     def build(self, data_root):
         source, other = load_source(self.dataset, root=data_root), load_cinic_imagenet(data_root)

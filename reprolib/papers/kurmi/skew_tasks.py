@@ -28,6 +28,7 @@ from ...tasks import Split, Task, channel_stats, split_balanced, stratified_subs
 
 __all__ = [
     "COLOURS",
+    "SkewTaskSpec",
     "ColourSkewTask",
     "GreyColourTask",
     "make_colour_skew_task",
@@ -222,25 +223,35 @@ def skew_source(dataset: str, split: str, seed: int, data_root) -> ImageSource:
     return validation_source(source, seed) if split == "validation" else source
 
 
-@register_task("colour_skew")
 @dataclass(frozen=True)
-class ColourSkewTask(TaskSpec):
-    """Colored MNIST (``make_colour_skew_task``) on ``dataset``, evaluated on its test or a validation split."""
+class SkewTaskSpec(TaskSpec):
+    """What the skew tasks share: the image source ``dataset``, the ``skew``, the seed, and the split evaluated on
+    (``test``, or ``validation``: a held-out part of the training split, for choosing hyperparameters)."""
 
     per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew"})
 
     dataset: str = "digits"
     skew: float = 0.95
     seed: int = 0
-    perturbation: float = 0.05
     split: str = "test"
 
     def validate(self):
         check_choice("dataset", self.dataset, SOURCES.names())
         check_range("skew", self.skew, 0, 1, open_low=True, open_high=True)
         check_range("seed", self.seed, 0, None, integer=True)
-        check_range("perturbation", self.perturbation, 0, 0.5)
         check_choice("split", self.split, SPLITS)
+
+
+@register_task("colour_skew")
+@dataclass(frozen=True)
+class ColourSkewTask(SkewTaskSpec):
+    """Colored MNIST (``make_colour_skew_task``) on ``dataset``."""
+
+    perturbation: float = 0.05
+
+    def validate(self):
+        super().validate()
+        check_range("perturbation", self.perturbation, 0, 0.5)
 
     def build(self, data_root):
         source = skew_source(self.dataset, self.split, self.seed, data_root)
@@ -249,22 +260,10 @@ class ColourSkewTask(TaskSpec):
 
 @register_task("grey_colour")
 @dataclass(frozen=True)
-class GreyColourTask(TaskSpec):
-    """CIFAR-10S (``make_grey_colour_task``) on ``dataset``, evaluated on its test or a validation split."""
+class GreyColourTask(SkewTaskSpec):
+    """CIFAR-10S (``make_grey_colour_task``) on ``dataset``."""
 
-    per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew"})
-
-    dataset: str = "digits"
-    skew: float = 0.95
-    seed: int = 0
     binary: bool = False
-    split: str = "test"
-
-    def validate(self):
-        check_choice("dataset", self.dataset, SOURCES.names())
-        check_range("skew", self.skew, 0, 1, open_low=True, open_high=True)
-        check_range("seed", self.seed, 0, None, integer=True)
-        check_choice("split", self.split, SPLITS)
 
     def build(self, data_root):
         source = skew_source(self.dataset, self.split, self.seed, data_root)
