@@ -22,7 +22,16 @@ from torch import nn
 
 from ...multilabel import perturb_labels
 
-__all__ = ["Attacker", "AttackerResult", "Leakage", "train_attacker", "balanced_indices", "dataset_leakage", "ATTACKER"]
+__all__ = [
+    "Attacker",
+    "AttackerResult",
+    "Leakage",
+    "accuracy",
+    "train_attacker",
+    "balanced_indices",
+    "dataset_leakage",
+    "ATTACKER",
+]
 
 ATTACKER = {"hidden": 300, "depth": 4, "epochs": 100, "batch_size": 128, "lr": 5e-5}  # §4.1; hidden: ours
 
