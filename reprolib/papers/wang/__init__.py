@@ -1,0 +1,24 @@
+"""Part II — Wang et al. (2019), "Balanced Datasets Are Not Enough": the multi-label stand-in for COCO with its
+``multilabel`` evaluator and ``multilabel_bce`` method (``standin.py``), the leakage attacker (``leakage.py``)
+and the chapters (W-F4 so far).
+
+Importing this package registers all of them.
+"""
+
+from pathlib import Path
+
+from ...chapter import ROOT, register_chapter
+from .. import Paper, register_paper
+from . import f4, leakage, standin  # noqa: F401 - they register
+
+PAPER = register_paper(
+    "wang",
+    Paper(
+        part=2,
+        title="Part II — Wang et al. (2019), Balanced Datasets Are Not Enough",
+        prefix="W-",
+        notebooks=Path(ROOT) / "notebooks",
+    ),
+)
+
+register_chapter(f4.CHAPTER)
