@@ -3,7 +3,10 @@
 Threat model (§4.2, §4.4.1). The attacker adds a 4 × 4 patch to training images of a randomly selected *target
 class* — all of them, or 10% — which keep their correct label: the poisons are clean-label, the patch is the only
 change (an ℓ0-bounded Δ, eq. 4.2). At test time the patch is added to images of another (*base*) class; the attack
-succeeds on an image the model then assigns to the target class.
+succeeds on an image the model then assigns to the target class. The thesis is not consistent here: Table 4.1's
+caption and §4.4.1's first description poison "images in the target class"; one later sentence says "all training
+images in the base class are patched". This task follows the caption and the description (clean-label: the
+target class's own images carry the patch, no label changes).
 
 This book's choices, where the thesis is silent:
 - the patch is a black-and-white checkerboard (top-left pixel white) in the bottom-right corner, every channel
