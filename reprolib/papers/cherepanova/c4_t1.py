@@ -217,13 +217,15 @@ class CherepanovaT41(Chapter):
 
     def examples_figure(self, config, per_row: int = 6):
         """What the model is trained and tested on: poisoned training images of run 0's target class, triggered
-        test images of other classes, and the same training images after one step of each defence."""
+        test images of other classes, and a batch of half poisoned, half clean training images after each defence."""
         task = PatchBackdoorTask(config["dataset"], config["size"], 1.0, target_class(0), 0).build(None)
         poisoned = task.train.images[task.train.groups == 1][:per_row]
         other = (task.test.groups == 1) & (task.test.labels != task.info["target_class"])
         triggered = task.test.images[other][:per_row]
-        x = task.train.images[:per_row].float().div(255)[None]
-        labels = task.train.labels[:per_row][None]
+        half = per_row // 2
+        batch = torch.cat([torch.nonzero(task.train.groups == 1)[:half], torch.nonzero(task.train.groups == 0)[:half]])
+        x = task.train.images[batch.flatten()].float().div(255)[None]
+        labels = task.train.labels[batch.flatten()][None]
         rows = {"poisoned (target class)": poisoned.float() / 255, "triggered (other classes)": triggered.float() / 255}
         for defence in config["defences"]:
             if DEFENCES[defence] is not None:
