@@ -230,9 +230,14 @@ def test_claims_as_the_thesis_found_them_are_reproduced():
 
 def test_claims_against_the_thesis_are_not_reproduced_and_missing_defences_not_run():
     config = CHAPTER.configure("smoke", defences=["none", "mixup", "cutmix"], poisoned_shares=[1.0, 0.1])
-    success = {(d, s): v for s in ("100%", "10%") for d, v in (("none", 0.2), ("mixup", 0.6), ("cutmix", 0.5))}
+    success = {(d, s): v for s in ("100%", "10%") for d, v in (("none", 0.8), ("mixup", 0.3), ("cutmix", 0.9))}
     claims = CHAPTER.claims(_frame(success, {"none": 0.9, "mixup": 0.85, "cutmix": 0.8}), config)
-    assert claims["verdict"].tolist() == ["not reproduced"] * 4
+    assert claims["verdict"].tolist() == ["reproduced"] + ["not reproduced"] * 3
+    # mixup "does not defend" an attack that fails anyway: vacuous, so inconclusive whatever the equivalence test
+    success = {(d, s): v for s in ("100%", "10%") for d, v in (("none", 0.02), ("mixup", 0.02), ("cutmix", 0.5))}
+    claims = CHAPTER.claims(_frame(success, {"none": 0.9, "mixup": 0.85, "cutmix": 0.8}), config)
+    assert claims["verdict"].tolist() == ["not reproduced"] * 3 + ["inconclusive"]
+    assert claims["measured"].iloc[3].endswith("the backdoor did not succeed without a defence")
     config = CHAPTER.configure("smoke", defences=["none"], poisoned_shares=[0.1])
     claims = CHAPTER.claims(_frame({("none", "10%"): 0.2}, {"none": 0.9}), config)
     assert claims["verdict"].tolist() == ["not run at this scale"] * 4

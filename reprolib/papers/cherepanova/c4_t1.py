@@ -262,12 +262,9 @@ class CherepanovaT41(Chapter):
                 missing.append(f"poisoned share {share}")
             return V.not_run(f"needs {', '.join(missing)}") if missing else None
 
+        works = needs("none", share="100%") or V.sign(get("none", "100%", "success") - 0.5, 1)
         rows = [
-            (
-                "Without a defence the backdoor succeeds on most triggered images (100% poisoned)",
-                "100% success",
-                needs("none", share="100%") or V.sign(get("none", "100%", "success") - 0.5, 1),
-            ),
+            ("Without a defence the backdoor succeeds on most triggered images (100% poisoned)", "100% success", works),
             (
                 "CutMix lowers backdoor success",
                 "100% → 36% (100% poisoned); 57% → 23% (10%)",
@@ -291,8 +288,11 @@ class CherepanovaT41(Chapter):
                 f"±{MIXUP_TOLERANCE * 100:g} points of no defence)",
                 "100% → 100% (100% poisoned)",
                 needs("none", "mixup", share="100%")
-                or V.equivalent_to_zero(
-                    get("mixup", "100%", "success") - get("none", "100%", "success"), MIXUP_TOLERANCE
+                or _given_backdoor(
+                    works,
+                    V.equivalent_to_zero(
+                        get("mixup", "100%", "success") - get("none", "100%", "success"), MIXUP_TOLERANCE
+                    ),
                 ),
             ),
         ]
@@ -312,6 +312,14 @@ class CherepanovaT41(Chapter):
                     key = f"{defence}_{share * 100:g}_{metric}"
                     out[key] = f"{v.mean() * 100:.0f}%" if len(v) else "not run"
         return out
+
+
+def _given_backdoor(works: V.Verdict, verdict: V.Verdict) -> V.Verdict:
+    """A claim that a defence *fails* is vacuous where the attack fails without it: unless the first claim (the
+    backdoor succeeds without a defence) is reproduced, the verdict is ``inconclusive``, whatever the test says."""
+    if works.verdict in (V.REPRODUCED, V.NOT_RUN):
+        return verdict
+    return V.Verdict(V.INCONCLUSIVE, f"{verdict.measured}; the backdoor did not succeed without a defence")
 
 
 def _pct(values) -> str:
