@@ -8,8 +8,9 @@ import pytest
 
 from reprolib.batch import read_batch
 from reprolib.chapter import ROOT, ResultsMissing
-from reprolib.chapters import get_chapter
+from reprolib.chapters import CHAPTERS, get_chapter
 from reprolib.cli import main
+from reprolib.parts import parts
 from reprolib.store import ResultsStore
 
 
@@ -79,13 +80,10 @@ def test_book_with_no_results_says_so_on_each_page_and_trains_nothing(store_dir,
     assert "**Results missing**: 60 of 60 runs of H-RQ1 at preset course" in text
     assert "`reprolib run H-RQ1 --preset course`" in text
     assert not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
-    pages = [nbformat.read(page, as_version=4) for page in (book_dir / "book" / "chapters").glob("*.ipynb")]
-    assert len(pages) == 19
-    stored = [  # W-F4 computes its attackers on label vectors when asked (nothing to store): it has results to cite
-        nbformat.read(page, as_version=4)
-        for page in (book_dir / "book" / "chapters").glob("*.ipynb")
-        if page.name != "wang_f4.ipynb"
-    ]
+    paths = sorted((book_dir / "book" / "chapters").glob("*.ipynb"))
+    pages = [nbformat.read(path, as_version=4) for path in paths]  # W-F4 computes its attackers when asked
+    assert len(pages) == len(CHAPTERS) + len(parts())  # every chapter, and every part's landing page
+    stored = [page for path, page in zip(paths, pages, strict=True) if path.name != "wang_f4.ipynb"]
     assert not [c for page in stored for c in page.cells if "{glue:" in c.source]  # no results to cite
     assert not store_dir.exists()
 

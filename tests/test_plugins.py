@@ -37,7 +37,7 @@ def test_every_chapter_belongs_to_a_registered_paper_and_the_book_keeps_their_or
     prefixes = [paper.prefix for _, paper in sorted(PAPERS.items(), key=lambda item: item[1].part)]
     owners = [next(i for i, prefix in enumerate(prefixes) if cid.startswith(prefix)) for cid in ids]
     assert owners == sorted(owners)
-    assert ids[:2] == ["H-F1", "H-RQ1"] and ids[-1] == "K-SUM"
+    assert ids[:2] == ["H-F1", "H-RQ1"] and [i for i in ids if i.startswith("K-")][-1] == "K-SUM"
 
 
 @pytest.fixture

@@ -1,0 +1,332 @@
+"""C-4-T1 — Cherepanova (2023), thesis Table 4.1 and Fig. 4.3 (§4.4.1): mixup and CutMix against a patch backdoor.
+
+Runs: every (defence, poisoned share, run) trains once. Run r's target class is a seeded draw (the thesis: "a
+randomly selected target class") and its poisoned images, data order and initialisation are seeded by r, so the
+defences are compared on paired runs: the same target, the same poisons, the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ... import params as P
+from ... import verdicts as V
+from ...chapter import Chapter
+from ...figures import new_figure
+from ...metrics import mean_ci
+from ...models import parse_model
+from ...objectives import MultiClassCE
+from ...sweep import RunSpec
+from ...training import Recipe
+from .backdoor import PatchBackdoorTask
+from .transforms import CutMix, Cutout, KWayMixup, Mixup
+
+__all__ = ["CherepanovaT41", "CHAPTER", "DEFENCES", "target_class"]
+
+# name → the batch transform of the recipe (None: no defence), at the thesis's strengths (§4.3: α = 1, 4-way mixup)
+DEFENCES = {"none": None, "mixup": Mixup(), "cutmix": CutMix(), "cutout": Cutout(), "kway_mixup": KWayMixup(k=4)}
+DEFENCE_NAMES = {
+    "none": "Baseline",
+    "mixup": "mixup",
+    "cutmix": "CutMix",
+    "cutout": "cutout",
+    "kway_mixup": "mixup (4-way)",
+}
+NUM_CLASSES = 10  # the digits and CIFAR-10
+SOURCE_SIDES = {"digits": 8, "cifar10": 32}  # the sources' image sides: ``size`` is a multiple
+MIXUP_TOLERANCE = 0.10  # "mixup fails": its success within ±10 points of no defence; fixed before any run
+
+
+def share_label(share: float) -> str:
+    return f"{share * 100:g}%"
+
+
+def shares_of(config) -> list[str]:
+    """The poisoned shares of ``config`` as labels, largest first (Table 4.1's order: 100%, then 10%)."""
+    return [share_label(s) for s in sorted(config["poisoned_shares"], reverse=True)]
+
+
+def target_class(run: int) -> int:
+    """Run ``run``'s target class: a uniform draw from a generator seeded by the run."""
+    return int(torch.randint(NUM_CLASSES, (1,), generator=torch.Generator().manual_seed(run)))
+
+
+class CherepanovaT41(Chapter):
+    id = "C-4-T1"
+    title = "Table 4.1: data augmentation against a patch backdoor"
+    notebook = "cherepanova_c4_t1.md"
+    presets = {
+        "smoke": {
+            "dataset": "digits",
+            "size": 16,
+            "defences": ["none", "mixup", "cutmix"],
+            "poisoned_shares": [1.0, 0.1],
+            "runs": 2,
+            "epochs": 2,
+            "lr": 0.05,
+            "batch_size": 64,
+            "augment": "none",
+            "model": "mlp",
+            "width": 32,
+        },
+        "course": {
+            "dataset": "digits",
+            "size": 16,
+            "defences": ["none", "mixup", "cutmix", "cutout", "kway_mixup"],
+            "poisoned_shares": [1.0, 0.1],
+            "runs": 4,
+            "epochs": 8,
+            "lr": 0.05,
+            "batch_size": 64,
+            "augment": "none",
+            "model": "resnet8",
+            "width": 8,
+        },
+        "paper": {  # CIFAR-10, ResNet-18; the schedule of Geiping et al.'s framework (the thesis states none)
+            "dataset": "cifar10",
+            "size": 32,
+            "defences": ["none", "mixup", "cutmix", "cutout", "kway_mixup"],
+            "poisoned_shares": [1.0, 0.1],
+            "runs": 4,
+            "epochs": 40,
+            "lr": 0.1,
+            "batch_size": 128,
+            "augment": "pad_crop_flip",
+            "model": "resnet18",
+            "width": 64,
+        },
+    }
+    parameters = {
+        "dataset": P.choice("digits", "cifar10"),
+        "size": P.choice(8, 16, 32, 64),
+        "defences": P.choices(*DEFENCES),
+        "poisoned_shares": P.numbers(0, 1, open_low=True, unique=True),
+        "runs": P.integer(1, 100),
+        "epochs": P.integer(1),
+        "lr": P.number(0, 10, open_low=True),
+        "batch_size": P.integer(1, 4096),
+        "augment": P.choice("none", "pad_crop_flip"),
+        "model": P.model(allowed=("mlp", "resnet8", "resnet20", "resnet18")),
+        "width": P.integer(4, 512),
+    }
+    # Table 4.1 (ResNet-18 on CIFAR-10, 4 runs): defence → share → (poison success, clean validation accuracy), %
+    paper = {
+        "none": {"100%": (100, 85), "10%": (57, 94)},
+        "mixup": {"100%": (100, 85), "10%": (42, 95)},
+        "cutmix": {"100%": (36, 94), "10%": (23, 95)},
+    }
+
+    def check(self, config):
+        side = SOURCE_SIDES[config["dataset"]]
+        if config["size"] % side:
+            raise P.ParameterError(f"size must be a multiple of {side} for {config['dataset']}, got {config['size']}")
+
+    def recipe(self, config, defence: str) -> Recipe:
+        """SGD with Nesterov momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 after 14, 24 and 35 of 40 epochs (scaled to
+        ``epochs``): the schedule of Geiping et al.'s poisoning framework, on which the thesis's experiments build
+        (it states no schedule for Table 4.1); the defence is the recipe's batch transform."""
+        return Recipe(
+            epochs=config["epochs"],
+            batch_size=config["batch_size"],
+            lr=config["lr"],
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=5e-4,
+            lr_drops=(14 / 40, 24 / 40, 35 / 40),
+            augment=config["augment"],
+            batch_transform=DEFENCES[defence],
+        )
+
+    def model_spec(self, config):
+        name = config["model"]
+        spec = parse_model(name)
+        return spec.replace(hidden=config["width"], depth=2) if name == "mlp" else spec.replace(width=config["width"])
+
+    def specs(self, config):
+        model = self.model_spec(config)
+        specs = []
+        for defence in config["defences"]:
+            recipe = self.recipe(config, defence)
+            for share in config["poisoned_shares"]:
+                for run in range(config["runs"]):
+                    target = target_class(run)
+                    task = PatchBackdoorTask(config["dataset"], config["size"], share, target, run)
+                    tags = {"defence": defence, "share": share_label(share), "run": run, "target": target}
+                    specs.append(RunSpec(task, model, recipe, seed=run, method=MultiClassCE(), tags=tags))
+        return specs
+
+    # --- results ---------------------------------------------------------------------------------------------
+
+    def per_run(self, results: pd.DataFrame, defence: str, share: str, metric: str) -> np.ndarray:
+        """``metrics.<metric>`` of one (defence, share), ordered by run (paired across defences)."""
+        if results.empty:
+            return np.array([])
+        part = results[(results["defence"] == defence) & (results["share"] == share)].sort_values("run")
+        return part[f"metrics.{metric}"].to_numpy(dtype=float)
+
+    def table(self, results: pd.DataFrame, config) -> pd.DataFrame:
+        """Table 4.1: per defence and poisoned share, the thesis's success and accuracy beside this run's (in %,
+        mean ± 95% half-interval over runs)."""
+        rows = []
+        shares = shares_of(config)
+        for defence in [*config["defences"], *[d for d in self.paper if d not in config["defences"]]]:
+            row = {"defence": DEFENCE_NAMES[defence]}
+            for share in shares:
+                thesis = self.paper.get(defence, {}).get(share)
+                for i, metric in enumerate(("success", "accuracy")):
+                    row[f"{metric} {share} (thesis)"] = "—" if thesis is None else f"{thesis[i]}"
+                    row[f"{metric} {share} (this run)"] = _pct(self.per_run(results, defence, share, metric))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def figure(self, results: pd.DataFrame, config):
+        """Fig. 4.3 for the backdoor: poison success against clean accuracy, one point per defence (mean, 95%
+        intervals on both axes), one panel per poisoned share; the thesis's Table 4.1 points hollow."""
+        shares = shares_of(config)
+        fig, axes = new_figure(len(shares))
+        colours = dict(zip(DEFENCES, ("C0", "C1", "C2", "C3", "C4"), strict=True))
+        for ax, share in zip(axes[0], shares, strict=True):
+            for defence in config["defences"]:
+                acc, success = (self.per_run(results, defence, share, m) * 100 for m in ("accuracy", "success"))
+                if len(acc) == 0:
+                    continue
+                (ma, la, ha), (ms, ls, hs) = mean_ci(acc), mean_ci(success)
+                ax.errorbar(
+                    ma,
+                    ms,
+                    xerr=[[ma - la], [ha - ma]],
+                    yerr=[[ms - ls], [hs - ms]],
+                    fmt="o",
+                    color=colours[defence],
+                    label=DEFENCE_NAMES[defence],
+                    capsize=3,
+                )
+                thesis = self.paper.get(defence, {}).get(share)
+                if thesis is not None:
+                    ax.scatter(thesis[1], thesis[0], facecolors="none", edgecolors=colours[defence], s=60)
+            ax.set(xlabel="clean accuracy (%)", ylabel="backdoor success (%)", title=f"{share} of the target class")
+            ax.set_xlim(0, 102)
+            ax.set_ylim(-3, 103)
+        axes[0][0].legend(
+            fontsize="small", title="filled: this run; hollow: thesis", title_fontsize="x-small", loc="lower left"
+        )
+        fig.tight_layout()
+        return fig
+
+    def examples_figure(self, config, per_row: int = 6):
+        """What the model is trained and tested on: poisoned training images of run 0's target class, triggered
+        test images of other classes, and a batch of half poisoned, half clean training images after each defence."""
+        task = PatchBackdoorTask(config["dataset"], config["size"], 1.0, target_class(0), 0).build(None)
+        poisoned = task.train.images[task.train.groups == 1][:per_row]
+        other = (task.test.groups == 1) & (task.test.labels != task.info["target_class"])
+        triggered = task.test.images[other][:per_row]
+        half = per_row // 2
+        batch = torch.cat([torch.nonzero(task.train.groups == 1)[:half], torch.nonzero(task.train.groups == 0)[:half]])
+        x = task.train.images[batch.flatten()].float().div(255)[None]
+        labels = task.train.labels[batch.flatten()][None]
+        rows = {"poisoned (target class)": poisoned.float() / 255, "triggered (other classes)": triggered.float() / 255}
+        for defence in config["defences"]:
+            if DEFENCES[defence] is not None:
+                rows[DEFENCE_NAMES[defence]] = DEFENCES[defence](x, labels, [torch.Generator().manual_seed(0)])[0][0]
+        fig, axes = new_figure(per_row, len(rows), width=1.2, height=1.3)
+        for r, (name, images) in enumerate(rows.items()):
+            for c in range(per_row):
+                ax = axes[r][c]
+                if c < len(images):
+                    ax.imshow(images[c].permute(1, 2, 0).squeeze(-1), cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[r][0].set_ylabel(name, rotation=0, ha="right", fontsize="small")
+        fig.tight_layout()
+        return fig
+
+    def claims(self, results: pd.DataFrame, config) -> pd.DataFrame:
+        """The thesis's claims on Table 4.1, judged by the calibrated rules of ``reprolib.verdicts`` on runs paired
+        by run index (same target class, poisons and seed)."""
+        shares = shares_of(config)
+        values = {
+            (d, s, m): self.per_run(results, d, s, m)
+            for d in config["defences"]
+            for s in shares
+            for m in ("success", "accuracy")
+        }
+
+        def get(defence, share, metric):
+            return values.get((defence, share, metric), np.array([]))
+
+        def needs(*defences, share=None):
+            missing = [d for d in defences if d not in config["defences"]]
+            if share is not None and share not in shares:
+                missing.append(f"poisoned share {share}")
+            return V.not_run(f"needs {', '.join(missing)}") if missing else None
+
+        works = needs("none", share="100%") or V.sign(get("none", "100%", "success") - 0.5, 1)
+        rows = [
+            ("Without a defence the backdoor succeeds on most triggered images (100% poisoned)", "100% success", works),
+            (
+                "CutMix lowers backdoor success",
+                "100% → 36% (100% poisoned); 57% → 23% (10%)",
+                needs("none", "cutmix")
+                or V.paired_better(
+                    {s: get("cutmix", s, "success") for s in shares},
+                    {s: get("none", s, "success") for s in shares},
+                    higher=False,
+                ),
+            ),
+            (
+                "CutMix raises clean accuracy when the whole target class is poisoned",
+                "85% → 94% (100% poisoned)",
+                needs("none", "cutmix", share="100%")
+                or V.paired_better(
+                    {"100%": get("cutmix", "100%", "accuracy")}, {"100%": get("none", "100%", "accuracy")}
+                ),
+            ),
+            (
+                f"mixup does not defend when the whole target class is poisoned (success within "
+                f"±{MIXUP_TOLERANCE * 100:g} points of no defence)",
+                "100% → 100% (100% poisoned)",
+                needs("none", "mixup", share="100%")
+                or _given_backdoor(
+                    works,
+                    V.equivalent_to_zero(
+                        get("mixup", "100%", "success") - get("none", "100%", "success"), MIXUP_TOLERANCE
+                    ),
+                ),
+            ),
+        ]
+        return pd.DataFrame(
+            [{"claim": c, "paper": p, "measured": v.measured, "verdict": v.verdict} for c, p, v in rows],
+            columns=["claim", "paper", "measured", "verdict"],
+        )
+
+    def summary(self, results: pd.DataFrame, config) -> dict[str, str]:
+        """This run's mean success and accuracy per (defence, share): ``<defence>_<share>_<metric>`` (e.g.
+        ``cutmix_100_success``), "not run" where no run is."""
+        out = {}
+        for defence in DEFENCES:
+            for share in (1.0, 0.1):
+                for metric in ("success", "accuracy"):
+                    v = self.per_run(results, defence, share_label(share), metric)
+                    key = f"{defence}_{share * 100:g}_{metric}"
+                    out[key] = f"{v.mean() * 100:.0f}%" if len(v) else "not run"
+        return out
+
+
+def _given_backdoor(works: V.Verdict, verdict: V.Verdict) -> V.Verdict:
+    """A claim that a defence *fails* is vacuous where the attack fails without it: unless the first claim (the
+    backdoor succeeds without a defence) is reproduced, the verdict is ``inconclusive``, whatever the test says."""
+    if works.verdict in (V.REPRODUCED, V.NOT_RUN):
+        return verdict
+    return V.Verdict(V.INCONCLUSIVE, f"{verdict.measured}; the backdoor did not succeed without a defence")
+
+
+def _pct(values) -> str:
+    if len(values) == 0:
+        return "not run"
+    mean, low, high = mean_ci(np.asarray(values) * 100)
+    return f"{mean:.1f} ± {(high - low) / 2:.1f}"
+
+
+CHAPTER = CherepanovaT41()
