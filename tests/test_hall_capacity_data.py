@@ -10,7 +10,6 @@ from reprolib.chapters import get_chapter
 from reprolib.papers.hall.rq3 import scaled_epochs
 from reprolib.sweep import group_key
 
-
 # --- H-RQ2 ---------------------------------------------------------------------------------------------------
 
 
@@ -113,6 +112,30 @@ def test_rq2_verdicts_follow_the_data():
     assert table[:3] == [C.NOT_REPRODUCED] * 3  # minima at an end of every sweep
     assert table[3] == C.NOT_REPRODUCED  # accuracy falls with depth
     assert table[5] == C.NOT_REPRODUCED  # best accuracy (1e-5) equals least BiasAmp (1e-5): no trade-off
+
+
+def test_rq2_judges_each_eps_line_and_combines_them():
+    """(Base point: depth 8 ≡ width 16 ≡ weight decay 1e-4 on each line.) A v on one ε line and a monotone curve
+    on the other is not a v-shape "in every line"; pooling the two
+    lines would have shown a v (the old rule's weakness)."""
+    chapter = get_chapter("H-RQ2")
+    config = chapter.configure("course")
+    accuracy = _course_sweeps([0.9] * 3, [0.9] * 4, [0.9] * 7)
+    v_line = _capacity_frame(
+        _course_sweeps([0.02, 0.0, 0.04], [0.04, 0.01, 0.02, 0.04], [0.05, 0.03, 0.02, 0.0, 0.01, 0.03, 0.05]),
+        accuracy,
+        eps=(0.2,),
+    )
+    monotone_line = _capacity_frame(
+        _course_sweeps([0.0, 0.01, 0.02], [0.03, 0.015, 0.0, -0.01], [-0.01, -0.005, 0.0, 0.005, 0.01, 0.02, 0.03]),
+        accuracy,
+        eps=(0.4,),
+    )
+    both = pd.concat([v_line, monotone_line], ignore_index=True)
+    vs = chapter.claims(both, config)["verdict"].tolist()[:3]
+    assert vs == [C.NOT_REPRODUCED] * 3
+    assert chapter.claims(v_line, config)["verdict"].tolist()[:3] == [C.REPRODUCED] * 3
+    assert "ε = 0.2:" in chapter.claims(v_line, config).loc[0, "measured"]
 
 
 # --- H-RQ3 ---------------------------------------------------------------------------------------------------
