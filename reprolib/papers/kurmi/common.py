@@ -251,8 +251,10 @@ class KurmiChapter(Chapter):
                 row = {"setting": setting, "protocol": protocol}
                 for metric in ("accuracy", "aligned", "conflicting", "mean", "gap"):
                     column = metric_column(protocol, metric)
-                    values = part[column].abs() if metric == "gap" and column in part else part.get(column)
-                    row[metric] = _pct(values) if not part.empty and column in part else "no runs"
+                    if part.empty or column not in part:
+                        row[metric] = "no runs"
+                        continue
+                    row[metric] = _pct(part[column].abs() if metric == "gap" else part[column])  # gaps absolute
                 rows.append(row)
         return pd.DataFrame(rows)
 
