@@ -1,7 +1,9 @@
 """Claims tables: a paper's claim, the paper's number, this run's number, and a verdict computed from the data.
 
-Each check states its rule in its docstring; the rules are fixed before any result is seen and are never
-tuned to flip a verdict. Verdicts: ``reproduced``, ``partly``, ``not reproduced``, ``not run at this scale``.
+The verdicts and the rules that compute them live in :mod:`reprolib.verdicts` (stated in prose on the book page
+"How verdicts are computed", ``book/verdicts.md``); this module only lays a verdict out as a row of a chapter's
+claims table. The vocabulary is :data:`reprolib.verdicts.VERDICTS`: ``reproduced``, ``partly``, ``not
+reproduced``, ``inconclusive``, ``by construction``, ``not run at this scale``.
 """
 
 from __future__ import annotations
@@ -9,33 +11,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .metrics import mean_ci
+from .verdicts import BY_CONSTRUCTION, INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, PARTLY, REPRODUCED, VERDICTS, Verdict
 
 __all__ = [
     "Claim",
     "VERDICTS",
+    "REPRODUCED",
+    "PARTLY",
+    "NOT_REPRODUCED",
+    "INCONCLUSIVE",
+    "BY_CONSTRUCTION",
+    "NOT_RUN",
     "claims_frame",
     "fmt_ci",
-    "check_near_zero",
-    "check_positive",
-    "check_negative",
-    "check_increasing",
-    "check_decreasing",
-    "check_v_shape",
-    "difference_ci",
+    "judged",
     "not_run",
 ]
-
-REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN = "reproduced", "partly", "not reproduced", "not run at this scale"
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_RUN)
-
-# |mean| below this counts as "≈ 0" for BiasAmp even when the interval excludes 0 (a 0.5-point difference in
-# prediction rates); fixed before any result was seen.
-NEAR_ZERO_TOLERANCE = 0.005
 
 
 @dataclass(frozen=True)
@@ -59,129 +53,10 @@ def fmt_ci(values) -> str:
     return f"{mean:+.4f} [{low:+.4f}, {high:+.4f}] (n={len(values)})"
 
 
+def judged(claim: str, paper: str, verdict: Verdict) -> Claim:
+    """The row of a claim judged by a rule of :mod:`reprolib.verdicts`."""
+    return Claim(claim, paper, verdict.measured, verdict.verdict)
+
+
 def not_run(claim: str, paper: str, why: str) -> Claim:
     return Claim(claim, paper, why, NOT_RUN)
-
-
-def check_near_zero(claim: str, paper: str, values, tolerance: float = NEAR_ZERO_TOLERANCE) -> Claim:
-    """Reproduced when the 95% interval contains 0 or |mean| ≤ tolerance; otherwise not reproduced."""
-    if len(values) == 0:
-        return not_run(claim, paper, "no runs")
-    mean, low, high = mean_ci(values)
-    ok = (low <= 0 <= high) or abs(mean) <= tolerance
-    return Claim(claim, paper, fmt_ci(values), REPRODUCED if ok else NOT_REPRODUCED)
-
-
-def _setting(x) -> str:
-    return f"{x:g}" if isinstance(x, int | float) else str(x)
-
-
-def _sign_check(claim: str, paper: str, groups: dict, sign: int) -> Claim:
-    if not groups or any(len(v) == 0 for v in groups.values()):
-        return not_run(claim, paper, "no runs")
-    cis = {x: mean_ci(v) for x, v in groups.items()}
-    strict = [(low > 0) if sign > 0 else (high < 0) for _, low, high in cis.values()]
-    means = [(m > 0) if sign > 0 else (m < 0) for m, _, _ in cis.values()]
-    measured = "; ".join(f"{_setting(x)}: {fmt_ci(v)}" for x, v in groups.items())
-    if all(strict):
-        verdict = REPRODUCED
-    elif all(means) or np.mean(strict) >= 0.5:
-        verdict = PARTLY
-    else:
-        verdict = NOT_REPRODUCED
-    return Claim(claim, paper, measured, verdict)
-
-
-def check_positive(claim: str, paper: str, groups: dict) -> Claim:
-    """``groups`` maps a setting (a number or a label) to run values. Reproduced when every setting's 95%
-    interval lies above 0; partly when every mean is above 0, or at least half the intervals lie above 0;
-    otherwise not reproduced."""
-    return _sign_check(claim, paper, groups, +1)
-
-
-def check_negative(claim: str, paper: str, groups: dict) -> Claim:
-    """As ``check_positive``, mirrored: intervals below 0."""
-    return _sign_check(claim, paper, groups, -1)
-
-
-def check_increasing(claim: str, paper: str, x, y, alpha: float = 0.05) -> Claim:
-    """Spearman rank correlation of run-level (x, y): reproduced when ρ > 0 with p < alpha; partly when ρ > 0;
-    otherwise not reproduced."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) < 3 or len(np.unique(x)) < 2:
-        return not_run(claim, paper, "fewer than 3 runs or a single setting")
-    rho, p = stats.spearmanr(x, y)
-    verdict = REPRODUCED if rho > 0 and p < alpha else PARTLY if rho > 0 else NOT_REPRODUCED
-    return Claim(claim, paper, f"Spearman ρ = {rho:+.2f} (p = {p:.2g}, n = {len(x)})", verdict)
-
-
-def check_decreasing(claim: str, paper: str, x, y, alpha: float = 0.05) -> Claim:
-    """As ``check_increasing``, mirrored: reproduced when ρ < 0 with p < alpha; partly when ρ < 0."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) < 3 or len(np.unique(x)) < 2:
-        return not_run(claim, paper, "fewer than 3 runs or a single setting")
-    rho, p = stats.spearmanr(x, y)
-    verdict = REPRODUCED if rho < 0 and p < alpha else PARTLY if rho < 0 else NOT_REPRODUCED
-    return Claim(claim, paper, f"Spearman ρ = {rho:+.2f} (p = {p:.2g}, n = {len(x)})", verdict)
-
-
-def difference_ci(a, b, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``a`` minus mean of ``b`` and the ends of its Welch (unequal-variance) Student-t interval.
-
-    A side with one value contributes no spread; when neither side has any spread the interval is the point."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if len(a) == 0 or len(b) == 0:
-        raise ValueError("difference_ci needs at least one value on each side")
-    diff = float(a.mean() - b.mean())
-    va = a.var(ddof=1) / len(a) if len(a) > 1 else 0.0
-    vb = b.var(ddof=1) / len(b) if len(b) > 1 else 0.0
-    se2 = va + vb
-    if se2 == 0:
-        return diff, diff, diff
-    terms = [v**2 / (len(s) - 1) for v, s in ((va, a), (vb, b)) if len(s) > 1 and v > 0]
-    df = se2**2 / sum(terms)
-    half = float(np.sqrt(se2) * stats.t.ppf((1 + confidence) / 2, df))
-    return diff, diff - half, diff + half
-
-
-def check_v_shape(claim: str, paper: str, x, y, shape: str = "v", order: Sequence | None = None, label=None) -> Claim:
-    """Whether the mean of run-level ``y`` over the settings ``x`` is v-shaped (``shape="v"``: falls, then
-    rises) or peaked (``shape="peak"``: rises, then falls).
-
-    The settings are taken in ``order`` (default: sorted ``x``; RQ4 orders capacities by their mean ECE). Let m
-    be the setting whose mean is lowest (for "peak": highest). The two *ends* are the first and the last
-    setting. An end is *separated* from m when the Welch 95% interval of the difference of means, end − m,
-    lies entirely above 0 (for "peak": entirely below 0).
-
-    - reproduced: m is interior (not an end) and both ends are separated;
-    - partly: m is interior and exactly one end is separated;
-    - not reproduced: m is an end (the curve is monotone at its extreme), or neither end is separated;
-    - not run: fewer than 3 settings.
-
-    The rule is fixed before any result is seen. m is picked from the same data it is compared with, which
-    favours an interior m a little on a flat, noisy curve; requiring *both* ends to be separated guards against
-    calling such noise a v-shape.
-    """
-    if shape not in ("v", "peak"):
-        raise ValueError(f"shape must be 'v' or 'peak', got {shape!r}")
-    label = label or (lambda v: f"{v:g}")
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    settings = list(order) if order is not None else sorted(np.unique(x))
-    groups = [y[np.isclose(x, s)] for s in settings]
-    if len(settings) < 3 or any(len(g) == 0 for g in groups):
-        return not_run(claim, paper, "fewer than 3 settings with runs")
-    means = np.array([g.mean() for g in groups])
-    sign = 1 if shape == "v" else -1
-    extreme = int(np.argmin(sign * means))
-    word = "min" if shape == "v" else "max"
-    measured = f"{word} at {label(settings[extreme])} ({means[extreme]:+.4f})"
-    if extreme in (0, len(settings) - 1):
-        return Claim(claim, paper, measured + " — an end of the range", NOT_REPRODUCED)
-    separated, parts = [], []
-    for end in (0, len(settings) - 1):
-        diff, low, high = difference_ci(groups[end], groups[extreme])
-        separated.append(low > 0 if shape == "v" else high < 0)
-        parts.append(f"{label(settings[end])}: {diff:+.4f} [{low:+.4f}, {high:+.4f}]")
-    verdict = REPRODUCED if all(separated) else PARTLY if any(separated) else NOT_REPRODUCED
-    return Claim(claim, paper, f"{measured}; end − {word}: " + "; ".join(parts), verdict)

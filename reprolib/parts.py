@@ -16,10 +16,14 @@ from .chapter import Chapter
 from .chapters import chapters
 from .papers import PAPERS, load_papers
 from .store import ResultsStore
+from .verdicts import VERDICTS
 
-__all__ = ["Part", "parts", "part_chapters", "part_claims", "RESULTS_MISSING"]
+__all__ = ["Part", "parts", "part_chapters", "part_claims", "verdict_counts", "RESULTS_MISSING", "PART_VERDICTS"]
 
 RESULTS_MISSING = "results missing"
+# The verdicts a part's table can show, in the order they are counted: those of ``reprolib.verdicts``, then a
+# chapter whose runs are not stored yet.
+PART_VERDICTS = (*VERDICTS, RESULTS_MISSING)
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,11 @@ def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> 
         table["runs"] = f"{len(results)}/{len(specs)}"
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """How many claims of ``table`` have each verdict of ``PART_VERDICTS`` (zeros included, in that order), then
+    any other entry (a figure's "—"). ``by construction`` rows are sanity checks, not reproductions."""
+    counts = table["verdict"].value_counts()
+    order = [*PART_VERDICTS, *(v for v in counts.index if v not in PART_VERDICTS)]
+    return counts.reindex(order, fill_value=0).rename_axis("verdict").to_frame("claims")

@@ -65,6 +65,7 @@ __all__ = [
     "optima_order",
     "by_construction",
     "not_run",
+    "mean_interval",
 ]
 
 ALPHA = 0.05
@@ -129,6 +130,13 @@ def _interval(d, alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray, np.ndarr
         return mean, np.full_like(mean, -np.inf), np.full_like(mean, np.inf)
     half = d.std(-1, ddof=1) / np.sqrt(n) * stats.t.ppf(1 - alpha, n - 1)
     return mean, mean - half, mean + half
+
+
+def mean_interval(values, alpha: float = ALPHA) -> tuple[float, float, float]:
+    """Mean of ``values`` (NaN left out) and the ends of its two-sided 1 − 2·alpha (90%) Student-t interval,
+    the interval every rule prints (infinite with fewer than 2 values)."""
+    mean, low, high = _interval(_values(values), alpha)
+    return float(mean), float(low), float(high)
 
 
 def _signed(p_up, p_down, direction: int):

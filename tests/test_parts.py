@@ -1,12 +1,14 @@
 """Part landing pages: every chapter's verdicts from stored results, training nothing."""
 
 import nbformat
+import pandas as pd
 
 from reprolib import claims as C
 from reprolib.chapters import CHAPTERS, get_chapter
 from reprolib.cli import execute_notebook
-from reprolib.parts import RESULTS_MISSING, part_chapters, part_claims, parts
+from reprolib.parts import PART_VERDICTS, RESULTS_MISSING, part_chapters, part_claims, parts, verdict_counts
 from reprolib.store import ResultsStore
+from reprolib.verdicts import VERDICTS
 
 
 def test_a_part_holds_every_registered_chapter_of_its_prefix():
@@ -44,3 +46,11 @@ def test_landing_page_runs_and_names_missing_results(tmp_path, store_dir):
     assert "H-RQ5a: results missing: run `reprolib run H-RQ5a --preset smoke`" in text
     html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "verdict" in html and "H-F1" in html
+
+
+def test_verdict_counts_list_every_verdict_in_order_then_other_entries():
+    table = pd.DataFrame({"verdict": ["reproduced", "inconclusive", "—", RESULTS_MISSING, "reproduced"]})
+    counts = verdict_counts(table)["claims"]
+    assert list(counts.index) == [*PART_VERDICTS, "—"]
+    assert counts["reproduced"] == 2 and counts["inconclusive"] == 1 and counts["by construction"] == 0
+    assert PART_VERDICTS[: len(VERDICTS)] == VERDICTS

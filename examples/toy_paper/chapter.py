@@ -4,6 +4,7 @@ from pathlib import Path
 
 from reprolib import claims as C
 from reprolib import params as P
+from reprolib import verdicts as V
 from reprolib.chapter import Chapter
 from reprolib.figures import mean_band, new_figure
 from reprolib.models import MLP
@@ -51,7 +52,7 @@ class ToyChapter(Chapter):
     def claims(self, results, config):
         above_chance = {s: part["metrics.accuracy"].to_numpy() - 0.5 for s, part in results.groupby("smoothing")}
         return C.claims_frame(
-            [C.check_positive("the stripes are learned (accuracy above chance)", "> ½", above_chance)]
+            [C.judged("the stripes are learned (accuracy above chance)", "> ½", V.positive(above_chance))]
         )
 
 

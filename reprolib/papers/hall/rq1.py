@@ -7,6 +7,7 @@ import pandas as pd
 
 from ... import claims as C
 from ... import params as P
+from ... import verdicts as V
 from ...chapter import Chapter
 from ...figures import mean_band, new_figure
 from .protocol import DISPLAY, inversion_run, model_for, model_label, recipe_for
@@ -61,6 +62,16 @@ class HallRQ1(Chapter):
         return C.claims_frame(rows)
 
 
+# Test sets whose binary classes (a seeded half of the source classes) hold an even number of images: 1,000
+# test images per class on Fashion-MNIST and CIFAR-10, 100 on CIFAR-100, so each binary class holds 5,000. At
+# ε = 0 the exact-count inversion then inverts exactly half of each binary class, so P(T, A) = P(T)·P(A) on the
+# test set and BiasAmp ≡ 0 for *any* predictor (fidelity audit, finding 3): "≈ 0 at ε = 0" holds by
+# construction there. The 8×8 digits' 540 test images split unevenly, so there it is tested.
+BALANCED_TEST = ("fashion_mnist", "cifar10", "cifar100")
+# The paper states growth with ε for Fashion-MNIST only (RQ1 ¶3: CIFAR-100 peaks at a lower ε instead).
+GROWS_WITH_EPS = ("fashion_mnist", "digits")
+
+
 def _values(part: pd.DataFrame, eps: float) -> np.ndarray:
     if part.empty:
         return np.array([])
@@ -68,41 +79,59 @@ def _values(part: pd.DataFrame, eps: float) -> np.ndarray:
 
 
 def _dataset_claims(dataset: str, part: pd.DataFrame) -> list[C.Claim]:
+    """The claims of one dataset's line, each with its rule of ``reprolib.verdicts``:
+
+    1. ≈ 0 at ε = 0: ``by construction`` on a balanced test set (``BALANCED_TEST``), otherwise the
+       equivalence test ``equivalent_to_zero`` (90% interval inside ±``BIAS_AMP_TOLERANCE``);
+    2. > 0 at every intermediate ε: ``positive`` (a one-sided t-test per ε, combined by ``combine``);
+    3. grows with ε until near ½ (Fashion-MNIST and the digits only): ``monotone`` over the intermediate ε,
+       clustered by run (run r shares its class assignment across ε);
+    4. CIFAR-100: < 0 at ε = ½ (``negative``); Fashion-MNIST and digits: ≈ 0 at ε = ½
+       (``equivalent_to_zero``).
+    """
     name = DISPLAY[dataset]
     eps_values = sorted(part["eps"].unique()) if not part.empty else []
     intermediate = [e for e in eps_values if 0 < e < 0.5]
     rows = []
     zero = f"{name}: no amplification without bias (BiasAmp ≈ 0 at ε = 0)"
-    rows.append(
-        C.check_near_zero(zero, "0", _values(part, 0.0))
-        if 0.0 in eps_values
-        else C.not_run(zero, "0", "ε = 0 not in the grid")
-    )
+    if 0.0 not in eps_values:
+        rows.append(C.not_run(zero, "0", "ε = 0 not in the grid"))
+    elif dataset in BALANCED_TEST:
+        values = _values(part, 0.0)
+        why = "the test set is exactly balanced at ε = 0, so BiasAmp is 0 for any predictor"
+        rows.append(C.judged(zero, "0", V.by_construction(f"max |BiasAmp| {np.abs(values).max():.2g}", why)))
+    else:
+        rows.append(C.judged(zero, "0", V.equivalent_to_zero(_values(part, 0.0))))
     positive = f"{name}: partly biased data is amplified (BiasAmp > 0 for 0 < ε < ½)"
     rows.append(
-        C.check_positive(positive, "> 0 at every intermediate ε", {e: _values(part, e) for e in intermediate})
+        C.judged(positive, "> 0 at every intermediate ε", V.positive({e: _values(part, e) for e in intermediate}))
         if intermediate
         else C.not_run(positive, "> 0", "no intermediate ε in the grid")
     )
-    growing = f"{name}: amplification grows with ε until near ½"
-    inner = part[(part["eps"] > 0) & (part["eps"] < 0.5)] if not part.empty else part
-    rows.append(
-        C.check_increasing(growing, "increasing", inner["eps"], inner["metrics.bias_amplification"])
-        if len(intermediate) >= 2
-        else C.not_run(growing, "increasing", "fewer than 2 intermediate ε")
-    )
+    if dataset in GROWS_WITH_EPS:
+        growing = f"{name}: amplification grows with ε until near ½"
+        inner = part[(part["eps"] > 0) & (part["eps"] < 0.5)] if not part.empty else part
+        rows.append(
+            C.judged(
+                growing,
+                "increases monotonically",
+                V.monotone(inner["eps"], inner["metrics.bias_amplification"], inner["run"], direction=1),
+            )
+            if len(intermediate) >= 2
+            else C.not_run(growing, "increases monotonically", "fewer than 2 intermediate ε")
+        )
     half = 0.5 in eps_values
     if dataset == "cifar100":
         claim = f"{name}: bias is dampened at ε = ½ (group not always recognised)"
         rows.append(
-            C.check_negative(claim, "< 0", {0.5: _values(part, 0.5)})
+            C.judged(claim, "< 0", V.negative({0.5: _values(part, 0.5)}))
             if half
             else C.not_run(claim, "< 0", "ε = ½ not in the grid")
         )
     elif dataset in ("fashion_mnist", "digits"):
         claim = f"{name}: no amplification of a maximal bias (BiasAmp ≈ 0 at ε = ½)"
         rows.append(
-            C.check_near_zero(claim, "≈ 0 (Fashion-MNIST)", _values(part, 0.5))
+            C.judged(claim, "≈ 0 (Fashion-MNIST)", V.equivalent_to_zero(_values(part, 0.5)))
             if half
             else C.not_run(claim, "≈ 0", "ε = ½ not in the grid")
         )
@@ -110,17 +139,17 @@ def _dataset_claims(dataset: str, part: pd.DataFrame) -> list[C.Claim]:
 
 
 def _peak_claim(results: pd.DataFrame) -> C.Claim:
-    """The ε of the largest mean BiasAmp is lower on CIFAR-100 than on Fashion-MNIST."""
+    """The ε of the largest mean BiasAmp is lower on CIFAR-100 than on Fashion-MNIST: ``optima_order`` of the
+    two curves (each clustered by run), both optima maxima — reproduced when the 97.5% confidence set of
+    CIFAR-100's peak lies wholly below Fashion-MNIST's."""
     claim = "CIFAR-100 peaks at a lower ε than Fashion-MNIST"
-    peaks = {}
-    for dataset in ("fashion_mnist", "cifar100"):
+    curves = []
+    for dataset in ("cifar100", "fashion_mnist"):
         part = results[results["dataset"] == dataset] if not results.empty else results
         if part.empty:
             return C.not_run(claim, "lower ε", f"no {DISPLAY[dataset]} runs")
-        peaks[dataset] = part.groupby("eps")["metrics.bias_amplification"].mean().idxmax()
-    verdict = C.REPRODUCED if peaks["cifar100"] < peaks["fashion_mnist"] else C.NOT_REPRODUCED
-    measured = f"peak at ε = {peaks['cifar100']:g} (CIFAR-100) vs {peaks['fashion_mnist']:g} (Fashion-MNIST)"
-    return C.Claim(claim, "lower ε on CIFAR-100", measured, verdict)
+        curves.append((part["eps"], part["metrics.bias_amplification"], part["run"]))
+    return C.judged(claim, "lower ε on CIFAR-100", V.optima_order(curves[0], curves[1], optima=("max", "max")))
 
 
 CHAPTER = HallRQ1()

@@ -11,11 +11,12 @@ import numpy as np
 
 from ... import claims as C
 from ... import params as P
+from ... import verdicts as V
 from ...chapter import Chapter
 from ...figures import mean_band, new_figure
 from ...sweep import RunSpec
 from .protocol import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
-from .rq2 import partly_biased
+from .rq2 import curves, eps_lines, partly_biased
 
 __all__ = ["HallRQ3", "CHAPTER", "scaled_epochs", "fraction_specs"]
 
@@ -91,29 +92,24 @@ class HallRQ3(Chapter):
         return fig
 
     def claims(self, results, config):
-        part = partly_biased(results)
-        if part.empty:
-            return C.claims_frame(
-                [
-                    C.not_run("accuracy grows with training-set size", "monotone increase", "no runs"),
-                    C.not_run("BiasAmp is low at very small and at full data, higher in between", "peak", "no runs"),
-                ]
-            )
+        """Per ε line, runs as clusters (run r keeps its class assignment at every p), combined over the partly
+        biased ε by ``verdicts.combine``: accuracy grows monotonically with p (``monotone``); BiasAmp peaks at
+        an intermediate p (``interior_optimum``, maximum)."""
+        lines = eps_lines(partly_biased(results))
+        texts = [
+            ("accuracy grows monotonically with training-set size", "monotone increase"),
+            ("BiasAmp is low at very small and at full data, higher in between", "peak at intermediate p"),
+        ]
+        if not lines:
+            return C.claims_frame([C.not_run(claim, paper, "no runs") for claim, paper in texts])
         return C.claims_frame(
             [
-                C.check_increasing(
-                    "accuracy grows with training-set size",
-                    "monotone increase",
-                    part["fraction"],
-                    part["metrics.accuracy"],
-                ),
-                C.check_v_shape(
-                    "BiasAmp is low at very small and at full data, higher in between",
-                    "peak at intermediate p",
-                    part["fraction"],
-                    part["metrics.bias_amplification"],
-                    shape="peak",
-                    label=lambda p: f"p {p:g}",
+                C.judged(*texts[0], V.combine(V.monotone, curves(lines, "fraction", "metrics.accuracy"), direction=1)),
+                C.judged(
+                    *texts[1],
+                    V.combine(
+                        V.interior_optimum, curves(lines, "fraction", "metrics.bias_amplification"), optimum="max"
+                    ),
                 ),
             ]
         )

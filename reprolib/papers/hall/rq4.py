@@ -16,12 +16,13 @@ import pandas as pd
 
 from ... import claims as C
 from ... import params as P
+from ... import verdicts as V
 from ...chapter import Chapter
 from ...figures import new_figure
 from ...metrics import mean_ci
 from . import rq1, rq2, rq3
 from .protocol import DISPLAY, mean_text
-from .rq2 import KNOB_LABEL, KNOBS, knob_rows, partly_biased
+from .rq2 import KNOB_LABEL, KNOBS, curves, eps_lines, knob_rows, partly_biased
 
 __all__ = ["HallRQ4a", "HallRQ4b", "CHAPTER_A", "CHAPTER_B", "capacity_rank"]
 
@@ -62,23 +63,22 @@ class HallRQ4a(Chapter):
         }
 
     def claims(self, results, config):
+        """ECE falls as ε rises, per dataset: ``verdicts.trend`` (falling) of the runs' ECE on ε, clustered by
+        run (run r keeps its class assignment at every ε); once over every ε, once without ε = ½."""
         rows = []
         for dataset in config["dataset"]:
             name = DISPLAY[dataset]
             part = results[results["dataset"] == dataset] if not results.empty else results
-            claim = f"{name}: ECE falls as ε rises"
-            rows.append(
-                C.check_decreasing(claim, "decreasing", part["eps"], part["metrics.ece"])
-                if not part.empty
-                else C.not_run(claim, "decreasing", "no runs")
-            )
             inner = part[part["eps"] < 0.5] if not part.empty else part
-            claim = f"{name}: ECE falls as ε rises, also without the fully biased ε = ½"
-            rows.append(
-                C.check_decreasing(claim, "decreasing", inner["eps"], inner["metrics.ece"])
-                if not inner.empty
-                else C.not_run(claim, "decreasing", "no runs with ε < ½")
-            )
+            for frame, claim, why in (
+                (part, f"{name}: ECE falls as ε rises", "no runs"),
+                (inner, f"{name}: ECE falls as ε rises, also without the fully biased ε = ½", "no runs with ε < ½"),
+            ):
+                rows.append(
+                    C.judged(claim, "decreasing", V.trend(frame["eps"], frame["metrics.ece"], frame["run"], -1))
+                    if not frame.empty
+                    else C.not_run(claim, "decreasing", why)
+                )
         return C.claims_frame(rows)
 
 
@@ -164,41 +164,56 @@ class HallRQ4b(Chapter):
         return {"ece_low": f"{results['metrics.ece'].min():.3f}", "ece_high": f"{results['metrics.ece'].max():.3f}"}
 
     def claims(self, results, config):
+        """Per ε line, runs as clusters, combined over the partly biased ε by ``verdicts.combine``:
+
+        - higher capacity, higher ECE: ``trend`` (rising) of ECE on the capacity rank (depth, width, −log₁₀ of
+          the weight decay);
+        - as ECE grows with capacity, BiasAmp first falls, then rises: ``interior_optimum`` (minimum) of BiasAmp
+          over the settings taken in the order of their mean ECE on that line (x = the rank, 1 = lowest ECE;
+          the order is chosen from the same runs, which the rule does not correct for);
+        - smaller training sets have higher ECE: ``trend`` (falling) of ECE on p.
+        """
         capacity, rows = config["capacity"], []
         for knob in KNOBS:
-            part = partly_biased(knob_rows(self._capacity(results), capacity, knob))
+            lines = eps_lines(partly_biased(knob_rows(self._capacity(results), capacity, knob)))
             claim = f"{KNOB_LABEL[knob]}: higher capacity, higher ECE"
+            settings = {
+                label: (capacity_rank(knob, part[knob]), part["metrics.ece"], part["run"])
+                for label, part in lines.items()
+            }
             rows.append(
-                C.check_increasing(claim, "ECE grows", capacity_rank(knob, part[knob]), part["metrics.ece"])
-                if not part.empty
+                C.judged(claim, "ECE grows", V.combine(V.trend, settings, direction=1))
+                if lines
                 else C.not_run(claim, "ECE grows", "no runs with 0 < ε < ½")
             )
         for knob in KNOBS:
-            part = partly_biased(knob_rows(self._capacity(results), capacity, knob))
+            lines = eps_lines(partly_biased(knob_rows(self._capacity(results), capacity, knob)))
             claim = f"{KNOB_LABEL[knob]}: as ECE grows with capacity, BiasAmp first falls, then rises"
-            if part.empty:
-                rows.append(C.not_run(claim, "falls, then rises", "no runs with 0 < ε < ½"))
-                continue
-            by_ece = part.groupby(knob)["metrics.ece"].mean().sort_values().index.tolist()
-            label = (lambda v: f"wd {v:.3g}") if knob == "weight_decay" else (lambda v, k=knob: f"{k} {v:g}")
+            settings = {label: _by_ece(part, knob) for label, part in lines.items()}
             rows.append(
-                C.check_v_shape(
-                    claim,
-                    "falls, then rises",
-                    part[knob],
-                    part["metrics.bias_amplification"],
-                    order=by_ece,
-                    label=label,
-                )
+                C.judged(claim, "falls, then rises", V.combine(V.interior_optimum, settings, optimum="min"))
+                if lines
+                else C.not_run(claim, "falls, then rises", "no runs with 0 < ε < ½")
             )
-        part = partly_biased(self._data(results))
+        lines = eps_lines(partly_biased(self._data(results)))
         claim = "smaller training sets have higher ECE"
         rows.append(
-            C.check_decreasing(claim, "ECE grows as p shrinks", part["fraction"], part["metrics.ece"])
-            if not part.empty
+            C.judged(
+                claim,
+                "ECE grows as p shrinks",
+                V.combine(V.trend, curves(lines, "fraction", "metrics.ece"), direction=-1),
+            )
+            if lines
             else C.not_run(claim, "ECE grows as p shrinks", "no runs with 0 < ε < ½")
         )
         return C.claims_frame(rows)
+
+
+def _by_ece(part: pd.DataFrame, knob: str) -> tuple:
+    """The (x, y, cluster) of one line's BiasAmp curve with the knob's settings ranked by their mean ECE on the
+    line (x = 1 for the lowest ECE)."""
+    rank = part.groupby(knob)["metrics.ece"].mean().rank(method="first")
+    return part[knob].map(rank).to_numpy(), part["metrics.bias_amplification"], part["run"]
 
 
 def _scatter(ax, part: pd.DataFrame, column: str, darkness, label) -> None:

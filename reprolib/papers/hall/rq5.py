@@ -24,6 +24,7 @@ import pandas as pd
 
 from ... import claims as C
 from ... import params as P
+from ... import verdicts as V
 from ...chapter import Chapter
 from ...figures import mean_band, new_figure
 from .protocol import DISPLAY, inversion_run, mean_text, model_for, recipe_for
@@ -172,8 +173,9 @@ def _windows_of(curves: pd.DataFrame) -> Windows:
 
 
 def inversion_claims(curves: pd.DataFrame, eps: float) -> list[C.Claim]:
-    """Fig. 8's claims, each a per-run difference of window means tested with ``claims.check_positive``
-    (reproduced: the 95% interval lies above 0; partly: the mean does):
+    """Fig. 8's claims, each a per-run difference of window means (one value per run: the runs are independent)
+    tested with ``verdicts.positive`` — a one-sided t-test over runs per setting (per drop for claim 2), combined
+    over the drops by ``verdicts.combine``:
 
     1. BiasAmp is largest early and declines: early − before the first lr drop > 0.
     2. BiasAmp ticks up at each lr drop: after − before > 0 at every drop.
@@ -191,8 +193,8 @@ def inversion_claims(curves: pd.DataFrame, eps: float) -> list[C.Claim]:
     w = _windows_of(curves)
     bias = "bias_amplification"
     rows = [
-        C.check_positive(*texts[0], {"early − before 1st drop": _diff(curves, bias, w.early, w.before_first_drop)}),
-        C.check_positive(*texts[1], {f"drop after epoch {d - 1}": _tick(curves, w, d) for d in w.drops})
+        C.judged(*texts[0], V.positive({"early − before 1st drop": _diff(curves, bias, w.early, w.before_first_drop)})),
+        C.judged(*texts[1], V.positive({f"drop after epoch {d - 1}": _tick(curves, w, d) for d in w.drops}))
         if w.drops
         else C.not_run(*texts[1], "no learning-rate drop in the schedule"),
     ]
@@ -201,16 +203,16 @@ def inversion_claims(curves: pd.DataFrame, eps: float) -> list[C.Claim]:
         return rows + [C.not_run(claim, paper, why) for claim, paper in texts[2:]]
     gap_early = window_mean(curves, ALIGNED, w.early) - window_mean(curves, CONFLICTING, w.early)
     gap_late = window_mean(curves, ALIGNED, w.late) - window_mean(curves, CONFLICTING, w.late)
-    rows.append(C.check_positive(*texts[2], {"aligned − conflicting, early": gap_early.to_numpy()}))
-    rows.append(C.check_positive(*texts[3], {"gap early − gap late": (gap_early - gap_late).to_numpy()}))
+    rows.append(C.judged(*texts[2], V.positive({"aligned − conflicting, early": gap_early.to_numpy()})))
+    rows.append(C.judged(*texts[3], V.positive({"gap early − gap late": (gap_early - gap_late).to_numpy()})))
     return rows
 
 
 def swapped_claims(curves: pd.DataFrame) -> list[C.Claim]:
     """Fig. 9's claims (roles swapped), with the windows of ``inversion_claims``:
 
-    1. Bias is dampened early: the early mean BiasAmp < 0 (``claims.check_negative``).
-    2. The dampening largely disappears later: late − early > 0 (``claims.check_positive``).
+    1. Bias is dampened early: the per-run early mean BiasAmp < 0 (``verdicts.negative``).
+    2. The dampening fades later: the per-run late − early > 0 (``verdicts.positive``).
     """
     texts = [
         ("bias is dampened early in training (BiasAmp < 0)", "< 0 early"),
@@ -221,8 +223,8 @@ def swapped_claims(curves: pd.DataFrame) -> list[C.Claim]:
     w = _windows_of(curves)
     early = window_mean(curves, "bias_amplification", w.early).to_numpy()
     return [
-        C.check_negative(*texts[0], {"early": early}),
-        C.check_positive(*texts[1], {"late − early": _diff(curves, "bias_amplification", w.late, w.early)}),
+        C.judged(*texts[0], V.negative({"early": early})),
+        C.judged(*texts[1], V.positive({"late − early": _diff(curves, "bias_amplification", w.late, w.early)})),
     ]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ... import claims as C
 from ... import params as P
+from ... import verdicts as V
 from ...chapter import Chapter
 from ...figures import mean_band, new_figure
 from ...models import parse_model
@@ -135,12 +136,14 @@ class HallRQ6(Chapter):
 
 
 def eps_claims(part, eps: float, etas: list[float]) -> list[C.Claim]:
-    """Fig. 11's claims at one ε, fixed before any result was seen:
+    """Fig. 11's claims at one ε line (judged line by line, as the calibration models them), with the rules of
+    ``reprolib.verdicts``:
 
-    1. Bias is dampened for small η: BiasAmp < 0 at every η < ½ (``claims.check_negative``).
-    2. BiasAmp rises with η past ½: Spearman correlation of η and BiasAmp over the runs with η ≥ ½
-       (``claims.check_increasing``).
-    3. BiasAmp > 0 for large η: at every η > ½ (``claims.check_positive``).
+    1. Bias is dampened for small η: BiasAmp < 0 at every η < ½ (``negative``: a one-sided t-test per η,
+       combined over the η by ``combine``).
+    2. BiasAmp rises with η past ½: ``trend`` (rising) over the η ≥ ½, clustered by run (run r keeps its class
+       and group images at every η).
+    3. BiasAmp > 0 for large η: at every η > ½ (``positive``, combined as in 1).
     """
 
     texts = [
@@ -157,11 +160,11 @@ def eps_claims(part, eps: float, etas: list[float]) -> list[C.Claim]:
     small, large = [e for e in etas if e < 0.5], [e for e in etas if e > 0.5]
     rising = part[part["eta"] >= 0.5]
     return [
-        C.check_negative(*texts[0], {e: values(e) for e in small}) if small else C.not_run(*texts[0], "no η < ½"),
-        C.check_increasing(*texts[1], rising["eta"], rising["metrics.bias_amplification"])
+        C.judged(*texts[0], V.negative({e: values(e) for e in small})) if small else C.not_run(*texts[0], "no η < ½"),
+        C.judged(*texts[1], V.trend(rising["eta"], rising["metrics.bias_amplification"], rising["run"], 1))
         if len([e for e in etas if e >= 0.5]) >= 2
         else C.not_run(*texts[1], "fewer than 2 η ≥ ½"),
-        C.check_positive(*texts[2], {e: values(e) for e in large}) if large else C.not_run(*texts[2], "no η > ½"),
+        C.judged(*texts[2], V.positive({e: values(e) for e in large})) if large else C.not_run(*texts[2], "no η > ½"),
     ]
 
 

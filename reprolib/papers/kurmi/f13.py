@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 from ... import claims as C
+from ... import verdicts as V
 from ...figures import mean_band, new_figure
-from .common import METHOD_NAMES, labelled_positive, metric_column
+from .common import METHOD_NAMES, metric_column
 from .t1 import GreyColourChapter, _presets
 
 PANELS = {"discriminator": "Fig. 1: discriminator", "classifier": "Fig. 3: classifier"}
@@ -67,6 +68,9 @@ class KurmiF13(GreyColourChapter):
         return last.set_index("run")["value"]
 
     def claims(self, results, config):
+        """At the last epoch, per run: aligned − conflicting accuracy > 0 (``verdicts.positive`` over runs); "GBA
+        closes the classifier's gap more than X": |gap of X| − |gap of GBA| > 0 on runs paired by seed (the gap is
+        absolute: over-correcting is no closing)."""
         rows = []
         for method, claim, paper in (
             ("vanilla", "Vanilla: the discriminator is more accurate on aligned than on conflicting images", "Fig. 1a"),
@@ -79,18 +83,20 @@ class KurmiF13(GreyColourChapter):
                 continue
             a = self._last(results, config, method, which, "aligned")
             b = self._last(results, config, method, which, "conflicting")
-            rows.append(labelled_positive(claim, paper, {"last epoch": (a - b).dropna().to_numpy()}))
+            rows.append(C.judged(claim, paper, V.positive({"last epoch": (a - b).dropna().to_numpy()})))
         if {"gba", "vanilla", "adversarial"} <= set(config["methods"]):
             for other, paper in (("vanilla", "Fig. 3c vs 3a"), ("adversarial", "Fig. 3c vs 3b")):
                 claim = f"GBA closes the classifier's gap more than {other}"
                 gap = {
-                    m: self._last(results, config, m, "classifier", "aligned")
-                    - self._last(results, config, m, "classifier", "conflicting")
+                    m: (
+                        self._last(results, config, m, "classifier", "aligned")
+                        - self._last(results, config, m, "classifier", "conflicting")
+                    ).abs()
                     for m in ("gba", other)
                 }
                 common = gap["gba"].index.intersection(gap[other].index)
-                diff = (gap[other][common] - gap["gba"][common]).to_numpy()
-                rows.append(labelled_positive(claim, paper, {"gap reduction, last epoch": diff}))
+                diff = (gap[other][common] - gap["gba"][common]).dropna().to_numpy()
+                rows.append(C.judged(claim, paper, V.positive({"|gap| reduction, last epoch": diff})))
         return C.claims_frame(rows)
 
 

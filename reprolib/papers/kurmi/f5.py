@@ -89,6 +89,9 @@ class KurmiF5(GreyColourChapter):
         return {"gba_rank": f"{rank:.2f}", "gba_last": f"{last} of {len(scores)}"}
 
     def claims(self, results, config):
+        """Nemenyi's test after Friedman's, the paper's own: reproduced when GBA's average rank is better than the
+        other method's by more than the critical difference CD; not reproduced when it is worse by more than CD;
+        inconclusive when the two ranks lie within CD of each other (no significant difference)."""
         tests = self.tests(results, config)
         rows = []
         for other in ("vanilla", "adversarial"):
@@ -101,7 +104,7 @@ class KurmiF5(GreyColourChapter):
             ranks = dict(zip(scores.columns, test["average_ranks"], strict=True))
             diff = ranks[METHOD_NAMES[other]] - ranks[METHOD_NAMES["gba"]]
             cd = test["critical_difference"]
-            verdict = C.REPRODUCED if diff > cd else C.PARTLY if diff > 0 else C.NOT_REPRODUCED
+            verdict = C.REPRODUCED if diff > cd else C.NOT_REPRODUCED if diff < -cd else C.INCONCLUSIVE
             measured = f"rank difference {diff:+.2f} vs CD {cd:.3f} (Friedman p = {test['p_value']:.3g})"
             rows.append(C.Claim(claim, "GBA ranked first, outside the CD", measured, verdict))
         return C.claims_frame(rows)

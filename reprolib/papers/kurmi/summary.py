@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ... import verdicts as V
 from ...chapter import Chapter, ResultsMissing
 from ...figures import new_figure
 from ...store import ResultsStore
 from . import f5, f13, t1, t3, t4, t5
 
 PART3 = [t1.CHAPTER, t3.CHAPTER, t4.CHAPTER, t5.CHAPTER, f13.CHAPTER, f5.CHAPTER]
-VERDICT_COLOURS = {
-    "reproduced": "tab:green",
-    "partly": "tab:olive",
-    "not reproduced": "tab:red",
-    "not run at this scale": "tab:grey",
-}
+# One colour per verdict of ``reprolib.verdicts.VERDICTS``, in its order.
+VERDICT_COLOURS = dict(
+    zip(V.VERDICTS, ("tab:green", "tab:olive", "tab:red", "tab:orange", "tab:blue", "tab:grey"), strict=True)
+)
 
 
 class KurmiSummary(Chapter):

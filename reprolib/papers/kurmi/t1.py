@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from ... import claims as C
 from ... import params as P
+from ... import verdicts as V
 from .cifar_i import DomainSkewTask
-from .common import COURSE_LAMBDAS, KurmiChapter, labelled_positive, part3_model, part3_recipe
+from .common import COURSE_LAMBDAS, KurmiChapter, part3_model, part3_recipe
 from .methods import ADVERSARIAL_FAMILY
 from .skew_tasks import GreyColourTask
 
@@ -142,8 +143,8 @@ class KurmiT1(GreyColourChapter):
                     config,
                     "GBA has a smaller bias gap than vanilla",
                     "0.10 vs 12.45",
-                    "vanilla",
                     "gba",
+                    "vanilla",
                     metric="gap",
                 ),
                 self.best_claim(
@@ -153,20 +154,24 @@ class KurmiT1(GreyColourChapter):
                     "0.10 (next: adversarial 0.37)",
                     "gba",
                     metric="gap",
-                    lower=True,
                 ),
                 self.gap_claim(results, config),
             ]
         )
 
     def gap_claim(self, results, config) -> C.Claim:
-        """Vanilla's bias gap is positive: ``claims.check_positive`` on its runs' gaps."""
-        claim, paper = "Vanilla training is biased (gap > 0)", "12.45"
+        """Vanilla is more accurate on bias-aligned than on bias-conflicting images: ``verdicts.paired_better``
+        of its aligned over its conflicting accuracy, paired by run, in every setting (the *signed* gap: the
+        direction is the claim here)."""
+        claim, paper = "Vanilla training is biased (aligned > conflicting)", "12.45"
         if "vanilla" not in config["methods"]:
             return C.not_run(claim, paper, "needs vanilla")
         final = self.final(results, config)
-        gaps = {s: self.per_run(final, config, s, "vanilla", "gap").to_numpy() for s in self.settings(config)}
-        return labelled_positive(claim, paper, gaps)
+        aligned = {s: self.per_run(final, config, s, "vanilla", "aligned").to_numpy() for s in self.settings(config)}
+        conflicting = {
+            s: self.per_run(final, config, s, "vanilla", "conflicting").to_numpy() for s in self.settings(config)
+        }
+        return C.judged(claim, paper, V.paired_better(aligned, conflicting))
 
 
 CHAPTER = KurmiT1()

@@ -106,12 +106,16 @@ class KurmiT4(KurmiChapter):
                 "adversarial",
                 "vanilla",
             ),
-            self.best_claim(
+            self.best_at(
                 results,
                 config,
-                "GBA is the most accurate method",
-                "best at 95% (87.92); second to LfF at 98% (79.11 vs 80.48)",
+                "GBA outperforms every other method at 95% skew",
+                "87.92 (next: LfF 85.39)",
                 "gba",
+                "95%",
+            ),
+            self.best_at(
+                results, config, "LfF is the most accurate method at 98% skew", "80.48 (next: GBA 79.11)", "lff", "98%"
             ),
             self.better_claim(
                 results,
@@ -123,6 +127,14 @@ class KurmiT4(KurmiChapter):
             ),
         ]
         return C.claims_frame(rows)
+
+    def best_at(self, results, config, claim, paper, method, skew) -> C.Claim:
+        """``method`` is the most accurate at one skew only (``best_claim`` on that setting): Table 4 shows GBA
+        best at 95% and LfF best at 98% (GBA second), so "the most accurate method" is judged skew by skew, as
+        the table shows it."""
+        if skew not in self.settings(config):
+            return C.not_run(claim, paper, f"no {skew} skew")
+        return self.best_claim(results, config, claim, paper, method, settings=[skew])
 
 
 CHAPTER = KurmiT4()

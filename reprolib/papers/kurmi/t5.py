@@ -35,7 +35,6 @@ class KurmiT5(GreyColourChapter):
                     "0.10",
                     "gba",
                     metric="gap",
-                    lower=True,
                 ),
                 self.better_claim(
                     results,
