@@ -19,6 +19,7 @@ from .book import execute_notebook
 from .chapter import PRESETS, ROOT, ParameterError, ResultsMissing
 from .chapters import CHAPTERS, get_chapter
 from .launch import LAUNCHERS, Launch, launch
+from .papers import PaperUnavailable
 from .parts import parts
 from .store import STATES, ResultsStore
 from .sweep import stale_keys
@@ -316,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     except ResultsMissing as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except PaperUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from reprolib.chapter import CHAPTERS as CHAPTER_REGISTRY
 from reprolib.chapter import ROOT
 from reprolib.chapters import chapters, get_chapter
 from reprolib.cli import main
-from reprolib.papers import PAPERS
+from reprolib.papers import PAPERS, load_papers
 from reprolib.parts import part_claims
 from reprolib.specs import METHODS, TASKS
 
@@ -77,3 +77,14 @@ def test_the_toy_paper_is_what_the_adding_a_paper_page_shows():
     for path in sorted((EXAMPLES / "toy_paper").glob("*.py")):
         assert f"examples/toy_paper/{path.name}" in page, path.name
     assert Path(ROOT / "examples" / "toy_paper" / "toy_chapter.md").exists()
+
+
+def test_a_paper_that_cannot_be_imported_is_one_line_naming_it(monkeypatch, capsys):
+    monkeypatch.setenv("REPROLIB_PAPERS", "no_such_paper_package")
+    load_papers.cache_clear()
+    try:
+        assert main(["list"]) == 2
+    finally:
+        load_papers.cache_clear()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: paper 'no_such_paper_package' cannot be imported") and "\n" not in err

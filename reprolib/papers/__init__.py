@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..registry import Registry
 
-__all__ = ["Paper", "PAPERS", "register_paper", "load_papers", "ENTRY_POINTS"]
+__all__ = ["Paper", "PAPERS", "PaperUnavailable", "register_paper", "load_papers", "ENTRY_POINTS"]
 
 ENTRY_POINTS = "reprolib.papers"
 
@@ -42,6 +42,10 @@ class Paper:
 PAPERS: Registry[Paper] = Registry("paper")
 
 
+class PaperUnavailable(ImportError):
+    """A paper named by an entry point or ``$REPROLIB_PAPERS`` cannot be imported; the message says which."""
+
+
 def register_paper(key: str, paper: Paper) -> Paper:
     return PAPERS.register(key)(paper)
 
@@ -52,5 +56,11 @@ def load_papers() -> tuple[str, ...]:
     names = [ep.value for ep in sorted(entry_points(group=ENTRY_POINTS), key=lambda ep: ep.name)]
     names += [n.strip() for n in os.environ.get("REPROLIB_PAPERS", "").split(",") if n.strip()]
     for name in names:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            raise PaperUnavailable(
+                f"paper {name!r} cannot be imported ({error}); if it was removed, reinstall the project "
+                "(pip install -e .) so its entry point goes, or fix $REPROLIB_PAPERS"
+            ) from None
     return tuple(names)
