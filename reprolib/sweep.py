@@ -198,12 +198,12 @@ def _environment(device: torch.device, k_runs: int) -> dict:
     }
 
 
-def default_group_size(device: torch.device, spec: RunSpec, task: Task, pending: int) -> int:
-    """How many runs to train at once: on a GPU as many as fit in 70% of free memory (estimated from one
-    probe step of a single run), on a CPU up to 8 (throughput barely grows beyond; smaller groups store
-    results sooner)."""
-    if device.type != "cuda":
-        return min(pending, 8)
+CPU_GROUP_SIZE = 8  # runs at once on a CPU: throughput barely grows beyond, and smaller groups store results sooner
+
+
+def gpu_group_size(device: torch.device, spec: RunSpec, task: Task, pending: int) -> int:
+    """How many runs to train at once on a GPU: as many as fit in 70% of free memory, estimated from one probe
+    step of a single run."""
     torch.cuda.empty_cache()
     free, _ = torch.cuda.mem_get_info(device)
     probe = spec.recipe.with_(epochs=1, warmup_epochs=0)
@@ -357,9 +357,11 @@ def run_sweep(
     with tqdm(total=total, unit="run-epoch", disable=not progress, desc=desc) as bar:
         for members in compatible_groups(todo):
             size = group_size or _positive_int_env("REPROLIB_GROUP_SIZE")
-            if size is None:
+            if size is None and device.type != "cuda":
+                size = min(len(members), CPU_GROUP_SIZE)
+            elif size is None:  # the GPU probe needs one task; only a GPU builds it ahead of its group
                 first, first_tasks = _build_group(members[:1], store, data_root)
-                size = default_group_size(device, first[0], first_tasks[0], len(members)) if first else 8
+                size = gpu_group_size(device, first[0], first_tasks[0], len(members)) if first else CPU_GROUP_SIZE
                 del first_tasks
             for chunk in balanced_chunks(members, size):
                 group, tasks = _build_group(chunk, store, data_root)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from reprolib.objectives import CrossEntropy
+from reprolib.objectives import CrossEntropy, mixed_loss
 from reprolib.specs import MethodSpec, check_range, register_method
 
 
@@ -13,16 +13,12 @@ class SmoothedCrossEntropy(CrossEntropy):
         super().__init__(num_classes)
         self.smoothing = smoothing
 
+    def _per_image(self, logits, labels):
+        flat = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none", label_smoothing=self.smoothing)
+        return flat.view(labels.shape)
+
     def loss(self, model, extra, batch):
-        logits = model(batch.x).float()
-        per_image = sum(
-            weights
-            * F.cross_entropy(
-                logits.flatten(0, 1), labels.flatten(), reduction="none", label_smoothing=self.smoothing
-            ).view(labels.shape)
-            for weights, labels in batch.targets
-        )
-        return per_image.mean(1)
+        return mixed_loss(self._per_image, model(batch.x).float(), batch.targets).mean(1)
 
 
 @register_method("smoothed_ce")
