@@ -30,10 +30,18 @@ def _write_celeba(root, rows):
 def test_celeba_task_from_tiny_files_in_the_real_format(tmp_path):
     # train: makeup mostly on women (3 of 4), no makeup mostly on men (2 of 3); test: one of each combination
     rows = [
-        (0, 0, 1, 0), (0, 0, 1, 0), (0, 0, 1, 0), (0, 0, 1, 1),
-        (0, 0, 0, 1), (0, 0, 0, 1), (0, 0, 0, 0),
+        (0, 0, 1, 0),
+        (0, 0, 1, 0),
+        (0, 0, 1, 0),
+        (0, 0, 1, 1),
+        (0, 0, 0, 1),
+        (0, 0, 0, 1),
+        (0, 0, 0, 0),
         (1, 0, 1, 0),
-        (2, 0, 1, 0), (2, 0, 1, 1), (2, 0, 0, 1), (2, 0, 0, 0),
+        (2, 0, 1, 0),
+        (2, 0, 1, 1),
+        (2, 0, 0, 1),
+        (2, 0, 0, 0),
     ]
     _write_celeba(tmp_path, rows)
     task = make_celeba_task("HeavyMakeup", image_size=16, root=tmp_path)

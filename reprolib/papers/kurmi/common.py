@@ -19,7 +19,7 @@ import pandas as pd
 from ... import claims as C
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from ...metrics import mean_ci
 from ...models import MLP, parse_model
@@ -152,7 +152,7 @@ class KurmiChapter(Chapter):
             for method in config["methods"]:
                 grid = config["lambdas"] if method in LAMBDA_METHODS else [None]
                 splits = ("validation", "test") if method in LAMBDA_METHODS and len(grid) > 1 else ("test",)
-                for lam, split, run in ((lam, s, r) for lam in grid for s in splits for r in range(config["runs"])):
+                for lam, split, run in ((lam, s, r) for lam in grid for s in splits for r in run_ids(config)):
                     tags = {"setting": label, "method": method, "lambda": lam, "split": split, "run": run}
                     specs.append(
                         RunSpec(
