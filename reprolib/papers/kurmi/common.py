@@ -363,6 +363,8 @@ class KurmiChapter(Chapter):
 
     def per_run(self, final: pd.DataFrame, config, setting: str, method: str, metric: str) -> pd.Series:
         """A metric of the final runs of one (setting, method), indexed by run (for paired comparisons)."""
+        if final.empty:
+            return pd.Series(dtype=float)
         part = final[(final["setting"] == setting) & (final["method"] == method)]
         return pd.Series(self.values(part, config, metric).to_numpy(), index=part["run"].to_numpy()).sort_index()
 
@@ -544,6 +546,8 @@ class KurmiChapter(Chapter):
         if better not in config["methods"] or worse not in config["methods"]:
             return Row(C.not_run(claim, paper, f"needs methods {better} and {worse}"), on_paper, masked)
         final = self.final(results, config)
+        if final.empty:
+            return Row(C.not_run(claim, paper, "no runs"), on_paper, masked)
         a, b = {}, {}
         for setting in settings:
             pair = self.paired(final, config, setting, (better, worse), metric)
@@ -577,6 +581,8 @@ class KurmiChapter(Chapter):
         if method not in config["methods"] or len(config["methods"]) < 2:
             return Row(C.not_run(claim, paper, f"needs {method} and another method"), on_paper, masked)
         final = self.final(results, config)
+        if final.empty:
+            return Row(C.not_run(claim, paper, "no runs"), on_paper, masked)
         per_setting = {s: (method, self.paired(final, config, s, config["methods"], metric)) for s in labels}
         verdict = V.combine(V.best_of, per_setting, higher=higher)
         return Row(C.judged(claim, paper, verdict), on_paper, masked)
