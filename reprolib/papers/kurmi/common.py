@@ -321,8 +321,8 @@ class KurmiChapter(Chapter):
                     "grid": ", ".join(f"{v:g}" for v in grid) if tuned else "—",
                     "validation runs per setting": config["runs"] * len(grid) if len(grid) > 1 else 0,
                     "selection": (
-                        f"best mean validation {self.table_metric} over {config['runs']} seeds "
-                        f"(GBA variants: per test protocol)"
+                        f"best mean validation {self.table_metric} over {config['runs']} seeds"
+                        + (" under each test protocol" if method in MASK_VARIANTS else "")
                         if len(grid) > 1
                         else "—"
                     ),
