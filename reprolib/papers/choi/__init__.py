@@ -1,0 +1,24 @@
+"""Part V — Choi, Zhang & Liu, "Gender Fairness in Multi-label Classification using Auxiliary Tasks".
+
+The labels and Table 1 (``labels.py``), embeddings as tasks with the ``choi_bias`` evaluator (``embeddings.py``),
+the course stand-in ``choi_standin`` (``standin.py``), the descriptive model of §3.3 as a stored artifact
+(``descriptive.py``), the methods ``choi_baseline`` and ``choi_auxiliary`` (``method.py``) and the chapters.
+
+Importing this package registers all of them.
+"""
+
+from pathlib import Path
+
+from ...chapter import ROOT
+from .. import Paper, register_paper
+from . import descriptive, embeddings, method, standin  # noqa: F401 - they register
+
+PAPER = register_paper(
+    "choi",
+    Paper(
+        part=5,
+        title="Part V — Choi, Zhang & Liu, Gender Fairness in Multi-label Classification using Auxiliary Tasks",
+        prefix="Z-",
+        notebooks=Path(ROOT) / "notebooks",
+    ),
+)
