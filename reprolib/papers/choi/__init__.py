@@ -9,9 +9,9 @@ Importing this package registers all of them.
 
 from pathlib import Path
 
-from ...chapter import ROOT
+from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import descriptive, embeddings, method, standin  # noqa: F401 - they register
+from . import descriptive, embeddings, f12, method, standin  # noqa: F401 - they register
 
 PAPER = register_paper(
     "choi",
@@ -22,3 +22,5 @@ PAPER = register_paper(
         notebooks=Path(ROOT) / "notebooks",
     ),
 )
+
+register_chapter(f12.CHAPTER)

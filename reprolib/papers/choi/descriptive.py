@@ -166,4 +166,3 @@ def load_energy_net(arrays: list[dict[str, np.ndarray]], hidden: tuple[int, ...]
             layer.bias.copy_(torch.from_numpy(np.concatenate([a[f"bias_{i}"] for a in arrays])))
     net.requires_grad_(False)
     return net
-

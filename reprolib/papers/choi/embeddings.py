@@ -96,7 +96,7 @@ def bias_metrics(task: Task, split: str, logits: torch.Tensor) -> dict:
       over all K + 1 labels; ``gender_accuracy``: of the ``man`` label alone; ``F1``: macro-F1 of the K objects
       (``metrics.macro_f1``), the x-axis of Wang et al.'s leakage comparison;
     - ``predicted_bias``: bias(o, man) of the predictions (objects predicted, gender predicted), per object, None
-      where no image is predicted to contain o;
+      where no image is predicted to contain o; ``train_bias``: the training split's, b*;
     - ``bias_amplification``: Zhao et al.'s mean bias amplification of the predictions against the training
       split's bias (``labels.amplification``; §4.3's "average bias amplification");
     - ``man_shift``: the mean over objects of predicted − training bias(o, man): > 0 when the predictions lean
@@ -112,6 +112,7 @@ def bias_metrics(task: Task, split: str, logits: torch.Tensor) -> dict:
         "gender_accuracy": float((man == truth[:, -1]).mean()),
         "F1": M.macro_f1(truth[:, :-1], objects),
         "predicted_bias": _json(b_tilde),
+        "train_bias": _json(b_star),
         "bias_amplification": amplification(b_star, b_tilde),
         "man_shift": float(np.nanmean(b_tilde - b_star)) if not np.isnan(b_tilde).all() else float("nan"),
     }
