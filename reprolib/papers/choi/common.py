@@ -26,7 +26,7 @@ from .labels import OBJECTS
 from .method import SAMPLING, STATISTICS, ChoiAuxiliary, ChoiBaseline
 from .standin import ChoiStandIn
 
-__all__ = ["ChoiChapter", "ACCURACY_TOLERANCE", "COMMON", "select_lambda", "tidy"]
+__all__ = ["ChoiChapter", "ACCURACY_TOLERANCE", "COMMON", "select_lambda", "tidy", "task_spec", "check_distinct"]
 
 # "Accuracy unchanged": both models "arrived at [...] testing set accuracies of approximately [...] 85%" (§4.2),
 # i.e. equal to the percentage point the paper rounds to; one point of the per-label accuracy is the band of the
@@ -53,6 +53,23 @@ COMMON = {
     "dim": 32,
     "gender_signal": 1.5,
 }
+
+
+def check_distinct(config) -> None:
+    if len(set(config["objects"])) != len(config["objects"]):
+        raise P.ParameterError(f"objects must name each object once, got {config['objects']}")
+
+
+def task_spec(config):
+    """The data of a configuration: the stand-in (``standin.py``) or COCO 2014 embeddings (``coco_task.py``)."""
+    objects = tuple(config["objects"])
+    if config["dataset"] == "coco":
+        from .coco_task import ChoiCoco
+
+        return ChoiCoco(root=config.get("coco_root"), objects=objects)
+    return ChoiStandIn(
+        objects=objects, n_images=config["n_images"], dim=config["dim"], gender_signal=config["gender_signal"]
+    )
 
 
 class ChoiChapter(Chapter):
@@ -115,19 +132,7 @@ class ChoiChapter(Chapter):
     }
 
     def check(self, config):
-        if len(set(config["objects"])) != len(config["objects"]):
-            raise P.ParameterError(f"objects must name each object once, got {config['objects']}")
-
-    def task_spec(self, config):
-        """The data: the stand-in (``standin.py``) or COCO 2014 embeddings (``coco_task.py``)."""
-        objects = tuple(config["objects"])
-        if config["dataset"] == "coco":
-            from .coco_task import ChoiCoco
-
-            return ChoiCoco(root=config.get("coco_root"), objects=objects)
-        return ChoiStandIn(
-            objects=objects, n_images=config["n_images"], dim=config["dim"], gender_signal=config["gender_signal"]
-        )
+        check_distinct(config)
 
     def descriptive(self, config) -> DescriptiveModel:
         return DescriptiveModel(
@@ -141,7 +146,7 @@ class ChoiChapter(Chapter):
         )
 
     def specs(self, config):
-        task = self.task_spec(config)
+        task = task_spec(config)
         model = MLP(hidden=config["hidden"], depth=config["depth"])
         recipe = Recipe(
             epochs=config["epochs"],
