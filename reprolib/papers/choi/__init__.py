@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import descriptive, embeddings, f12, method, standin, t1  # noqa: F401 - they register
+from . import descriptive, embeddings, f12, m, method, standin, t1  # noqa: F401 - they register
 
 PAPER = register_paper(
     "choi",
@@ -25,3 +25,4 @@ PAPER = register_paper(
 
 register_chapter(t1.CHAPTER)
 register_chapter(f12.CHAPTER)
+register_chapter(m.CHAPTER)
