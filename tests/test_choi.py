@@ -1,6 +1,8 @@
 """Part V (Choi, Zhang & Liu): labels and bias, the stand-in's exact counts, embeddings as tasks, the evaluator,
 the descriptive model and Langevin dynamics, the auxiliary loss, the choice of λ, the claims and bad parameters."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -265,3 +267,89 @@ def test_f12_claims_on_hand_made_runs():
 def test_bad_parameters_stop_with_one_line(params, message):
     with pytest.raises(ParameterError, match=message):
         get_chapter("Z-F12").configure("smoke", **params)
+
+
+# --- COCO 2014 (reprolib.coco) and the paper's filter -----------------------------------------------------------
+
+
+def _write_coco(root, n_images=6):
+    """A tiny COCO 2014 train split in the real on-disk format: annotations/*.json and train2014/*.jpg."""
+    from PIL import Image
+
+    (root / "annotations").mkdir(parents=True)
+    (root / "train2014").mkdir()
+    images = [{"id": 10 + i, "file_name": f"COCO_train2014_{10 + i:012d}.jpg"} for i in range(n_images)]
+    for k, image in enumerate(images):
+        Image.new("RGB", (40, 30), (20 * k, 100, 200)).save(root / "train2014" / image["file_name"])
+    categories = [{"id": 1, "name": "person"}, {"id": 8, "name": "truck"}, {"id": 48, "name": "fork"}]
+    pairs = [(10, 1), (10, 8), (11, 1), (11, 48), (11, 8), (12, 8), (13, 1), (13, 48), (14, 1), (14, 8), (15, 1)]
+    annotations = [{"id": j, "image_id": i, "category_id": c} for j, (i, c) in enumerate(pairs)]
+    (root / "annotations" / "instances_train2014.json").write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    texts = {
+        10: ["A man driving a truck.", "Someone near a truck"],  # man
+        11: ["A woman eats with a fork", "Two girls at a table"],  # woman
+        12: ["A man next to a truck"],  # no person annotated: dropped
+        13: ["A man and a woman at dinner"],  # both genders: dropped
+        14: ["A lady's truck", "The woman waves"],  # woman
+        15: ["A man"],  # none of the objects: dropped
+    }
+    captions = [
+        {"id": j, "image_id": i, "caption": t} for j, (i, t) in enumerate((i, t) for i in texts for t in texts[i])
+    ]
+    (root / "annotations" / "captions_train2014.json").write_text(
+        json.dumps({"images": images, "annotations": captions})
+    )
+
+
+def test_read_coco_objects_and_captions(tmp_path):
+    from reprolib.coco import read_coco
+
+    _write_coco(tmp_path)
+    coco = read_coco(tmp_path, "train")
+    assert coco.categories == ["person", "truck", "fork"]
+    np.testing.assert_array_equal(coco.ids, [10, 11, 12, 13, 14, 15])
+    np.testing.assert_array_equal(coco.objects[:2], [[1, 1, 0], [1, 1, 1]])
+    assert coco.captions[1] == ["A woman eats with a fork", "Two girls at a table"]
+    assert coco.image_path(0) == tmp_path / "train2014" / "COCO_train2014_000000000010.jpg"
+
+
+@pytest.mark.parametrize(
+    ("captions", "gender"),
+    [(["A man rides"], 1), (["Two women"], 0), (["A man and a woman"], -1), (["A dog"], -1), (["the woman's"], 0)],
+)
+def test_caption_gender_by_zhao_rule(captions, gender):
+    from reprolib.coco import caption_gender
+
+    assert caption_gender(captions) == gender
+
+
+def test_read_coco_missing_folder_is_one_line(tmp_path):
+    from reprolib.coco import read_coco
+    from reprolib.sources import SourceUnavailable
+
+    with pytest.raises(SourceUnavailable, match=f"^COCO 2014 is not in {tmp_path}: .*cocodataset.org/#download\\)$"):
+        read_coco(tmp_path)
+
+
+def test_paper_filter_keeps_person_object_and_one_gender(tmp_path):
+    from reprolib.coco import read_coco
+    from reprolib.papers.choi.coco_task import select_images
+
+    _write_coco(tmp_path)
+    keep, objects, man = select_images(read_coco(tmp_path), ("truck", "fork"))
+    np.testing.assert_array_equal(keep, [0, 1, 4])  # images 10, 11, 14
+    np.testing.assert_array_equal(objects, [[1, 0], [1, 1], [1, 0]])
+    np.testing.assert_array_equal(man, [1, 0, 0])
+
+
+def test_choi_coco_task_embeds_with_resnet34(tmp_path, store_dir):
+    from reprolib.papers.choi.coco_task import ChoiCoco, imagenet_weights_file
+
+    _write_coco(tmp_path)
+    task = ChoiCoco(root=str(tmp_path), objects=("truck", "fork"), image_size=32, test_share=0.34).build()
+    assert task.train.images.shape[1:] == (512, 1, 1)
+    assert len(task.train) + len(task.validation) + len(task.test) == 3
+    expected = "ImageNet" if imagenet_weights_file().exists() else "random: no ImageNet weights"
+    assert task.info["weights"].startswith(expected)
