@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from ... import verdicts as V
+from ...artifacts import load_artifact
 from ...figures import new_figure
 from ...metrics import mean_ci
 from .common import ACCURACY_TOLERANCE, ChoiChapter, baseline, chosen, select_lambda
 from .labels import PAPER_AMPLIFICATION
+from .leakage import RunLeakage
 
 PAPER_ACCURACY = "≈ 85% for both (§4.2)"
 
@@ -88,6 +90,21 @@ class ChoiF12(ChoiChapter):
         fig.tight_layout()
         return fig
 
+    def leakage(self, results, config) -> pd.DataFrame:
+        """Beyond the paper (``leakage.py``): Wang et al.'s model leakage λ_M, dataset leakage λ_D(F1) and
+        Δ = λ_M − λ_D(F1) of the baseline and the offline auxiliary model at λ*, one row per run, beside Zhao et
+        al.'s mean amplification; the attackers are stored artifacts."""
+        columns = ["model", "run", "bias_amplification", "F1", "leakage_model", "leakage_dataset", "delta"]
+        if results.empty or "offline" not in set(results["sampling"]):
+            return pd.DataFrame(columns=columns)
+        rows = []
+        for name, part in (("baseline", baseline(results)), ("auxiliary", chosen(results, "offline"))):
+            for _, run in part.iterrows():
+                arrays = load_artifact(RunLeakage(run_key=run["key"], seed=int(run["run"])), data_root=None)
+                values = [float(arrays[k][0]) for k in ("f1", "model", "dataset", "delta")]
+                rows.append([name, run["run"], run["bias_amplification"], *values])
+        return pd.DataFrame(rows, columns=columns)
+
     def claims(self, results, config):
         """Four claims of §4.2–4.3, the auxiliary model being the offline one at λ*:
 
@@ -141,7 +158,8 @@ class ChoiF12(ChoiChapter):
 
     def summary(self, results, config):
         """Test amplification and accuracy of each model (mean ± 95% half-interval), λ* per sampling mode, the
-        relative reduction of the offline model, and the labels the baseline pushes furthest towards men."""
+        relative reduction of the offline model, the labels the baseline pushes furthest towards men, and Wang et
+        al.'s Δ of the baseline and the offline auxiliary model."""
         keys = (
             "amp_base",
             "amp_aux",
@@ -152,6 +170,8 @@ class ChoiF12(ChoiChapter):
             "lam_online",
             "reduction",
             "most_amplified",
+            "delta_base",
+            "delta_aux",
         )
         if results.empty:
             return dict.fromkeys(keys, "not run")
@@ -166,6 +186,9 @@ class ChoiF12(ChoiChapter):
                 out["acc_aux"] = _pct(part["accuracy"])
                 reduction = 1 - part["bias_amplification"].mean() / base["bias_amplification"].mean()
                 out["reduction"] = f"{reduction:.1%}" if len(part) else "not run"
+        leakage = self.leakage(results, config)
+        for name, key in (("baseline", "delta_base"), ("auxiliary", "delta_aux")):
+            out[key] = _pct(leakage.loc[leakage["model"] == name, "delta"])
         shift = np.nanmean(_matrix(base, "predicted_bias") - _matrix(base, "train_bias"), 0)
         top = np.argsort(-np.nan_to_num(shift, nan=-np.inf))[:3]
         out["most_amplified"] = ", ".join(f"{config['objects'][i]} ({shift[i]:+.2f})" for i in top)
