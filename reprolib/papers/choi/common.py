@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ... import params as P
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...models import MLP
 from ...sweep import RunSpec
 from ...training import Recipe
@@ -160,7 +160,7 @@ class ChoiChapter(Chapter):
             RunSpec(task, model, recipe, r, ChoiBaseline(), **options).with_tags(
                 method="baseline", sampling="none", lam=0.0, run=r
             )
-            for r in range(config["runs"])
+            for r in run_ids(config)
         ]
         descriptive = self.descriptive(config)
         for sampling in config["sampling"]:
@@ -176,7 +176,7 @@ class ChoiChapter(Chapter):
                     RunSpec(task, model, recipe, r, method, **options).with_tags(
                         method="auxiliary", sampling=sampling, lam=lam, run=r
                     )
-                    for r in range(config["runs"])
+                    for r in run_ids(config)
                 ]
         return specs
 

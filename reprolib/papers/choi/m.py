@@ -11,6 +11,7 @@ import pandas as pd
 
 from ... import verdicts as V
 from ...artifacts import load_artifact
+from ...chapter import run_ids
 from ...figures import mean_band, new_figure
 from .common import ChoiChapter, baseline, chosen, select_lambda, task_spec
 from .embeddings import standardised
@@ -32,7 +33,7 @@ class ChoiM(ChoiChapter):
     def descriptive_arrays(self, config) -> list[dict[str, np.ndarray]]:
         """The stored descriptive model of every seed (learned by the auxiliary runs; computed here if absent)."""
         task, spec = task_spec(config), self.descriptive(config)
-        return [load_artifact(spec.for_run(task, r), data_root=config.get("coco_root")) for r in range(config["runs"])]
+        return [load_artifact(spec.for_run(task, r), data_root=config.get("coco_root")) for r in run_ids(config)]
 
     def curve_frame(self, results: pd.DataFrame) -> pd.DataFrame:
         """Per sampling mode, the validation metrics against λ, the baseline's runs standing at λ = 0."""
