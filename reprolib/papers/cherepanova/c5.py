@@ -63,7 +63,7 @@ COMMON_PRESETS = {
         "gallery_images": 120,
         "runs": 2,
         "epochs": 3,
-        "lr": 0.1,
+        "lr": 0.02,
         "batch_size": 64,
         "side": 16,
         "gallery_draws": 2,
@@ -85,7 +85,7 @@ COMMON_PRESETS = {
         "gallery_images": 480,
         "runs": 3,
         "epochs": 30,
-        "lr": 0.1,
+        "lr": 0.02,
         "batch_size": 64,
         "side": 16,
         "gallery_draws": 5,
@@ -557,27 +557,17 @@ class C5Train(C5Base):
         return _claims(rows)
 
     def summary(self, results, config):
+        """Mean accuracies at the lowest, balanced and highest male share (``<kind>_<group>_low|half|high``), and
+        the fair point of image imbalance."""
         first = config["samplings"][0]
         out = {}
-        for kind in KINDS:
-            for share in (
-                min(config[f"{'identity' if kind == 'identities' else 'image'}_shares"]),
-                0.5,
-                1.0 if kind == "identities" else max(config["image_shares"]),
-            ):
-                part = (
-                    results[(results["kind"] == kind) & (results["share"] == share) & (results["sampling"] == first)]
-                    if not results.empty
-                    else results
-                )
+        part = results[results["sampling"] == first] if not results.empty else results
+        for kind, shares in (("identities", config["identity_shares"]), ("images", config["image_shares"])):
+            for name, share in (("low", min(shares)), ("half", 0.5), ("high", max(shares))):
+                rows = part[(part["kind"] == kind) & (part["share"] == share)] if len(part) else part
                 for g in GROUPS:
-                    value = part[g].mean() if len(part) else float("nan")
-                    out[f"{kind}_{g}_{share:g}".replace(".", "_")] = _num(value)
-        gaps = (
-            results[(results["kind"] == "images") & (results["sampling"] == first)].groupby("share")["gap"].mean()
-            if not results.empty
-            else pd.Series(dtype=float)
-        )
+                    out[f"{kind}_{g}_{name}"] = _num(rows[g].mean() if len(rows) else np.nan)
+        gaps = part[part["kind"] == "images"].groupby("share")["gap"].mean() if len(part) else pd.Series(dtype=float)
         point = fair_point(gaps.index, gaps.to_numpy()) if len(gaps) else float("nan")
         out["fair_point_images"] = "none in the range" if not np.isfinite(point) else f"{point:.2f}"
         return out
@@ -748,10 +738,10 @@ class C5Gallery(C5Base):
             )
             point = fair_point(gaps.index, gaps.to_numpy()) if len(gaps) else float("nan")
             out[f"fair_point_{kind}"] = "none in the range" if not np.isfinite(point) else f"{point:.2f}"
-            for share in (min(shares), max(shares)):
+            for name, share in (("low", min(shares)), ("high", max(shares))):
                 part = trained[(trained["gallery"] == kind) & (trained["share"] == share)] if len(trained) else trained
                 for g in GROUPS:
-                    out[f"{kind}_{g}_{share:g}".replace(".", "_")] = _num(part[g].mean() if len(part) else np.nan)
+                    out[f"{kind}_{g}_{name}"] = _num(part[g].mean() if len(part) else np.nan)
         random = results[(results["kind"] == "random") & (results["share"] == 0.5)] if not results.empty else results
         for g in GROUPS:
             out[f"random_{g}"] = _num(random[g].mean() if len(random) else np.nan)

@@ -283,7 +283,7 @@ class FaceIdentityTask(TaskSpec):
     identities_per_group: int = 60  # synthetic: train pool per group
     test_identities_per_group: int = 30  # test pool per group (CelebA: drawn from its identities)
     images_per_identity: int = 16  # synthetic
-    female_spread: float = 0.8  # synthetic: group 1's identity spread relative to group 0's (< 1: harder)
+    female_spread: float = 0.5  # synthetic: group 1's identity spread relative to group 0's (< 1: harder)
     group_specific: float = 0.6  # synthetic: share of identity variation along group-specific directions
     noise: float = 0.5  # synthetic: pixel noise (the face has unit root-mean-square)
     pose: float = 15.0  # synthetic: rotation range, degrees
