@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import backdoor, c4_t1, c5, faces, margins, transforms  # noqa: F401 - they register  # noqa: F401 - they register
+from . import backdoor, c4_t1, c5, c6, faces, margins, transforms  # noqa: F401 - they register
 
 PAPER = register_paper(
     "cherepanova",
@@ -25,3 +25,4 @@ PAPER = register_paper(
 register_chapter(c4_t1.CHAPTER)
 for chapter in c5.CHAPTERS:
     register_chapter(chapter)
+register_chapter(c6.CHAPTER)
