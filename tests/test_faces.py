@@ -11,7 +11,6 @@ from PIL import Image
 
 from reprolib import verdicts as V
 from reprolib.chapters import get_chapter
-from reprolib.params import ParameterError
 from reprolib.papers.cherepanova import c5, c6
 from reprolib.papers.cherepanova.faces import (
     Counts,
@@ -25,6 +24,7 @@ from reprolib.papers.cherepanova.faces import (
     per_group_rank,
 )
 from reprolib.papers.cherepanova.margins import MarginSoftmax, focal_loss, margin_logits, penalised
+from reprolib.params import ParameterError
 from reprolib.sources import SourceUnavailable
 from reprolib.specs import SpecError
 from reprolib.tasks import Split, Task

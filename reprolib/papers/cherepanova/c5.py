@@ -811,7 +811,8 @@ class C5Matched(C5Base):
             rows.append(
                 (
                     f"The same {kind} imbalance in training set and gallery: the effects {verb} — the gap moves "
-                    f"{'less' if verb == 'cancel' else 'more'} with the male share than with a balanced gallery (§5.6, §5.8)",
+                    f"{'less' if verb == 'cancel' else 'more'} with the male share than with a balanced gallery "
+                    "(§5.6, §5.8)",
                     paper,
                     V.combine(V.trend, settings) if settings else V.not_run("no runs"),
                 )

@@ -26,7 +26,7 @@ from ...models import parse_model
 from ...sweep import RunSpec
 from ...training import Recipe
 from .c5 import FACE_MODELS, _claims, _num
-from .faces import GROUPS, FaceIdentityTask
+from .faces import FaceIdentityTask
 from .margins import MarginSoftmax
 
 __all__ = ["C6FaceRecognition", "CHAPTER", "INTERVENTIONS", "GAP_TOLERANCE", "closes_seen_not_new"]

@@ -228,7 +228,8 @@ def _celeba_folder(root) -> Path:
     if not all(p.exists() for p in needed):
         raise SourceUnavailable(
             f"CelebA identities are not in {folder}: put img_align_celeba/, identity_CelebA.txt and "
-            f"list_attr_celeba.txt there (from {CELEBA_PAGE}, an account is needed) or pass root=/path/containing/celeba"
+            f"list_attr_celeba.txt there (from {CELEBA_PAGE}, an account is needed) "
+            "or pass root=/path/containing/celeba"
         )
     return folder
 
