@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import backdoor, c4_t1, c5, c6, faces, margins, transforms  # noqa: F401 - they register
+from . import backdoor, c4_t1, c5, c6, face_models, faces, margins, transforms  # noqa: F401 - they register
 
 PAPER = register_paper(
     "cherepanova",

@@ -42,6 +42,8 @@ __all__ = ["C5Base", "C5Train", "C5Gallery", "C5Matched", "CHAPTERS", "SAMPLINGS
 
 SAMPLINGS = {"balanced": True, "plain": False}  # class-balanced sampling on / off (§5.3, §5.9.1)
 KINDS = ("identities", "images")
+EMPTY_COLUMNS = ["kind", "share", "head", "sampling", "run", "male", "female", "gap", "gallery", "train_share"]
+EMPTY_COLUMNS += ["default_male", "default_female", "default_gap"]
 GALLERY_SEED_OFFSET = 10_000  # gallery draws: seeded by (run, share, draw) + this, never by a training seed
 THESIS_MODEL = {"cosface": "MFN CosFace", "arcface": "MFN ArcFace"}  # the thesis's rows beside this book's runs
 FACE_MODELS = ("mlp", "resnet8", "resnet20", "mobilefacenet", "face_resnet50", "face_resnet152")
@@ -105,7 +107,7 @@ COMMON_PRESETS = {
         "images_per_identity": 16,
         "train_images": 70000,
         "gallery_images": 7000,
-        "runs": 1,
+        "runs": 3,  # the thesis trains one model per setting; the verdicts need replicates
         "epochs": 120,
         "lr": 0.1,
         "batch_size": 512,
@@ -206,6 +208,17 @@ class C5Base(Chapter):
                     "train_images must be at most identities_per_group · images_per_identity "
                     f"({config['identities_per_group'] * config['images_per_identity']}), got {config['train_images']}"
                 )
+
+    def claims(self, results, config) -> pd.DataFrame:
+        """The chapter's claims judged on ``results`` (``judge``); with no stored run (e.g. ``paper`` without
+        CelebA on disk) every claim is ``not run at this scale`` with the command that would run it."""
+        if not results.empty:
+            return self.judge(results, config)
+        claims = self.judge(pd.DataFrame(columns=EMPTY_COLUMNS), config)
+        why = f"no runs stored: `{self.rerun_command(config)}`" + (
+            " with CelebA in root" if config["source"] == "celeba" else ""
+        )
+        return claims.assign(verdict=V.NOT_RUN, measured=why)
 
     # --- specs --------------------------------------------------------------------------------------------
 
@@ -459,7 +472,7 @@ class C5Train(C5Base):
     def results(self, config, store=None, specs=None):
         frame = super().results(config, store, specs)
         if frame.empty:
-            return frame
+            return pd.DataFrame(columns=EMPTY_COLUMNS)
         return frame.assign(male=frame["metrics.male"], female=frame["metrics.female"], gap=frame["metrics.gap"])
 
     def table(self, results, config, kind: str) -> pd.DataFrame:
@@ -477,7 +490,7 @@ class C5Train(C5Base):
             results[results["sampling"] == "plain"], config, "kind", "no class-balanced sampling"
         )
 
-    def claims(self, results, config) -> pd.DataFrame:
+    def judge(self, results, config) -> pd.DataFrame:
         heads, first = config["heads"], config["samplings"][0]
 
         def curves(kind, sampling=first):
@@ -594,9 +607,11 @@ class C5Gallery(C5Base):
         store = store or ResultsStore()
         runs = super().results(config, store, specs)
         frame = self.gallery_frame(config, runs, store, matched=False)
+        if frame.empty:  # nothing trained (e.g. CelebA absent): no gallery and no extractor to draw
+            return pd.DataFrame(columns=EMPTY_COLUMNS)
         random = self.random_frame(config).rename(columns={"init": "run"})
         random = random.assign(head="random", sampling="none", kind="random", train_share=0.5, gallery="images")
-        return pd.concat([frame, random], ignore_index=True) if not frame.empty else frame
+        return pd.concat([frame, random], ignore_index=True) if not frame.empty else pd.DataFrame(columns=EMPTY_COLUMNS)
 
     def table(self, results, config, kind: str) -> pd.DataFrame:
         table, shares = ("5.4", config["identity_shares"]) if kind == "identities" else ("5.5", config["image_shares"])
@@ -628,7 +643,7 @@ class C5Gallery(C5Base):
         fig.tight_layout()
         return fig
 
-    def claims(self, results, config) -> pd.DataFrame:
+    def judge(self, results, config) -> pd.DataFrame:
         heads, first = config["heads"], config["samplings"][0]
         trained = (
             results[(results["kind"] == "default") & (results["sampling"] == first)] if not results.empty else results
@@ -763,7 +778,7 @@ class C5Matched(C5Base):
         runs = super().results(config, store, specs)
         frame = self.gallery_frame(config, runs, store, matched=True)
         if frame.empty:
-            return frame
+            return pd.DataFrame(columns=EMPTY_COLUMNS)
         default = runs.set_index(["head", "sampling", "run", "kind", "share"])[["metrics.male", "metrics.female"]]
         default.columns = ["default_male", "default_female"]
         frame = frame.join(default, on=["head", "sampling", "run", "kind", "train_share"])
@@ -784,7 +799,7 @@ class C5Matched(C5Base):
             results[results["sampling"] == "plain"], config, "kind", "no class-balanced sampling"
         )
 
-    def claims(self, results, config) -> pd.DataFrame:
+    def judge(self, results, config) -> pd.DataFrame:
         heads, first = config["heads"], config["samplings"][0]
         part = results[results["sampling"] == first] if not results.empty else results
         rows = []
@@ -832,17 +847,18 @@ class C5Matched(C5Base):
         return _claims(rows)
 
     def summary(self, results, config):
+        """The gap on matched galleries and on the balanced one at the lowest and highest inner male share
+        (``<kind>_gap_low|high``, ``<kind>_default_gap_low|high``), and those shares (``<kind>_low|high``)."""
         first = config["samplings"][0]
         out = {}
         part = results[results["sampling"] == first] if not results.empty else results
         for kind, shares in (("identities", config["identity_shares"]), ("images", config["image_shares"])):
-            inner = [s for s in shares if 0 < s < 1]
-            for share in (min(inner), max(inner)) if inner else ():
+            inner = [s for s in shares if 0 < s < 1] or [0.5]
+            for name, share in (("low", min(inner)), ("high", max(inner))):
                 rows = part[(part["kind"] == kind) & (part["share"] == share)] if len(part) else part
+                out[f"{kind}_{name}"] = f"{share:g}"
                 for column in ("gap", "default_gap"):
-                    out[f"{kind}_{column}_{share:g}".replace(".", "_")] = _num(
-                        rows[column].mean() if len(rows) else np.nan
-                    )
+                    out[f"{kind}_{column}_{name}"] = _num(rows[column].mean() if len(rows) else np.nan)
         return out
 
 
