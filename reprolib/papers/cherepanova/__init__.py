@@ -2,8 +2,13 @@
 Maryland). Chapter 4 of the thesis (Borgnia et al., ICASSP 2021): strong data augmentation as a defence against
 backdoor and targeted poisoning attacks.
 
+Chapters 5 and 6 (face identification: dataset imbalance, and train-time fairness interventions): identity
+populations and their exact compositions with the ``identification`` evaluator (``faces``), the ``margin_softmax``
+method with CosFace/ArcFace heads and the chapter-6 interventions (``margins``), the thesis's face models
+(``face_models``), and the chapters ``c5`` (C-5-TRAIN, C-5-GALLERY, C-5-MATCHED) and ``c6`` (C-6-FR).
+
 Importing this package registers the augmentations as batch transforms (``transforms``), the patch backdoor task
-and its ``backdoor`` evaluator (``backdoor``), and the chapters.
+and its ``backdoor`` evaluator (``backdoor``), the face identification pieces above, and the chapters.
 """
 
 from pathlib import Path
