@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 import pandas as pd
 import torch
 
+from ...celeba import CELEBA_PAGE, decode_images, read_attributes
 from ...sources import SourceUnavailable, default_data_root
 from ...specs import TaskSpec, check, check_choice, check_range, register_task
 from ...tasks import Split, Task, channel_stats
@@ -46,7 +46,6 @@ __all__ = [
 
 CELEBA_TARGETS = {"HeavyMakeup": "Heavy_Makeup", "HairColor": "Blond_Hair"}
 BIAS_ATTRIBUTE = "Male"
-CELEBA_PAGE = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
 PARTITIONS = {"train": 0, "validation": 1, "test": 2}
 ALIGNMENTS = ("correlation", "diagonal")
 
@@ -66,8 +65,7 @@ def load_celeba_attributes(root=None) -> pd.DataFrame:
     """The 40 attributes (0/1) of every image, indexed by file name, with its ``partition`` (0 train, 1 valid,
     2 test)."""
     folder = _folder(root)
-    attributes = pd.read_csv(folder / "list_attr_celeba.txt", sep=r"\s+", skiprows=1)
-    attributes = (attributes > 0).astype(np.int64)
+    attributes = read_attributes(folder / "list_attr_celeba.txt")
     partition = pd.read_csv(folder / "list_eval_partition.txt", sep=r"\s+", header=None, index_col=0).iloc[:, 0]
     attributes["partition"] = partition.reindex(attributes.index).to_numpy()
     return attributes
@@ -82,18 +80,7 @@ def _partition_images(folder: Path, partition: int, size: int) -> torch.Tensor:
 
 
 def _images(folder: Path, names, size: int) -> torch.Tensor:
-    from PIL import Image
-
-    out = np.empty((len(names), 3, size, size), dtype=np.uint8)
-    for i, name in enumerate(names):
-        with Image.open(folder / "img_align_celeba" / name) as image:
-            image = image.convert("RGB")
-            w, h = image.size
-            side = min(w, h, 178)
-            left, top = (w - side) // 2, (h - side) // 2
-            image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
-            out[i] = np.asarray(image).transpose(2, 0, 1)
-    return torch.from_numpy(out)
+    return decode_images(folder / "img_align_celeba", names, size)
 
 
 def aligned_genders(labels: torch.Tensor, genders: torch.Tensor, alignment: str = "correlation") -> list[int]:
