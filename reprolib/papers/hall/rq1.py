@@ -136,7 +136,8 @@ def _recognition_link(dataset: str, part: pd.DataFrame, recognisers: pd.DataFram
     claim = f"{DISPLAY[dataset]}: BiasAmp at ε = ½ ≈ −(1 − accuracy of recognising inversion) (RQ1 with fn1)"
     if dataset in RECOGNITION:
         predicted = -(1 - RECOGNITION[dataset])
-        paper = f"−(1 − {RECOGNITION[dataset]:.0%}) = {predicted:+.2f} from fn1; BiasAmp(½) only drawn (Fig. 2)"
+        predicted_text = f"{predicted:+.2f}".replace("-", "−")
+        paper = f"−(1 − {RECOGNITION[dataset]:.0%}) = {predicted_text} from fn1; BiasAmp(½) only drawn (Fig. 2)"
     else:
         paper = "not reported"
     amp = _values(part, 0.5)
