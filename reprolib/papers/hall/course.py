@@ -48,6 +48,7 @@ __all__ = [
     "knob_specs",
     "length_specs",
     "choose",
+    "calibration_frame",
     "COURSE",
 ]
 
@@ -166,6 +167,32 @@ def choose(knob_frame: pd.DataFrame, length_frame: pd.DataFrame | None = None) -
         out["tables"].update({f"length_{f}": table for f, table in lengths.items()})
         out["chosen"].update({f"epochs_{f}": int(shortest_on_plateau(table)) for f, table in lengths.items()})
     return out
+
+
+RULE_OF_TABLE = {
+    "ambiguous": ("share of pre-inverted images", "ambiguous"),
+    "noise": ("pixel-noise σ", "noise"),
+    **{f"length_{f}": ("epochs", f"epochs_{f}") for f in FAMILIES},
+}
+
+
+def calibration_frame(table: str) -> pd.DataFrame:
+    """One committed calibration table for a chapter's page: per knob value, the calibration runs' mean and
+    range of validation accuracy, and which value the rule chose (``table``: ``ambiguous``, ``noise`` or
+    ``length_<family>``)."""
+    stored = load_course()
+    label, choice = RULE_OF_TABLE[table]
+    rows = [
+        {
+            label: float(value),
+            "mean validation accuracy": float(np.mean(runs)),
+            "lowest run": float(np.min(runs)),
+            "highest run": float(np.max(runs)),
+            "chosen": "✓" if float(value) == float(stored["chosen"][choice]) else "",
+        }
+        for value, runs in sorted(stored["tables"][table].items(), key=lambda item: float(item[0]))
+    ]
+    return pd.DataFrame(rows).set_index(label)
 
 
 def load_course() -> dict:
