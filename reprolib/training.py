@@ -104,7 +104,7 @@ class Recipe(Spec):
     warmup_lr: float = 0.01
     lr_drops: tuple[float, ...] = ()  # fractions of training after which lr is divided by 10
     augment: str = "none"  # a key of augment.AUGMENTATIONS
-    crop_padding: int = 4  # pixels, for pad_crop_flip
+    crop_padding: int = 4  # pixels on every side, for pad_crop_flip and pad_resized_crop_flip
     batch_transform: TransformSpec | None = field(default=None, metadata={"spec": TRANSFORMS})
     precision: str = "auto"  # "bf16": autocast the forward pass to bfloat16; "auto": bf16 where it is fast
     channels_last: bool | str = "auto"  # memory format of activations; "auto": where bf16 is fast
