@@ -193,7 +193,7 @@ def auc_metrics(labels, scores, groups, ages, age_levels: int) -> dict:
     out.update({f"age_{a}": v for a, v in enumerate(per_age)})
     out["age_spread"] = float(np.nanmax(per_age) - np.nanmin(per_age)) if np.isfinite(per_age).any() else np.nan
     p = torch.as_tensor(scores)[None].clamp(1e-7, 1 - 1e-7)
-    y, a = torch.as_tensor(labels)[None], torch.as_tensor(groups)[None]
+    y, a = torch.as_tensor(labels, dtype=torch.float64)[None], torch.as_tensor(groups, dtype=torch.int64)[None]
     bce = -(y * p.log() + (1 - y) * (1 - p).log())
     means = group_means(bce, a)[0]
     out["equal_loss"] = float((means[0] - means[1]).abs())
