@@ -185,6 +185,21 @@ def test_identification_evaluator_on_a_hand_made_task():
     train = identification_metrics(task, "train", {"class_pred": torch.tensor([0, 1, 1, 2, 2])})
     assert train["class_male"] == 0.5 and train["class_female"] == pytest.approx(2 / 3)
     assert "male" not in train  # no rank-1 on the training images (§6.3.1)
+    rank2 = Task("hand", split, split, (0.0,), (1.0,), {**info, "rank": 2}, "identification")
+    metrics = identification_metrics(rank2, "test", {"embedding": torch.tensor(EMBEDDINGS)})
+    assert (metrics["male"], metrics["female"]) == (1.0, 0.5)  # the task's rank-k: image 2 finds 4 at rank 2
+
+
+def test_rank_k_is_a_task_field_and_a_chapter_parameter():
+    assert FaceIdentityTask(identities_per_group=4, test_identities_per_group=2, rank=3).build(None).info["rank"] == 3
+    with pytest.raises(SpecError, match="^rank must be an integer ≥ 1, got 0$"):
+        FaceIdentityTask(rank=0)
+    for chapter_id in ("C-5-TRAIN", "C-6-FR"):
+        chapter = get_chapter(chapter_id)
+        with pytest.raises(ParameterError, match="rank"):
+            chapter.configure("smoke", rank=0)
+        spec = chapter.specs(chapter.configure("smoke", rank=5))[0]
+        assert spec.task.rank == 5
 
 
 # --- CelebA identities ----------------------------------------------------------------------------------------
