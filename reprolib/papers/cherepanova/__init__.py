@@ -7,7 +7,9 @@ populations and their exact compositions with the ``identification`` evaluator (
 method with CosFace/ArcFace heads and the chapter-6 interventions (``margins``), the thesis's face models
 (``face_models``), and the chapters ``c5`` (C-5-TRAIN, C-5-GALLERY, C-5-MATCHED) and ``c6`` (C-6-FR). Chapter 6's
 CheXpert experiments: the binary stand-in task and its ``group_auc`` evaluator (``chest_xrays``), the
-``fair_binary`` method with the thesis's penalties (``fairness_penalties``), and the chapter ``c6_cx`` (C-6-CX).
+``fair_binary`` method with the thesis's penalties (``fairness_penalties``), and the chapter ``c6_cx`` (C-6-CX);
+the sensitive-information removal network on stored face embeddings (``sirn``, an artifact) and its chapter
+``c6_sirn`` (C-6-SIRN).
 
 Importing this package registers the augmentations as batch transforms (``transforms``), the patch backdoor task
 and its ``backdoor`` evaluator (``backdoor``), the face identification pieces above, and the chapters.
@@ -23,11 +25,13 @@ from . import (  # noqa: F401 - they register
     c5,
     c6,
     c6_cx,
+    c6_sirn,
     chest_xrays,
     face_models,
     faces,
     fairness_penalties,
     margins,
+    sirn,
     transforms,
 )
 
@@ -46,3 +50,4 @@ for chapter in c5.CHAPTERS:
     register_chapter(chapter)
 register_chapter(c6.CHAPTER)
 register_chapter(c6_cx.CHAPTER)
+register_chapter(c6_sirn.CHAPTER)
