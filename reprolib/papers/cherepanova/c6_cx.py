@@ -315,7 +315,7 @@ class C6ChestXrays(Chapter):
         """Left: the absolute AUC gap between the sexes on the training, validation and test splits per scheme at
         its chosen strength. Right (Fig. 6.3): test AUC per age level, the baseline and the equal-loss penalty.
         Means with 95% intervals over runs."""
-        fig, axes = new_figure(2, width=6, height=3.6)
+        fig, axes = new_figure(2, width=7, height=4.2)
         left, right = axes[0]
         if results.empty:
             for ax in (left, right):
