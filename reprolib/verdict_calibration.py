@@ -27,7 +27,17 @@ import numpy as np
 
 from . import verdicts as V
 
-__all__ = ["MODES", "NOISE", "Scenario", "SCENARIOS", "simulate", "calibration_table", "markdown_table"]
+__all__ = [
+    "MODES",
+    "NOISE",
+    "Scenario",
+    "SCENARIOS",
+    "register_scenarios",
+    "all_scenarios",
+    "simulate",
+    "calibration_table",
+    "markdown_table",
+]
 
 # Run-to-run standard deviation of each metric (one run = one seed/class assignment), per scale. Course: the
 # 540-image test split of the 8×8 digits (a group of ~270 images moves a prediction rate by ~0.4 points per
@@ -250,44 +260,6 @@ def _weak_correlation(rho_effect, bands):
             return V.band_codes(spearman, bands, level)
 
         return _per_line(rng, draws, shape["lines"], line)
-
-    return draw
-
-
-def _fn1_band(dataset, effect, edge):
-    """H-fn1's accuracy band (``papers.hall.fn1.band_verdict`` on the 90% interval of the mean accuracy over
-    runs, clipped to [0, 1]): the true mean at ``effect`` (the paper's number), at ``edge`` (a boundary of the
-    band), or at ½ (chance: "flat")."""
-
-    def draw(rng, draws, shape, sd, mode):
-        from .papers.hall.fn1 import band_verdict
-
-        mean = {"effect": effect, "edge": edge, "flat": 0.5}[mode]
-        d = np.clip(mean + rng.normal(0, sd, (draws, shape["runs"])), 0, 1)
-        _, low, high = V._interval(d)
-        return np.array([V.CODES.index(band_verdict(dataset, lo, hi)) for lo, hi in zip(low, high, strict=True)])
-
-    return draw
-
-
-def _fn1_order(gap):
-    """H-fn1's order of the two datasets (``papers.hall.fn1._ordering_claim``, a one-sided Welch test): the
-    first dataset ``gap`` above the second under the effect, equal otherwise."""
-
-    def draw(rng, draws, shape, sd, mode):
-        import pandas as pd
-
-        from .papers.hall.fn1 import _ordering_claim
-
-        runs = shape["runs"]
-        first = (gap if mode == "effect" else 0.0) + rng.normal(0, sd, (draws, runs))
-        second = rng.normal(0, sd, (draws, runs))
-        names = ["fashion_mnist"] * runs + ["cifar100"] * runs
-        codes = []
-        for a, b in zip(first, second, strict=True):
-            frame = pd.DataFrame({"dataset": names, "metrics.accuracy": np.concatenate([a, b])})
-            codes.append(V.CODES.index(_ordering_claim(frame).verdict))
-        return np.array(codes)
 
     return draw
 
@@ -539,36 +511,6 @@ SCENARIOS = [
         _sign_settings(1, 0.3),
     ),
     Scenario(
-        "H-fn1",
-        "uniform backgrounds: inversion recognised near-perfectly (interval ≥ 99%)",
-        "band (fn1)",
-        "accuracy",
-        {"course": {"runs": 5}, "paper": {"runs": 20}},
-        "true accuracy 99% (edge)",
-        "true accuracy 100% (footnote 1)",
-        _fn1_band("fashion_mnist", 1.0, 0.99),
-    ),
-    Scenario(
-        "H-fn1",
-        "natural images: recognised well but not always (interval in [90%, 99%))",
-        "band (fn1)",
-        "accuracy",
-        {"course": None, "paper": {"runs": 20}},
-        "true accuracy 99% (edge)",
-        "true accuracy 96% (footnote 1)",
-        _fn1_band("cifar100", 0.96, 0.99),
-    ),
-    Scenario(
-        "H-fn1",
-        "Fashion-MNIST recognised better than CIFAR-100 (Welch)",
-        "Welch (fn1)",
-        "accuracy",
-        {"course": None, "paper": {"runs": 20}},
-        "equal accuracies",
-        "+4 points (100% vs 96%)",
-        _fn1_order(0.04),
-    ),
-    Scenario(
         "H-RQ6",
         "BiasAmp < 0 at the lowest η (one ε line)",
         "negative",
@@ -661,6 +603,20 @@ SCENARIOS = [
 ]
 
 
+def register_scenarios(*scenarios: Scenario) -> None:
+    """Add a paper's scenarios (those whose draws call the paper's own claim code) to ``SCENARIOS``; a paper's
+    package calls this on import, so the core never imports a paper."""
+    SCENARIOS.extend(s for s in scenarios if s not in SCENARIOS)
+
+
+def all_scenarios() -> list[Scenario]:
+    """Every scenario: the core's and those the papers registered (the papers are loaded first)."""
+    from .papers import load_papers
+
+    load_papers()
+    return list(SCENARIOS)
+
+
 def simulate(scenario: Scenario, scale: str, mode: str, draws: int = 1000, seed: int = 0) -> np.ndarray:
     """Verdict codes (``verdicts.CODES``) of ``draws`` simulated chapters of ``scenario`` at ``scale``."""
     if mode not in MODES:
@@ -680,7 +636,7 @@ def calibration_table(draws: int = 1000, seed: int = 0) -> list[dict]:
     """Per scenario: for each scale and mode, the rate of each verdict over ``draws`` seeded draws (None where
     the scenario is not run at that scale)."""
     rows = []
-    for i, scenario in enumerate(SCENARIOS):
+    for i, scenario in enumerate(all_scenarios()):
         row = {"scenario": scenario}
         for scale, shape in scenario.shapes.items():
             for j, mode in enumerate(MODES):

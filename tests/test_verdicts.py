@@ -215,7 +215,7 @@ def _rate(scenario, scale, mode, verdicts):
 
 
 def _cases(scale):
-    return [pytest.param(s, id=f"{s.chapter}-{s.rule}-{i}") for i, s in enumerate(K.SCENARIOS) if s.shapes[scale]]
+    return [pytest.param(s, id=f"{s.chapter}-{s.rule}-{i}") for i, s in enumerate(K.all_scenarios()) if s.shapes[scale]]
 
 
 @pytest.mark.parametrize("scenario", _cases("course"))
@@ -232,9 +232,9 @@ def test_power_and_size_at_paper(scenario):
 
 
 def test_calibration_table_is_seeded():
-    scenario = K.SCENARIOS[1]
+    scenario = K.all_scenarios()[1]
     a, b = K.simulate(scenario, "course", "effect", 200, seed=3), K.simulate(scenario, "course", "effect", 200, seed=3)
     assert np.array_equal(a, b)
     rows = K.calibration_table(draws=50)
     table = K.markdown_table(rows, 50)
-    assert table.count("\n| ") == len(K.SCENARIOS) and "not run" in table
+    assert table.count("\n| ") == len(K.all_scenarios()) and "not run" in table
