@@ -1,9 +1,9 @@
 """W-F4 — Wang et al. (2019), §3 and Fig. 4: dataset leakage λ_D(a) against the F1 a of randomly perturbed labels.
 
-Nothing here trains an image model: the attacker reads label vectors (``leakage.py``), a few hundred per split,
-and trains in about a second, so the chapter computes its curve whenever its results are asked for and stores
-nothing in the results store (``specs`` is empty). Every attacker seed is a cluster: it perturbs the labels and
-initialises the attacker at every F1, so the trend is judged within seeds (``reprolib.verdicts.monotone``).
+Nothing here trains an image model (``specs`` is empty): every point is a stored attacker on label vectors, the
+artifact ``wang_dataset_leakage`` (``attackers.DatasetLeakage``), computed the first time the chapter runs and
+read from the store afterwards. Every attacker seed is a cluster: it perturbs the labels, draws the balanced rows
+and initialises the attacker at every F1, so the trend is judged within seeds (``reprolib.verdicts.monotone``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
+from ...artifacts import load_artifact
 from ...chapter import Chapter
 from ...figures import mean_band, new_figure
 from ...metrics import mean_ci
-from .leakage import balanced_indices, dataset_leakage
+from ...store import current_store, using_store
+from .attackers import DatasetLeakage
 from .standin import CocoStandIn
 
 CHANCE = 0.5
@@ -56,35 +58,35 @@ class WangF4(Chapter):
     }
 
     def specs(self, config):
-        return []  # attackers on label vectors train in the chapter (module docstring)
+        return []  # no image model: the attackers are artifacts (module docstring)
 
     def task_spec(self, config) -> CocoStandIn:
         """The stand-in: ``size`` training canvases, 30% of that for validation and for test, seed 0."""
         held_out = max(20, round(0.3 * config["size"]))
         return CocoStandIn(n_train=config["size"], n_validation=held_out, n_test=held_out)
 
-    def run(self, config, store=None, progress=False, **sweep_options) -> pd.DataFrame:
-        """The same as ``results``: there is nothing to store (module docstring)."""
-        return self.results(config)
+    def attackers(self, config) -> list[DatasetLeakage]:
+        """The stored attackers of ``config``: one per (F1 a, seed), in that order."""
+        task = self.task_spec(config)
+        return [
+            DatasetLeakage(task=task, f1=a, seed=run, epochs=config["epochs"], lr=config["lr"])
+            for a in config["f1"]
+            for run in range(config["runs"])
+        ]
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:
-        """λ_D(a) per (F1 a, seed), computed now (in seconds; nothing is stored, so ``reprolib claims`` and the
-        part's verdicts compute it too): one row each, columns f1, run, leakage, flipped (the share of training
-        label entries flipped). Empty for ``dataset="coco"``."""
+        """λ_D(a) per (F1 a, seed), read from ``store`` (computed and stored there when missing): one row each,
+        columns f1, run, leakage, flipped (the share of training label entries flipped). Empty for
+        ``dataset="coco"``."""
         if config["dataset"] == "coco":
             return pd.DataFrame(columns=["f1", "run", "leakage", "flipped"])
-        task = self.task_spec(config).build()
-        splits = {}
-        for i, name in enumerate(("train", "validation", "test")):
-            part = task.split(name)
-            keep = balanced_indices(part.groups.numpy(), seed=i)
-            splits[name] = (part.labels.numpy()[keep], part.groups.numpy()[keep])
-        attacker = {"epochs": config["epochs"], "lr": config["lr"]}
         rows = []
-        for a in config["f1"]:
-            for run in range(config["runs"]):
-                leakage, flipped = dataset_leakage(splits, a, run, **attacker)
-                rows.append({"f1": a, "run": run, "leakage": leakage, "flipped": flipped})
+        with using_store(store or current_store()):
+            for spec in self.attackers(config):
+                arrays = load_artifact(spec)
+                rows.append(
+                    {"f1": spec.f1, "run": spec.seed, "leakage": float(arrays["accuracy"]), "flipped": float(arrays["flipped"])}
+                )
         return pd.DataFrame(rows)
 
     def figure(self, results, config):
