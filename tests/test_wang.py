@@ -172,3 +172,226 @@ def test_w_f4_at_the_paper_preset_is_not_run_without_coco():
     claims = chapter.claims(results, config)
     assert results.empty and set(claims["verdict"]) == {NOT_RUN} and "COCO" in claims["measured"].iloc[0]
     assert chapter.specs(config) == []
+
+
+# --- stored attackers, α-balanced splits, the joint-gender method, W-T1 and W-T2 ---------------------------------
+
+
+def test_a_dataset_leakage_attacker_is_computed_once_and_then_read(tmp_path, monkeypatch):
+    from reprolib.artifacts import artifact_store, load_artifact
+    from reprolib.papers.wang import attackers
+
+    spec = attackers.DatasetLeakage(task=SPEC, f1=1.0, seed=0, epochs=2, lr=1e-3)
+    store = ResultsStore(tmp_path)
+    first = load_artifact(spec, store)
+    assert set(first) == {"accuracy", "flipped", "n_groups"} and first["flipped"] == 0.0
+    assert first["n_groups"].tolist() == [120 - round(0.4 * 120), round(0.4 * 120)]  # g = 0, g = 1 of the train split
+    monkeypatch.setattr(attackers, "dataset_leakage", lambda *a, **k: pytest.fail("trained twice"))
+    assert load_artifact(spec, store)["accuracy"] == first["accuracy"]
+    assert len(list(artifact_store(store).root.glob("*.json"))) == 1
+
+
+def _multilabel_run(gender=False, epochs=1):
+    return RunSpec(
+        dataclasses.replace(SPEC, n_train=64, n_validation=30, n_test=30),
+        MLP(hidden=8, depth=1),
+        Recipe(epochs=epochs, batch_size=32, lr=0.05),
+        seed=0,
+        method=MultiLabelBCE(gender=gender),
+        evaluate_on=("train", "validation", "test"),
+        keep_outputs=True,
+    )
+
+
+def test_a_model_leakage_attacker_reads_the_stored_logits_of_its_run(tmp_path):
+    from reprolib.artifacts import load_artifact
+    from reprolib.papers.wang.attackers import ModelLeakage
+    from reprolib.store import using_store
+
+    store = ResultsStore(tmp_path)
+    run = _multilabel_run()
+    run_sweep([run], store, progress=False)
+    with using_store(store):  # the attacker reads the run's record and logits from the current store
+        for source in ("train", "heldout"):
+            arrays = load_artifact(ModelLeakage(run=run.key, source=source, epochs=2, lr=1e-3))
+            assert 0 <= float(arrays["accuracy"]) <= 1 and 1 <= int(arrays["epoch"]) <= 2
+        with pytest.raises(ValueError, match="is not a finished run"):
+            load_artifact(ModelLeakage(run="no-such-run", epochs=2))
+    assert ModelLeakage(run=run.key).to_dict()["run"] == run.key  # the run's key is part of its configuration
+    with pytest.raises(SpecError, match="^source must be one of train, heldout"):
+        ModelLeakage(run=run.key, source="test")
+
+
+def test_a_run_predicting_gender_jointly_keeps_one_more_logit_and_reports_its_accuracy(tmp_path):
+    store = ResultsStore(tmp_path)
+    run = _multilabel_run(gender=True)
+    run_sweep([run], store, progress=False)
+    record, outputs = store.get(run.key), store.get_outputs(run.key)
+    assert outputs["test"].shape == (30, 6) and 0 <= record["metrics"]["gender_accuracy"] <= 1
+
+
+def test_the_evaluator_scores_a_joint_gender_column_separately(task):
+    labels, groups = task.test.labels.float(), task.test.groups.float()
+    outputs = torch.cat([labels * 4 - 2, (1 - groups[:, None]) * 4 - 2], 1)  # labels right, gender always wrong
+    assert multilabel_metrics(task, "test", outputs) == {"mAP": 1.0, "F1": 1.0, "gender_accuracy": 0.0}
+
+
+def test_balanced_indices_take_a_fraction_of_each_group():
+    g = np.array([0] * 40 + [1] * 10)
+    keep = balanced_indices(g, seed=0, fraction=0.5)
+    assert (g[keep] == 0).sum() == 5 and (g[keep] == 1).sum() == 5
+    with pytest.raises(ValueError, match=r"^fraction must lie in \(0, 1\]"):
+        balanced_indices(g, seed=0, fraction=0)
+
+
+def test_a_one_layer_attacker_is_a_single_linear_layer():
+    from torch import nn
+
+    from reprolib.papers.wang.leakage import Attacker
+
+    layers = list(Attacker(5, hidden=300, depth=1).net)
+    assert len(layers) == 1 and isinstance(layers[0], nn.Linear) and layers[0].weight.shape == (2, 5)
+    deep = [m for m in Attacker(5, hidden=7, depth=4).net if isinstance(m, nn.Linear)]
+    assert [tuple(m.weight.shape) for m in deep] == [(7, 5), (7, 7), (7, 7), (2, 7)]
+
+
+@pytest.mark.parametrize("removal", ["fewest_objects", "random"])
+def test_the_alpha_balanced_task_keeps_dev_and_test_and_satisfies_eq_2(task, removal):
+    from reprolib.papers.wang.splits import AlphaBalanced
+
+    balanced = AlphaBalanced(base=SPEC, alpha=1.5, removal=removal).build(None)
+    assert torch.equal(balanced.test.images, task.test.images) and torch.equal(
+        balanced.validation.labels, task.validation.labels
+    )
+    labels, groups = balanced.train.labels, balanced.train.groups
+    men, women = labels[groups == 1].sum(0).double(), labels[groups == 0].sum(0).double()
+    assert ((men <= 1.5 * women) & (women <= 1.5 * men)).all()
+    kept = balanced.info["kept"]
+    assert torch.equal(balanced.train.images, task.train.images[kept])
+    assert torch.equal(balanced.info["person_boxes"]["train"], task.info["person_boxes"]["train"][kept])
+    assert balanced.info["achieved_alpha"] <= 1.5
+
+
+def test_random_removal_differs_from_the_heuristic_which_removes_images_with_fewer_objects_first():
+    from reprolib.multilabel import alpha_balance
+
+    # label 0 is over-represented in group 1: images 0 (one object) and 1 (two objects) of group 1 hold it
+    labels = np.array([[1, 0], [1, 1], [1, 0], [0, 1], [0, 1]])
+    groups = np.array([1, 1, 0, 0, 1])
+    heuristic = alpha_balance(labels, groups, 1.0, seed=0)
+    assert 0 not in heuristic.indices and 1 in heuristic.indices  # the one-object image goes first
+    removed = {
+        tuple(sorted(set(range(5)) - set(alpha_balance(labels, groups, 1.0, seed=s, removal="random").indices)))
+        for s in range(20)
+    }
+    assert len(removed) > 1  # the random order removes different images for different seeds
+    with pytest.raises(ValueError, match="^removal must be one of fewest_objects, random"):
+        alpha_balance(labels, groups, 1.0, seed=0, removal="largest")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("alphas", [2.0, 0.5], r"^alphas must lie in \[1, 100\], got 0.5"),
+        ("removals", ["largest"], r"^removals must be one of fewest_objects, random"),
+        ("sources", ["test"], r"^sources must be one of train, heldout"),
+    ],
+)
+def test_bad_w_t1_parameters_stop_with_one_line_before_training(name, value, message):
+    with pytest.raises(ParameterError, match=message) as error:
+        get_chapter("W-T1").configure("smoke", **{name: value})
+    assert "\n" not in str(error.value)
+
+
+def test_w_t2_needs_the_reference_attacker():
+    with pytest.raises(ParameterError, match="^variants must include the reference attacker '4x300'"):
+        get_chapter("W-T2").configure("smoke", variants=["1-layer", "2x100"])
+    with pytest.raises(ParameterError, match="^variants must be one of"):
+        get_chapter("W-T2").configure("smoke", variants=["4x300", "8x300"])
+
+
+def _t1_frame(delta_shift=0.0, lower=True, runs=4, attackers=3):
+    """A hand-made W-T1 result: Δ = 0.10 everywhere (+ ``delta_shift`` at every α), λ_D 0.68 without balancing
+    and 0.68 − 0.05/α with it (or + with ``lower=False``), the balanced control's Δ at 0.02."""
+    rows = []
+    splits = [
+        ("original", np.nan, "", True),
+        ("no gender", np.nan, "", True),
+        ("α=2", 2.0, "fewest_objects", True),
+        ("α=1", 1.0, "fewest_objects", True),
+        ("control, no gender", np.nan, "", False),
+        ("control, α=1", 1.0, "fewest_objects", False),
+    ]
+    for split, alpha, removal, hidden in splits:
+        for run in range(runs):
+            for a in range(attackers):
+                noise = 0.002 * ((run * 7 + a * 3) % 5 - 2)
+                balanced = not np.isnan(alpha)
+                lam_d = 0.68 + (0.05 / alpha * (-1 if lower else 1) if balanced else 0) + 0.001 * a
+                delta = 0.02 if split.startswith("control, α") else 0.10 + (delta_shift if balanced else 0)
+                rows.append(
+                    {
+                        "split": split,
+                        "alpha": alpha,
+                        "removal": removal,
+                        "hidden": hidden,
+                        "run": run,
+                        "attacker": a,
+                        "source": "train",
+                        "n_men": 70,
+                        "n_women": 30,
+                        "lambda_D": lam_d,
+                        "lambda_M": 0.6 + delta + noise,
+                        "lambda_D_F1": 0.6 + noise,
+                        "delta": delta + noise,
+                        "mAP": 0.9,
+                        "F1": 0.9,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_w_t1_claims_on_hand_made_frames():
+    chapter = get_chapter("W-T1")
+    config = chapter.configure("smoke", alphas=[2.0, 1.0], sources=["train"], removals=["fewest_objects"])
+    claims = chapter.claims(_t1_frame(), config)
+    assert list(claims["verdict"]) == ["reproduced", "reproduced", "reproduced", "reproduced"]
+    moved = chapter.claims(_t1_frame(delta_shift=-0.05, lower=False), config)
+    assert list(moved["verdict"][1:3]) == ["not reproduced", "not reproduced"]
+    assert "α = 1" in claims["claim"].iloc[3]
+    table = chapter.table(_t1_frame(), config)
+    assert list(table["split"][:2]) == ["original", "no gender"] and table["Δ"].iloc[1] == "10.0 ± 0.2"
+    assert table["paper (COCO): λ_D / λ_M / Δ / F1"].iloc[1] == "67.72 / 70.46 / 9.93 / 53.75"
+
+
+def test_w_t2_claims_on_hand_made_frames():
+    chapter = get_chapter("W-T2")
+    config = chapter.configure("smoke")
+    offsets = {
+        "1-layer": -0.03,
+        "2x100": 0.005,
+        "2x300": 0.0,
+        "4x300": 0.0,
+        "4x300@75%": -0.004,
+        "4x300@50%": 0.002,
+        "4x300@25%": -0.006,
+    }
+    rows = [
+        {"variant": v, "run": r, "attacker": a, "lambda_M": 0.7 + o + 0.002 * ((r + a) % 3)}
+        for v, o in offsets.items()
+        for r in range(4)
+        for a in range(2)
+    ]
+    claims = chapter.claims(pd.DataFrame(rows), config)
+    assert list(claims["verdict"]) == ["reproduced", "reproduced"]
+    rows = [{**row, "lambda_M": row["lambda_M"] + (0.05 if row["variant"] == "4x300@25%" else 0)} for row in rows]
+    assert chapter.claims(pd.DataFrame(rows), config)["verdict"].iloc[0] == "not reproduced"
+
+
+@pytest.mark.parametrize("chapter_id", ["W-T1", "W-T2"])
+def test_the_paper_preset_is_not_run_without_coco(chapter_id):
+    chapter = get_chapter(chapter_id)
+    config = chapter.configure("paper")
+    assert chapter.specs(config) == []
+    claims = chapter.claims(chapter.results(config, ResultsStore("/nonexistent-store")), config)
+    assert set(claims["verdict"]) == {NOT_RUN} and "COCO" in claims["measured"].iloc[0]

@@ -23,18 +23,20 @@ authors' code (each of its rounds samples a new balanced set); the snapshot with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...artifacts import ArtifactSpec, register_artifact
+from ...artifacts import ArtifactMissing, ArtifactSpec, register_artifact
+from ...chapter import ResultsMissing
 from ...specs import TASKS, TaskSpec, check, check_choice, check_range
-from ...store import current_store
+from ...store import current_store, using_store
 from .leakage import ATTACKER, accuracy, balanced_indices, dataset_leakage, train_attacker
 from .standin import CocoStandIn
 
-__all__ = ["AttackerSettings", "DatasetLeakage", "ModelLeakage", "SOURCES", "SPLITS", "built_task"]
+__all__ = ["AttackerSettings", "DatasetLeakage", "ModelLeakage", "SOURCES", "SPLITS", "built_task", "stored_attackers"]
 
 SOURCES = ("train", "heldout")
 SPLITS = ("train", "validation", "test")
@@ -45,6 +47,20 @@ HELDOUT_TRAIN_SHARE = 2 / 3  # of the balanced dev rows, with source="heldout"
 def built_task(spec: TaskSpec, data_root=None):
     """The task of ``spec``, built once per process (the attackers of one task share it)."""
     return spec.build(data_root)
+
+
+@contextlib.contextmanager
+def stored_attackers(chapter, config, store):
+    """Make ``store`` current for the block; an attacker missing while computing is off (the book's render)
+    becomes ``ResultsMissing`` naming the command that computes it."""
+    try:
+        with using_store(store):
+            yield store
+    except ArtifactMissing:
+        raise ResultsMissing(
+            f"results missing: the attackers of {chapter.id} at preset {config['preset']} are not in the results "
+            f"store; run `{chapter.rerun_command(config)}`"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from ...artifacts import load_artifact
 from ...chapter import Chapter
 from ...figures import mean_band, new_figure
 from ...metrics import mean_ci
-from ...store import current_store, using_store
-from .attackers import DatasetLeakage
+from ...store import current_store
+from .attackers import DatasetLeakage, stored_attackers
 from .standin import CocoStandIn
 
 CHANCE = 0.5
@@ -81,12 +81,11 @@ class WangF4(Chapter):
         if config["dataset"] == "coco":
             return pd.DataFrame(columns=["f1", "run", "leakage", "flipped"])
         rows = []
-        with using_store(store or current_store()):
+        with stored_attackers(self, config, store or current_store()):
             for spec in self.attackers(config):
                 arrays = load_artifact(spec)
-                rows.append(
-                    {"f1": spec.f1, "run": spec.seed, "leakage": float(arrays["accuracy"]), "flipped": float(arrays["flipped"])}
-                )
+                leakage, flipped = float(arrays["accuracy"]), float(arrays["flipped"])
+                rows.append({"f1": spec.f1, "run": spec.seed, "leakage": leakage, "flipped": flipped})
         return pd.DataFrame(rows)
 
     def figure(self, results, config):

@@ -40,9 +40,10 @@ class AlphaBalanced(TaskSpec):
 
     def build(self, data_root=None) -> Task:
         task = self.base.build(data_root)
-        subset = alpha_balance(task.train.labels.numpy(), task.train.groups.numpy(), self.alpha, self.seed, self.removal)
-        train = task.train.subset(torch.as_tensor(subset.indices))
+        labels, groups = task.train.labels.numpy(), task.train.groups.numpy()
+        subset = alpha_balance(labels, groups, self.alpha, self.seed, self.removal)
         kept = torch.as_tensor(subset.indices)
+        train = task.train.subset(kept)
         info = {**task.info, "achieved_alpha": subset.achieved_alpha, "kept": kept}
         for name in ("person_boxes", "hidden_object"):
             if name in info:

@@ -26,10 +26,10 @@ from ...chapter import Chapter
 from ...metrics import mean_ci
 from ...models import parse_model
 from ...multilabel import REMOVALS
-from ...store import current_store, using_store
+from ...store import current_store
 from ...sweep import RunSpec
 from ...training import Recipe
-from .attackers import SOURCES, DatasetLeakage, ModelLeakage
+from .attackers import SOURCES, DatasetLeakage, ModelLeakage, stored_attackers
 from .splits import AlphaBalanced
 from .standin import CocoStandIn, MultiLabelBCE
 
@@ -231,7 +231,7 @@ class WangT1(Chapter):
         runs = super().results(config, store, specs)
         if runs.empty:
             return pd.DataFrame(columns=["split", "run", "attacker", "source", *COLUMNS])
-        with using_store(store):
+        with stored_attackers(self, config, store):
             return leakage_frame(runs, specs, config, config["sources"])
 
     def table(self, results: pd.DataFrame, config, source: str | None = None) -> pd.DataFrame:
@@ -311,6 +311,7 @@ class WangT1(Chapter):
                 rows.append((claim, "", V.not_run(why)))
             return _frame(rows)
         smallest = min(config["alphas"])
+        first = config["removals"][0]
         for source in config["sources"]:
             part = results[results["source"] == source]
             per_split = {
@@ -318,39 +319,36 @@ class WangT1(Chapter):
                 for (s, r), c in part.groupby(["split", "removal"], sort=False)
                 if not s.startswith("control")
             }
-            rows.append(
-                (f"Δ > 0 in every split (attacker on {source} logits)", "9.73 to 12.85 (COCO)", V.positive(per_split))
-            )
+            claim = f"Δ > 0 in every split (attacker on {source} logits)"
+            rows.append((claim, "9.73 to 12.85 (COCO)", V.positive(per_split)))
+        part = results[results["source"] == config["sources"][0]]
+        reference = run_values(part[part["split"] == "no gender"], "lambda_D", by="attacker")
         for removal in config["removals"]:
-            part = results[results["source"] == config["sources"][0]]
-            reference = run_values(part[part["split"] == "no gender"], "lambda_D", by="attacker")
-            balanced = {
-                alpha: run_values(part[(part["alpha"] == alpha) & (part["removal"] == removal) & part["hidden"]], "lambda_D", by="attacker")
-                for alpha in sorted(config["alphas"], reverse=True)
-            }
+            balanced = {a: run_values(_cell(part, a, removal), "lambda_D", by="attacker") for a in _alphas(config)}
             verdict = V.paired_better(
                 {a: v.to_numpy() for a, v in balanced.items()},
                 {a: reference.loc[v.index].to_numpy() for a, v in balanced.items()},
                 higher=False,
             )
-            rows.append(
-                (f"α-balancing lowers λ_D ({removal} removal)", "67.72 → 62.00, 56.77, 53.15", _prefix(verdict, "λ_D(no gender) − λ_D(α)"))
-            )
+            measured = _prefix(verdict, "λ_D(no gender) − λ_D(α)")
+            rows.append((f"α-balancing lowers λ_D ({removal} removal)", "67.72 → 62.00, 56.77, 53.15", measured))
         for source in config["sources"]:
+            part = results[results["source"] == source]
+            reference = run_values(part[part["split"] == "no gender"], "delta")
             for removal in config["removals"]:
-                part = results[results["source"] == source]
-                reference = run_values(part[part["split"] == "no gender"], "delta")
                 settings = {}
-                for alpha in sorted(config["alphas"], reverse=True):
-                    cell = part[(part["alpha"] == alpha) & (part["removal"] == removal) & part["hidden"]]
-                    values = run_values(cell, "delta")
+                for alpha in _alphas(config):
+                    values = run_values(_cell(part, alpha, removal), "delta")
                     settings[alpha] = ((values - reference.loc[values.index]).to_numpy(),)
                 verdict = V.combine(V.equivalent_to_zero, settings, tolerance=LEAKAGE_TOLERANCE)
-                claim = f"α-balancing leaves Δ nearly unchanged, within ±{LEAKAGE_TOLERANCE * 100:g} points ({source} logits, {removal} removal)"
+                claim = (
+                    f"α-balancing leaves Δ nearly unchanged, within ±{LEAKAGE_TOLERANCE * 100:g} points "
+                    f"({source} logits, {removal} removal)"
+                )
                 rows.append((claim, "Δ: 9.93 → 10.28, 9.73, 10.37", _prefix(verdict, "Δ(α) − Δ(no gender)")))
         for source in config["sources"]:
             part = results[results["source"] == source]
-            with_object = run_values(part[(part["split"] == f"α={smallest:g}") & (part["removal"] == config["removals"][0])], "delta")
+            with_object = run_values(_cell(part, smallest, first), "delta")
             control = run_values(part[part["split"] == f"control, α={smallest:g}"], "delta")
             common = with_object.index.intersection(control.index)
             verdict = V.sign((with_object.loc[common] - control.loc[common]).to_numpy(), 1)
@@ -377,14 +375,21 @@ class WangT1(Chapter):
         }
 
 
+def _alphas(config) -> list[float]:
+    return sorted(config["alphas"], reverse=True)
+
+
+def _cell(part: pd.DataFrame, alpha: float, removal: str) -> pd.DataFrame:
+    """The rows of the α-balanced split (with the unlabelled object) made with ``removal``."""
+    return part[(part["alpha"] == alpha) & (part["removal"] == removal) & part["hidden"].astype(bool)]
+
+
 def _prefix(verdict: V.Verdict, what: str) -> V.Verdict:
     return V.Verdict(verdict.verdict, f"{what}: {verdict.measured}")
 
 
 def _frame(rows) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"claim": c, "paper": p, "measured": v.measured, "verdict": v.verdict} for c, p, v in rows]
-    )
+    return pd.DataFrame([{"claim": c, "paper": p, "measured": v.measured, "verdict": v.verdict} for c, p, v in rows])
 
 
 def _pct(values) -> str:
