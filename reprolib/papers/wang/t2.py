@@ -58,9 +58,9 @@ class WangT2(Chapter):
         for name in ("smoke", "course", "paper")
     }
     parameters = {
-        **{k: T1.parameters[k] for k in SHARED},
         "variants": P.choices(*VARIANTS),
         "source": P.choice(*SOURCES),
+        **{k: T1.parameters[k] for k in SHARED},
     }
 
     def check(self, config):
