@@ -140,8 +140,9 @@ class ModelLeakage(AttackerSettings):
         record = store.get(self.run)
         if not record or record.get("status") != "done":
             raise ValueError(f"run {self.run} is not a finished run in the store {store.root}")
-        outputs = store.get_outputs(self.run)
-        missing = [name for name in SPLITS if name not in outputs]
+        stored = store.get_outputs(self.run)
+        outputs = {name: stored.get(name, stored.get(f"{name}/logits")) for name in SPLITS}
+        missing = [name for name in SPLITS if outputs[name] is None]
         if missing:
             raise ValueError(
                 f"run {self.run} kept no logits on {', '.join(missing)}: train it with keep_outputs=True and "

@@ -154,6 +154,8 @@ def multilabel_metrics(task: Task, split: str, outputs: torch.Tensor) -> dict:
     (logit > 0, i.e. sigmoid > ½), Wang et al. §4.1 "Metrics", over the first ``info["num_labels"]`` columns. A
     label without a positive in the split has no average precision and is left out of the mAP. A further column
     is a jointly predicted gender logit (``MultiLabelBCE(gender=True)``): its accuracy is ``gender_accuracy``."""
+    if isinstance(outputs, dict):  # a method that reports more than the logits (wang_adversarial's mask)
+        outputs = outputs["logits"]
     part = task.split(split)
     labels = part.labels.numpy()
     k = labels.shape[1]

@@ -52,7 +52,7 @@ PAPER = {
     "α=1": (3078, 3078, 53.15, 63.22, 52.85, 10.37, 48.23, 42.89),
 }
 COLUMNS = ["n_men", "n_women", "lambda_D", "lambda_M", "lambda_D_F1", "delta", "mAP", "F1"]
-ATTACKER_COURSE = {"attacker_epochs": 100, "attacker_lr": 1e-3}
+ATTACKER_COURSE = {"attacker_epochs": 50, "attacker_lr": 2e-3}
 
 
 def split_label(alpha: float | None, control: bool = False, gender: bool = False) -> str:
@@ -164,7 +164,7 @@ class WangT1(Chapter):
             "removals": ["fewest_objects", "random"],
             "sources": ["train", "heldout"],
             "runs": 3,
-            "attacker_runs": 3,
+            "attacker_runs": 2,
             "epochs": 20,
             "lr": 1e-3,
             **ATTACKER_COURSE,
