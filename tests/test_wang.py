@@ -395,3 +395,235 @@ def test_the_paper_preset_is_not_run_without_coco(chapter_id):
     assert chapter.specs(config) == []
     claims = chapter.claims(chapter.results(config, ResultsStore("/nonexistent-store")), config)
     assert set(claims["verdict"]) == {NOT_RUN} and "COCO" in claims["measured"].iloc[0]
+
+
+# --- methods of §5: gradient reversal, the balanced critic loss, masks, noise; W-T45 and W-F67 --------------------
+
+
+def test_gradient_reversal_multiplies_each_runs_gradient_by_minus_its_lambda():
+    from reprolib.papers.wang.methods import grad_reverse
+
+    x = torch.ones(2, 3, requires_grad=True)
+    (grad_reverse(x, torch.tensor([0.5, 2.0])) * torch.tensor([[1.0], [3.0]])).sum().backward()
+    assert torch.equal(x.grad, torch.tensor([[-0.5] * 3, [-6.0] * 3]))
+
+
+def test_the_critic_loss_weighs_both_groups_equally():
+    from reprolib.papers.wang.methods import balanced_cross_entropy
+
+    logits = torch.zeros(1, 4, 2)  # every image: P(g) = ½, cross-entropy ln 2
+    logits[0, 0] = torch.tensor([0.0, float(np.log(3))])  # image 0 (g = 1): P(g = 1) = ¾, CE = ln 4/3
+    groups = torch.tensor([[1, 0, 0, 0]])
+    expected = 0.5 * np.log(4 / 3) + 0.5 * np.log(2)  # men: one image; women: three, each ln 2
+    assert float(balanced_cross_entropy(logits, groups)[0]) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("mode", ["blackout", "blur"])
+def test_person_masking_changes_only_the_person_box(task, mode):
+    from reprolib.papers.wang.splits import PersonMasked
+
+    masked = PersonMasked(base=SPEC, mode=mode).build(None)
+    boxes = task.info["person_boxes"]["test"]
+    inside = torch.zeros_like(task.test.images, dtype=torch.bool)
+    for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
+        inside[i, :, y0:y1, x0:x1] = True
+    assert torch.equal(masked.test.images[~inside], task.test.images[~inside])
+    if mode == "blackout":
+        assert (masked.test.images[inside] == 0).all()
+    else:  # a blur keeps the square's mean brightness (within the blur's spill over its edge), so g stays visible
+        changed = (masked.test.images[inside] != task.test.images[inside]).float().mean()
+        assert changed > 0.3
+    assert torch.equal(masked.train.labels, task.train.labels)
+
+
+def _method_run(method, seeds=(0, 1), model=None):
+    from reprolib.models import ResNetCifar
+
+    small = dataclasses.replace(SPEC, n_train=64, n_validation=30, n_test=30)
+    return [
+        RunSpec(
+            small,
+            model or ResNetCifar(depth=8, width=4),
+            Recipe(epochs=2, batch_size=32, optimizer="adam", lr=1e-3),
+            seed=s,
+            method=m,
+            evaluate_on=("train", "validation", "test"),
+            keep_outputs=True,
+        )
+        for s in seeds
+        for m in (method if isinstance(method, list) else [method])
+    ]
+
+
+@pytest.mark.parametrize("layer", ["image", "conv4", "conv5"])
+def test_adversarial_removal_trains_runs_of_different_lambda_together(tmp_path, layer):
+    from reprolib.papers.wang.methods import Adversarial
+
+    store = ResultsStore(tmp_path)
+    specs = _method_run([Adversarial(layer=layer, lam=lam, warmup=0.5) for lam in (0.5, 2.0)], seeds=(0,))
+    run_sweep(specs, store, progress=False)
+    records = [store.get(s.key) for s in specs]
+    assert [r["status"] for r in records] == ["done", "done"] and records[0]["environment"]["runs_in_group"] == 2
+    outputs = store.get_outputs(specs[0].key)
+    assert outputs["test/logits"].shape == (30, 5)
+    if layer == "image":
+        assert outputs["test/mask"].shape == (30, 24, 24)
+        assert ((outputs["test/mask"] >= 0) & (outputs["test/mask"] <= 1)).all()
+
+
+def test_an_unknown_adversary_layer_stops_with_one_line():
+    from reprolib.papers.wang.methods import Adversarial
+
+    with pytest.raises(SpecError, match="^layer must be one of image, conv4, conv5, got 'conv3'"):
+        Adversarial(layer="conv3")
+    with pytest.raises(ParameterError, match=r"^layers must be one of image, conv4, conv5 \(or a list of them\)"):
+        get_chapter("W-T45").configure("smoke", layers=["conv5", "conv3"])
+
+
+def test_randomization_at_sigma_zero_is_the_plain_model_and_noise_changes_the_logits(tmp_path):
+    from reprolib.papers.wang.methods import Randomization
+
+    store = ResultsStore(tmp_path)
+    plain, *noisy = _method_run([MultiLabelBCE(), Randomization(sigma=0.0), Randomization(sigma=2.0)], seeds=(0,))
+    run_sweep([plain, *noisy], store, progress=False)
+    clean = store.get_outputs(plain.key)["test"]
+    zero, two = (store.get_outputs(s.key)["test/logits"] for s in noisy)
+    np.testing.assert_allclose(zero, clean, rtol=1e-4, atol=1e-5)
+    assert np.abs(two - clean).mean() > 0.01
+
+
+def test_feature_maps_stop_after_the_asked_stage():
+    from reprolib.models import ResNetCifar, create_model
+    from reprolib.papers.wang.methods import feature_map
+
+    model = create_model(ResNetCifar(depth=8, width=4), [0, 1], (1, 24, 24), 5)
+    x = torch.zeros(2, 3, 1, 24, 24)
+    shapes = [tuple(feature_map(model, x, s).shape) for s in (1, 2, 3)]
+    assert shapes == [(3, 8, 24, 24), (3, 16, 12, 12), (3, 32, 6, 6)]  # K·C channels, halved sides per stage
+
+
+def _t45_frame():
+    """Hand-made W-T45 results (3 runs × 1 attacker): randomization traces λ_M = 0.5 + 0.3·F1; adv@conv5 lies
+    0.05 below that line, the baselines 0.03 above; λ = 3 of conv5 leaks less on dev but costs 5 points of dev F1."""
+    rows = []
+
+    def add(method, setting, f1, leak, dev_f1, dev_leak, delta):
+        for run in range(3):
+            jitter = 0.002 * (run - 1)
+            rows.append(
+                {
+                    "method": method,
+                    "setting": setting,
+                    "run": run,
+                    "attacker": 0,
+                    "dev_F1": dev_f1,
+                    "dev_leakage": dev_leak,
+                    "lambda_M": leak + jitter,
+                    "lambda_D_F1": leak - delta,
+                    "delta": delta + jitter,
+                    "mAP": f1,
+                    "F1": f1,
+                }
+            )
+
+    add("original", np.nan, 0.9, 0.77, 0.9, 0.77, 0.10)
+    for sigma, f1 in ((0.0, 0.9), (1.0, 0.7), (2.0, 0.5)):
+        add("randomization", sigma, f1, 0.5 + 0.3 * f1, f1, 0.5 + 0.3 * f1, 0.08)
+    for method in ("blur", "blackout", "α=1"):
+        add(method, np.nan, 0.8, 0.5 + 0.3 * 0.8 + 0.03, 0.8, 0.77, 0.09)
+    add("adv@conv5", 1.0, 0.88, 0.5 + 0.3 * 0.88 - 0.05, 0.89, 0.70, 0.02)
+    add("adv@conv5", 3.0, 0.84, 0.55, 0.85, 0.60, 0.01)
+    for layer, delta in (("image", 0.06), ("conv4", 0.05)):
+        add(f"adv@{layer}", 1.0, 0.88, 0.75, 0.89, 0.74, delta)
+    add("α=1 + adv@conv5", 1.0, 0.7, 0.6, 0.7, 0.6, 0.02)
+    return pd.DataFrame(rows)
+
+
+def test_lambda_is_chosen_on_dev_within_the_f1_budget():
+    from reprolib.papers.wang.t45 import choose
+
+    frame = _t45_frame()
+    assert choose(frame, "adv@conv5", 0.02) == 1.0  # λ = 3 leaks less on dev but loses 5 points of dev F1
+    assert choose(frame, "adv@conv5", 0.10) == 3.0
+    assert choose(frame.assign(dev_F1=0.0), "adv@conv5", 0.0) == 3.0  # equal dev F1: the lower dev leakage
+
+
+def test_the_gap_to_the_noise_curve_interpolates_the_runs_own_curve():
+    from reprolib.papers.wang.t45 import noise_gap
+
+    frame = _t45_frame()
+    rows = frame[(frame["method"] == "adv@conv5") & (frame["setting"] == 1.0)]
+    np.testing.assert_allclose(noise_gap(frame, rows), [-0.05 - 0.002, -0.05, -0.05 + 0.002 - 0.0], atol=2e-3)
+
+
+def test_w_t45_claims_on_a_hand_made_frame():
+    chapter = get_chapter("W-T45")
+    config = chapter.configure("smoke")
+    claims = chapter.claims(_t45_frame(), config)
+    assert list(claims["verdict"]) == ["reproduced", "reproduced", "reproduced", "reproduced"]
+    table = chapter.table(_t45_frame(), config)
+    assert list(table["method"]) == [
+        "original",
+        "blur",
+        "blackout",
+        "adv@image",
+        "adv@conv4",
+        "adv@conv5",
+        "α=1",
+        "α=1 + adv@conv5",
+    ]
+    assert table.set_index("method").loc["adv@conv5", "λ"] == "1"
+
+
+def test_per_label_f1_and_the_w_f67_claim_on_hand_made_frames():
+    from reprolib.papers.wang.f67 import label_f1
+
+    labels = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
+    logits = np.array([[1.0, -1.0], [-1.0, 1.0], [-1.0, 1.0], [1.0, -1.0]])
+    # label 0: TP 1, FN 1, FP 1 → F1 = ½; label 1: TP 2 → 1
+    np.testing.assert_allclose(label_f1(labels, logits), [0.5, 1.0])
+    chapter = get_chapter("W-F67")
+    config = chapter.configure("smoke")
+    rows = []
+    for run in range(4):
+        for k in range(5):
+            before = 0.8 + 0.01 * k
+            rows.append({"method": "original", "setting": np.nan, "run": run, "label": k, "F1": before, "chosen": True})
+            drop = 0.02 + 0.003 * ((run + k) % 3)
+            rows.append(
+                {"method": "adv@conv5", "setting": 1.0, "run": run, "label": k, "F1": before - drop, "chosen": True}
+            )
+    frame = pd.DataFrame(rows)
+    assert chapter.claims(frame, config)["verdict"].iloc[0] == "reproduced"
+    hurt = frame.assign(F1=np.where((frame["method"] == "adv@conv5") & (frame["label"] == 2), 0.5, frame["F1"]))
+    assert chapter.claims(hurt, config)["verdict"].iloc[0] == "not reproduced"
+
+
+def test_dataset_leakage_agrees_with_the_bias_amplification_package():
+    """Cross-check of λ_D against the `bias-amplification` package (PyPI, 0.2.1), test-only. Its ``Leakage``
+    trains the attacker from its first argument to its second, so g is passed as the target and the labels as
+    the input, with predictions equal to g (no perturbation): both then estimate the same λ_D. On labels whose
+    first column equals g with probability 0.8 (others noise), the Bayes accuracy is 0.8."""
+    bias_amplification = pytest.importorskip(
+        "bias_amplification", reason="the bias-amplification package (pip install bias-amplification) is absent"
+    )
+    from bias_amplification.attacker_models import simpleDenseModel
+    from bias_amplification.metrics import Leakage
+
+    def toy(n, seed):
+        rng = np.random.default_rng(seed)
+        g = np.arange(n) % 2
+        first = np.where(rng.random(n) < 0.8, g, 1 - g)
+        return np.column_stack([first, *(rng.random((3, n)) < 0.2)]).astype(np.int64), g
+
+    splits = {name: toy(n, s) for s, (name, n) in enumerate((("train", 2000), ("validation", 500), ("test", 2000)))}
+    ours = dataset_leakage(splits, 1.0, 0, epochs=10, lr=1e-3).accuracy
+    torch.manual_seed(0)
+    attacker = simpleDenseModel(4, 1, num_layers=2, numFirst=16, activations=["relu", "sigmoid"])
+    params = {"learning_rate": 0.01, "loss_function": "bce", "epochs": 20, "batch_size": 64}
+    leak = Leakage(attacker, params, eval_metric="accuracy")
+    (x, g), (tx, tg) = splits["train"], splits["test"]
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    leak.train(as_tensor(x), as_tensor(g[:, None]), "D")
+    theirs = float(leak.calcLambda(leak.attacker_D, as_tensor(tx), as_tensor(tg[:, None])))
+    assert bias_amplification is not None and abs(ours - 0.8) < 0.03 and abs(theirs - 0.8) < 0.03
