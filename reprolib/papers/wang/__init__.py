@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import attackers, f4, f67, leakage, methods, splits, standin, t1, t2, t45  # noqa: F401 - they register
+from . import attackers, f4, f67, leakage, methods, splits, standin, t1, t2, t3, t45  # noqa: F401 - they register
 
 PAPER = register_paper(
     "wang",
@@ -24,5 +24,6 @@ PAPER = register_paper(
 register_chapter(f4.CHAPTER)
 register_chapter(t1.CHAPTER)
 register_chapter(t2.CHAPTER)
+register_chapter(t3.CHAPTER)
 register_chapter(t45.CHAPTER)
 register_chapter(f67.CHAPTER)

@@ -36,9 +36,20 @@ from ...store import current_store, using_store
 from .leakage import ATTACKER, accuracy, balanced_indices, dataset_leakage, train_attacker
 from .standin import CocoStandIn
 
-__all__ = ["AttackerSettings", "DatasetLeakage", "ModelLeakage", "SOURCES", "SPLITS", "built_task", "stored_attackers"]
+__all__ = [
+    "AttackerSettings",
+    "DatasetLeakage",
+    "ModelLeakage",
+    "DecodedLeakage",
+    "DECODINGS",
+    "SOURCES",
+    "SPLITS",
+    "built_task",
+    "stored_attackers",
+]
 
 SOURCES = ("train", "heldout")
+DECODINGS = ("joint", "rba")
 SPLITS = ("train", "validation", "test")
 HELDOUT_TRAIN_SHARE = 2 / 3  # of the balanced dev rows, with source="heldout"
 
@@ -136,19 +147,8 @@ class ModelLeakage(AttackerSettings):
         check_choice("source", self.source, SOURCES)
 
     def compute(self, data_root) -> dict[str, np.ndarray]:
-        store = current_store()
-        record = store.get(self.run)
-        if not record or record.get("status") != "done":
-            raise ValueError(f"run {self.run} is not a finished run in the store {store.root}")
-        stored = store.get_outputs(self.run)
-        outputs = {name: stored.get(name, stored.get(f"{name}/logits")) for name in SPLITS}
-        missing = [name for name in SPLITS if outputs[name] is None]
-        if missing:
-            raise ValueError(
-                f"run {self.run} kept no logits on {', '.join(missing)}: train it with keep_outputs=True and "
-                "evaluate_on=('train', 'validation', 'test')"
-            )
-        task = built_task(TaskSpec.from_dict(record["config"]["task"]), data_root)
+        outputs = _logits(current_store(), self.run)
+        task = built_task(TaskSpec.from_dict(outputs["record"]["config"]["task"]), data_root)
         k = task.info["num_labels"]
         arrays = {name: (outputs[name][:, :k], task.split(name).groups.numpy()) for name in SPLITS}
         if self.source == "heldout":
@@ -159,6 +159,78 @@ class ModelLeakage(AttackerSettings):
             "accuracy": np.float64(accuracy(result.model, *data["test"])),
             "dev_accuracy": np.float64(result.dev_accuracy),
             "epoch": np.int64(result.epoch),
+        }
+
+
+def _logits(store, key: str) -> dict:
+    """The stored logits of run ``key`` per split; one line naming what is missing otherwise."""
+    record = store.get(key)
+    if not record or record.get("status") != "done":
+        raise ValueError(f"run {key} is not a finished run in the store {store.root}")
+    stored = store.get_outputs(key)
+    outputs = {name: stored.get(name, stored.get(f"{name}/logits")) for name in SPLITS}
+    missing = [name for name in SPLITS if outputs[name] is None]
+    if missing:
+        raise ValueError(
+            f"run {key} kept no logits on {', '.join(missing)}: train it with keep_outputs=True and "
+            "evaluate_on=('train', 'validation', 'test')"
+        )
+    return {"record": record, **outputs}
+
+
+@register_artifact("wang_decoded_leakage")
+@dataclass(frozen=True)
+class DecodedLeakage(AttackerSettings):
+    """λ_M of a joint (labels + gender) prediction decoded without (``"joint"``) or with RBA's corpus constraints
+    (``"rba"``, ``rba.rba_decode`` with ``margin`` and ``steps``, per split; b_k from the training labels): the
+    attacker reads the decoded 0/1 label vectors (train → dev snapshot → test, as ``source="train"``). The gender
+    score is the last logit of ``run`` (a ``MultiLabelBCE(gender=True)`` run); the label scores are ``run``'s or,
+    with ``labels_run``, another run's on the same task (e.g. an adversarially debiased model). Arrays:
+    ``accuracy``, ``F1`` (decoded test labels), ``violation`` (mean |b̂_k − b_k| on test), ``steps``."""
+
+    run: str = ""
+    labels_run: str = ""
+    decoding: str = "joint"
+    margin: float = 0.05
+    steps: int = 200
+
+    def validate(self):
+        super().validate()
+        check(isinstance(self.run, str) and len(self.run) > 0, "run must be the store key of a finished run")
+        check_choice("decoding", self.decoding, DECODINGS)
+        check_range("margin", self.margin, 0, 1, open_high=True)
+        check_range("steps", self.steps, 1, 100_000, integer=True)
+
+    def compute(self, data_root) -> dict[str, np.ndarray]:
+        from ...metrics import macro_f1
+        from .rba import joint_decode, rba_decode, training_ratios
+
+        store = current_store()
+        joint = _logits(store, self.run)
+        scores = _logits(store, self.labels_run) if self.labels_run else joint
+        task = built_task(TaskSpec.from_dict(joint["record"]["config"]["task"]), data_root)
+        k = task.info["num_labels"]
+        if joint["test"].shape[1] != k + 1:
+            raise ValueError(f"run {self.run} predicts no gender: train it with MultiLabelBCE(gender=True)")
+        ratios = training_ratios(task.train.labels.numpy(), task.train.groups.numpy())
+        decoded, steps = {}, 0
+        for name in SPLITS:
+            if self.decoding == "rba":
+                result = rba_decode(scores[name][:, :k], joint[name][:, k], ratios, self.margin, self.steps)
+            else:
+                result = joint_decode(scores[name][:, :k], joint[name][:, k])
+            decoded[name] = result
+            steps = max(steps, result.steps)
+        arrays = {name: (decoded[name].labels.astype(np.float32), task.split(name).groups.numpy()) for name in SPLITS}
+        data = self.balanced(arrays)
+        result = train_attacker(*data["train"], *data["validation"], seed=self.seed, **self.attacker())
+        test = decoded["test"]
+        predicted = training_ratios(test.labels, test.gender)
+        return {
+            "accuracy": np.float64(accuracy(result.model, *data["test"])),
+            "F1": np.float64(macro_f1(task.test.labels.numpy(), test.labels)),
+            "violation": np.float64(np.abs(predicted - ratios)[test.labels.any(0)].mean()),
+            "steps": np.int64(steps),
         }
 
 

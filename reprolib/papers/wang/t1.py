@@ -265,13 +265,15 @@ class WangT1(Chapter):
         layout turned into bars: Δ is the gap between the last two."""
         from ...figures import new_figure
 
-        fig, axes = new_figure(1, width=8.0, height=3.6)
+        fig, axes = new_figure(1, width=9.0, height=3.8)
         ax = axes[0, 0]
         if results.empty:
             ax.text(0.5, 0.5, COCO_MISSING if config["dataset"] == "coco" else "no results", ha="center", wrap=True)
             return fig
         part = results[results["source"] == config["sources"][0]]
-        labels = [f"{s}\n{r}" if r else s for s, r in part[["split", "removal"]].drop_duplicates().to_numpy()]
+        short = {"fewest_objects": "heuristic", "random": "random"}
+        pairs = part[["split", "removal"]].drop_duplicates().to_numpy()
+        labels = [f"{s}\n({short[r]})" if r else s.replace(", ", ",\n") for s, r in pairs]
         cells = [c for _, c in part.groupby(["split", "removal"], sort=False)]
         width = 0.27
         for j, (column, name) in enumerate((("lambda_D", "λ_D"), ("lambda_D_F1", "λ_D(F1)"), ("lambda_M", "λ_M(F1)"))):
@@ -358,20 +360,24 @@ class WangT1(Chapter):
 
     def summary(self, results, config):
         """Numbers the narrative cites: Δ of no gender and of the smallest α, λ_D of both (first source and
-        removal), in % with their 95% half-intervals."""
+        removal), in % with their 95% half-intervals; the same two Δ with the attacker on held-out logits."""
         keys = ("delta_plain", "delta_balanced", "lambda_plain", "lambda_balanced", "alpha")
+        keys += ("delta_plain_heldout", "delta_balanced_heldout")
         if results.empty:
             return dict.fromkeys(keys, "not run")
         part = results[results["source"] == config["sources"][0]]
         smallest = min(config["alphas"])
         plain = part[part["split"] == "no gender"]
         balanced = part[(part["split"] == f"α={smallest:g}") & (part["removal"] == config["removals"][0])]
+        heldout = results[results["source"] == "heldout"]
         return {
             "delta_plain": _pct(plain["delta"]),
             "delta_balanced": _pct(balanced["delta"]),
             "lambda_plain": _pct(plain["lambda_D"]),
             "lambda_balanced": _pct(balanced["lambda_D"]),
             "alpha": f"{smallest:g}",
+            "delta_plain_heldout": _pct(heldout.loc[heldout["split"] == "no gender", "delta"]),
+            "delta_balanced_heldout": _pct(_cell(heldout, smallest, config["removals"][0])["delta"]),
         }
 
 
