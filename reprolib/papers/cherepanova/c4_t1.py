@@ -13,7 +13,7 @@ import torch
 
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
@@ -150,7 +150,7 @@ class CherepanovaT41(Chapter):
         for defence in config["defences"]:
             recipe = self.recipe(config, defence)
             for share in config["poisoned_shares"]:
-                for run in range(config["runs"]):
+                for run in run_ids(config):
                     target = target_class(run)
                     task = PatchBackdoorTask(config["dataset"], config["size"], share, target, run)
                     tags = {"defence": defence, "share": share_label(share), "run": run, "target": target}

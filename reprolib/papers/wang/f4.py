@@ -14,7 +14,7 @@ import pandas as pd
 from ... import params as P
 from ... import verdicts as V
 from ...artifacts import load_artifact
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from ...metrics import mean_ci
 from ...store import current_store
@@ -71,7 +71,7 @@ class WangF4(Chapter):
         return [
             DatasetLeakage(task=task, f1=a, seed=run, epochs=config["epochs"], lr=config["lr"])
             for a in config["f1"]
-            for run in range(config["runs"])
+            for run in run_ids(config)
         ]
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:

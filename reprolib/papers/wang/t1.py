@@ -22,7 +22,7 @@ import pandas as pd
 from ... import params as P
 from ... import verdicts as V
 from ...artifacts import load_artifact
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...metrics import mean_ci
 from ...models import parse_model
 from ...multilabel import REMOVALS
@@ -221,7 +221,7 @@ class WangT1(Chapter):
                 tags={**tags, "run": seed},
             )
             for tags, task, method in split_specs(config)
-            for seed in range(config["runs"])
+            for seed in run_ids(config)
         ]
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:

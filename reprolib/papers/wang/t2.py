@@ -14,7 +14,7 @@ import pandas as pd
 from ... import params as P
 from ... import verdicts as V
 from ...artifacts import load_artifact
-from ...chapter import Chapter, ParameterError
+from ...chapter import Chapter, ParameterError, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
@@ -85,7 +85,7 @@ class WangT2(Chapter):
                 keep_outputs=True,
                 tags={**tags, "run": seed},
             )
-            for seed in range(config["runs"])
+            for seed in run_ids(config)
         ]
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import pandas as pd
 from ... import params as P
 from ... import verdicts as V
 from ...artifacts import load_artifact
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
@@ -139,7 +139,7 @@ class WangT45(Chapter):
                 tags={**tags, "run": seed},
             )
             for tags, task, method in self.method_specs(config)
-            for seed in range(config["runs"])
+            for seed in run_ids(config)
         ]
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:
