@@ -627,3 +627,82 @@ def test_dataset_leakage_agrees_with_the_bias_amplification_package():
     leak.train(as_tensor(x), as_tensor(g[:, None]), "D")
     theirs = float(leak.calcLambda(leak.attacker_D, as_tensor(tx), as_tensor(tg[:, None])))
     assert bias_amplification is not None and abs(ours - 0.8) < 0.03 and abs(theirs - 0.8) < 0.03
+
+
+# --- W-T3: joint decoding and RBA -----------------------------------------------------------------------------
+
+
+def test_training_ratios_are_the_share_of_men_per_label():
+    from reprolib.papers.wang.rba import training_ratios
+
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0]])
+    groups = np.array([1, 1, 0, 0])
+    np.testing.assert_allclose(training_ratios(labels, groups), [2 / 3, 1 / 2, 1 / 2])  # no image of label 2: ½
+
+
+def test_rba_moves_the_predicted_share_of_men_into_the_band_and_joint_decoding_takes_signs():
+    from reprolib.papers.wang.rba import joint_decode, ratio_violation, rba_decode, training_ratios
+
+    rng = np.random.default_rng(0)
+    n = 400
+    gender_scores = rng.normal(0, 2, n)
+    # label 0 is predicted mostly for predicted men (score rises with the gender score): amplified
+    scores = np.column_stack([gender_scores + rng.normal(0, 1, n) - 1, rng.normal(0, 1, n)])
+    plain = joint_decode(scores, gender_scores)
+    assert np.array_equal(plain.labels, scores > 0) and np.array_equal(plain.gender, (gender_scores > 0).astype(int))
+    ratios = np.array([0.6, 0.5])
+    before = training_ratios(plain.labels, plain.gender)
+    assert before[0] > 0.8  # far above the training ratio
+    result = rba_decode(scores, gender_scores, ratios, margin=0.05, steps=2000)
+    assert (ratio_violation(result.labels, result.gender, ratios, 0.05) <= 0).all() and result.steps < 2000
+    assert abs(training_ratios(result.labels, result.gender)[0] - 0.6) <= 0.05 + 1e-9
+    unconstrained = rba_decode(scores, gender_scores, ratios, margin=0.99, steps=10)
+    assert unconstrained.steps == 0 and np.array_equal(unconstrained.labels, plain.labels)
+    with pytest.raises(ValueError, match=r"^margin must lie in \[0, 1\)"):
+        rba_decode(scores, gender_scores, ratios, margin=1.0)
+
+
+def test_a_decoded_leakage_attacker_needs_a_joint_gender_run(tmp_path):
+    from reprolib.artifacts import load_artifact
+    from reprolib.papers.wang.attackers import DecodedLeakage
+    from reprolib.store import using_store
+
+    store = ResultsStore(tmp_path)
+    joint, plain = _multilabel_run(gender=True), _multilabel_run()
+    run_sweep([joint, plain], store, progress=False)
+    with using_store(store):
+        for decoding in ("joint", "rba"):
+            out = load_artifact(DecodedLeakage(run=joint.key, decoding=decoding, epochs=2, lr=1e-3))
+            assert 0 <= float(out["accuracy"]) <= 1 and 0 <= float(out["F1"]) <= 1
+        mixed = load_artifact(DecodedLeakage(run=joint.key, labels_run=plain.key, epochs=2, lr=1e-3))
+        assert 0 <= float(mixed["accuracy"]) <= 1
+        with pytest.raises(ValueError, match="predicts no gender"):
+            load_artifact(DecodedLeakage(run=plain.key, epochs=2))
+
+
+def test_w_t3_claims_on_hand_made_frames():
+    chapter = get_chapter("W-T3")
+    config = chapter.configure("smoke")
+    rows = []
+    for run in range(4):
+        for a in range(2):
+            jitter = 0.002 * ((run + a) % 3)
+            for method, delta in (("joint", 0.12), ("joint + RBA", 0.123), ("joint + adv", 0.05)):
+                rows.append(
+                    {
+                        "method": method,
+                        "run": run,
+                        "attacker": a,
+                        "lambda_M": 0.6 + delta,
+                        "lambda_D_F1": 0.6,
+                        "delta": delta + jitter,
+                        "F1": 0.5,
+                        "violation": 0.01,
+                        "lam": 1.0,
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    assert list(chapter.claims(frame, config)["verdict"]) == ["reproduced", "reproduced"]
+    worse = frame.assign(delta=np.where(frame["method"] == "joint + RBA", frame["delta"] - 0.06, frame["delta"]))
+    assert chapter.claims(worse, config)["verdict"].iloc[1] == "not reproduced"
+    assert chapter.table(frame, config)["paper: λ_M / λ_D / Δ / F1"].iloc[1] == "73.31 / 60.16 / 13.15 / 51.28"

@@ -226,10 +226,12 @@ class DecodedLeakage(AttackerSettings):
         result = train_attacker(*data["train"], *data["validation"], seed=self.seed, **self.attacker())
         test = decoded["test"]
         predicted = training_ratios(test.labels, test.gender)
+        present = test.labels.any(0)  # labels predicted at least once: their ratio is defined
+        gap = np.abs(predicted - ratios)[present].mean() if present.any() else np.nan
         return {
             "accuracy": np.float64(accuracy(result.model, *data["test"])),
             "F1": np.float64(macro_f1(task.test.labels.numpy(), test.labels)),
-            "violation": np.float64(np.abs(predicted - ratios)[test.labels.any(0)].mean()),
+            "violation": np.float64(gap),
             "steps": np.int64(steps),
         }
 

@@ -400,6 +400,7 @@ def _frame(rows) -> pd.DataFrame:
 
 def _pct(values) -> str:
     values = np.asarray(values, dtype=float) * 100
+    values = values[~np.isnan(values)]
     if len(values) == 0:
         return "—"
     mean, low, high = mean_ci(values)
