@@ -706,3 +706,111 @@ def test_w_t3_claims_on_hand_made_frames():
     worse = frame.assign(delta=np.where(frame["method"] == "joint + RBA", frame["delta"] - 0.06, frame["delta"]))
     assert chapter.claims(worse, config)["verdict"].iloc[1] == "not reproduced"
     assert chapter.table(frame, config)["paper: λ_M / λ_D / Δ / F1"].iloc[1] == "73.31 / 60.16 / 13.15 / 51.28"
+
+
+# --- the real data: COCO 2014 and imSitu from user-given folders, on tiny files in the real formats -------------
+
+
+def _write_tiny_coco(root):
+    """COCO 2014 train and val in the real on-disk format: 3 train images (2 with a gendered person), 4 val."""
+    import json
+
+    from PIL import Image
+
+    (root / "annotations").mkdir(parents=True)
+    categories = [{"id": 1, "name": "person"}, {"id": 8, "name": "truck"}, {"id": 48, "name": "fork"}]
+    specs = {
+        "train": {10: ([1, 8], "A man driving a truck."), 11: ([1, 48], "A woman with a fork"), 12: ([8], "A man")},
+        "val": {
+            20: ([1, 8], "A man"),
+            21: ([1], "A woman"),
+            22: ([1, 48], "A girl eats"),
+            23: ([1], "A man and a woman"),
+        },
+    }
+    for split, entries in specs.items():
+        (root / f"{split}2014").mkdir()
+        images = [{"id": i, "file_name": f"COCO_{split}2014_{i:012d}.jpg"} for i in entries]
+        for image in images:
+            Image.new("RGB", (40, 30), (image["id"], 100, 200)).save(root / f"{split}2014" / image["file_name"])
+        annotations = [
+            {"id": n, "image_id": i, "category_id": c}
+            for n, (i, c) in enumerate((i, c) for i, (cats, _) in entries.items() for c in cats)
+        ]
+        captions = [{"id": n, "image_id": i, "caption": text} for n, (i, (_, text)) in enumerate(entries.items())]
+        (root / "annotations" / f"instances_{split}2014.json").write_text(
+            json.dumps({"images": images, "annotations": annotations, "categories": categories})
+        )
+        (root / "annotations" / f"captions_{split}2014.json").write_text(
+            json.dumps({"images": images, "annotations": captions})
+        )
+
+
+def test_the_coco_task_keeps_gendered_people_and_drops_the_person_label(tmp_path):
+    from reprolib.papers.wang.real import WangCoco
+
+    _write_tiny_coco(tmp_path)
+    task = WangCoco(root=str(tmp_path), image_size=16).build(None)
+    assert task.info["label_names"] == ["truck", "fork"] and task.info["num_labels"] == 2
+    assert task.train.labels.tolist() == [[1, 0], [0, 1]] and task.train.groups.tolist() == [
+        1,
+        0,
+    ]  # image 12: no person
+    assert task.train.images.shape == (2, 3, 16, 16) and task.train.images.dtype == torch.uint8
+    held_out = sorted(task.validation.groups.tolist() + task.test.groups.tolist())
+    assert held_out == [0, 0, 1] and len(task.validation) + len(task.test) == 3  # image 23: both genders, dropped
+
+
+def test_a_missing_coco_folder_stops_with_one_line_naming_it(tmp_path):
+    from reprolib.papers.wang.real import WangCoco
+    from reprolib.sources import SourceUnavailable
+
+    with pytest.raises(SourceUnavailable, match=f"^COCO 2014 is not in {tmp_path}.*cocodataset.org") as error:
+        WangCoco(root=str(tmp_path)).build(None)
+    assert "\n" not in str(error.value)
+
+
+def _write_tiny_imsitu(root):
+    import json
+
+    from PIL import Image
+
+    man, woman, child = "n10287213", "n10787470", "n09917593"
+    (root / "of500_images_resized").mkdir(parents=True)
+    splits = {
+        "train": {
+            "cooking_1.jpg": ("cooking", [man, man, woman]),
+            "lifting_1.jpg": ("lifting", [woman] * 3),
+            "cooking_2.jpg": ("cooking", [child, child, man]),
+        },
+        "dev": {"lifting_2.jpg": ("lifting", [man] * 3), "vaulting_1.jpg": ("vaulting", [man] * 3)},
+        "test": {"cooking_3.jpg": ("cooking", [woman, woman, man])},
+    }
+    for split, entries in splits.items():
+        data = {}
+        for image, (verb, agents) in entries.items():
+            Image.new("RGB", (50, 40), (len(image) * 5, 10, 10)).save(root / "of500_images_resized" / image)
+            data[image] = {"verb": verb, "frames": [{"agent": a, "place": "n08588294"} for a in agents]}
+        (root / f"{split}.json").write_text(json.dumps(data))
+
+
+def test_the_imsitu_task_reads_verbs_and_the_agents_gender(tmp_path):
+    from reprolib.papers.wang.real import WangImSitu, agent_gender
+
+    _write_tiny_imsitu(tmp_path)
+    task = WangImSitu(root=str(tmp_path), image_size=8).build(None)
+    assert task.info["label_names"] == ["cooking", "lifting"]  # the training split's verbs
+    # cooking_2: no majority for man or woman (two children) → dropped; train sorted by file name
+    assert task.train.labels.tolist() == [[1, 0], [0, 1]] and task.train.groups.tolist() == [1, 0]
+    assert task.validation.labels.tolist() == [[0, 1]]  # vaulting is not a training verb: dropped
+    assert task.test.groups.tolist() == [0] and task.test.images.shape == (1, 3, 8, 8)
+    assert agent_gender([{"agent": "n10287213"}, {"agent": "n10787470"}, {}]) == -1
+
+
+def test_a_missing_imsitu_folder_stops_with_one_line_naming_it_and_the_download_page(tmp_path):
+    from reprolib.papers.wang.real import WangImSitu
+    from reprolib.sources import SourceUnavailable
+
+    with pytest.raises(SourceUnavailable, match=f"^imSitu is not in {tmp_path}: .*github.com/my89/imSitu") as error:
+        WangImSitu(root=str(tmp_path)).build(None)
+    assert "\n" not in str(error.value)
