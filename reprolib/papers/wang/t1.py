@@ -177,7 +177,7 @@ class WangT1(Chapter):
             "alphas": [3.0, 2.0, 1.0],
             "removals": ["fewest_objects", "random"],
             "sources": ["train", "heldout"],
-            "runs": 3,
+            "runs": 5,
             "attacker_runs": 5,
             "epochs": 20,
             "lr": 1e-4,
