@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...artifacts import ArtifactMissing, ArtifactSpec, register_artifact
-from ...chapter import ResultsMissing
+from ...artifacts import ArtifactMissing, ArtifactSpec, load_artifact, register_artifact
 from ...specs import TASKS, TaskSpec, check, check_choice, check_range
 from ...store import current_store, using_store
 from .leakage import ATTACKER, accuracy, balanced_indices, dataset_leakage, train_attacker
@@ -61,17 +60,19 @@ def built_task(spec: TaskSpec, data_root=None):
 
 
 @contextlib.contextmanager
-def stored_attackers(chapter, config, store):
-    """Make ``store`` current for the block; an attacker missing while computing is off (the book's render)
-    becomes ``ResultsMissing`` naming the command that computes it."""
+def stored_attackers(store):
+    """Make ``store`` the current store for the block: the attackers read its runs and are stored in it."""
+    with using_store(store):
+        yield store
+
+
+def load_stored(*specs) -> list[dict] | None:
+    """The arrays of each of ``specs``, computed and stored when missing; None when one is missing and computing
+    is off (the book's render, ``$REPROLIB_RESULTS_ONLY``): the caller leaves its row out."""
     try:
-        with using_store(store):
-            yield store
+        return [load_artifact(spec) for spec in specs]
     except ArtifactMissing:
-        raise ResultsMissing(
-            f"results missing: the attackers of {chapter.id} at preset {config['preset']} are not in the results "
-            f"store; run `{chapter.rerun_command(config)}`"
-        ) from None
+        return None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
-from ...artifacts import load_artifact
 from ...chapter import Chapter, run_ids
 from ...metrics import mean_ci
 from ...models import parse_model
@@ -29,7 +28,7 @@ from ...multilabel import REMOVALS
 from ...store import current_store
 from ...sweep import RunSpec
 from ...training import Recipe
-from .attackers import SOURCES, DatasetLeakage, ModelLeakage, stored_attackers
+from .attackers import SOURCES, DatasetLeakage, ModelLeakage, load_stored, stored_attackers
 from .splits import AlphaBalanced
 from .standin import CocoStandIn, MultiLabelBCE
 
@@ -110,10 +109,15 @@ def leakage_frame(runs: pd.DataFrame, specs: list[RunSpec], config, sources) -> 
         f1, mAP = float(run["metrics.F1"]), float(run["metrics.mAP"])
         for a in range(config["attacker_runs"]):
             settings = attacker_settings(config, a)
-            data = load_artifact(DatasetLeakage(task=spec.task, f1=1.0, **settings))
-            at_f1 = load_artifact(DatasetLeakage(task=spec.task, f1=round(max(f1, 0.001), 3), **settings))
-            for source in sources:
-                model = load_artifact(ModelLeakage(run=spec.key, source=source, **settings))
+            loaded = load_stored(
+                DatasetLeakage(task=spec.task, f1=1.0, **settings),
+                DatasetLeakage(task=spec.task, f1=round(max(f1, 0.001), 3), **settings),
+                *[ModelLeakage(run=spec.key, source=source, **settings) for source in sources],
+            )
+            if loaded is None:
+                continue
+            data, at_f1, *models = loaded
+            for source, model in zip(sources, models, strict=True):
                 rows.append(
                     {
                         **spec.tags,
@@ -231,7 +235,7 @@ class WangT1(Chapter):
         runs = super().results(config, store, specs)
         if runs.empty:
             return pd.DataFrame(columns=["split", "run", "attacker", "source", *COLUMNS])
-        with stored_attackers(self, config, store):
+        with stored_attackers(store):
             return leakage_frame(runs, specs, config, config["sources"])
 
     def table(self, results: pd.DataFrame, config, source: str | None = None) -> pd.DataFrame:

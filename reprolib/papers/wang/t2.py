@@ -13,14 +13,13 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
-from ...artifacts import load_artifact
 from ...chapter import Chapter, ParameterError, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
 from ...store import current_store
 from ...sweep import RunSpec
-from .attackers import SOURCES, ModelLeakage, stored_attackers
+from .attackers import SOURCES, ModelLeakage, load_stored, stored_attackers
 from .t1 import CHAPTER as T1
 from .t1 import COCO_MISSING, LEAKAGE_TOLERANCE, _frame, _pct, _prefix, model_recipe, run_values, split_specs
 
@@ -96,7 +95,7 @@ class WangT2(Chapter):
         if runs.empty:
             return pd.DataFrame(columns=["variant", "run", "attacker", "lambda_M"])
         rows = []
-        with stored_attackers(self, config, store):
+        with stored_attackers(store):
             for spec in specs:
                 if spec.key not in set(runs["key"]):
                     continue
@@ -113,7 +112,10 @@ class WangT2(Chapter):
                             hidden=hidden,
                             fraction=fraction,
                         )
-                        accuracy = float(load_artifact(attacker)["accuracy"])
+                        loaded = load_stored(attacker)
+                        if loaded is None:
+                            continue
+                        accuracy = float(loaded[0]["accuracy"])
                         rows.append({"variant": name, "run": spec.seed, "attacker": a, "lambda_M": accuracy})
         return pd.DataFrame(rows)
 

@@ -16,12 +16,11 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
-from ...artifacts import load_artifact
 from ...chapter import Chapter
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...store import current_store
-from .attackers import DatasetLeakage, DecodedLeakage, stored_attackers
+from .attackers import DatasetLeakage, DecodedLeakage, load_stored, stored_attackers
 from .t1 import CHAPTER as T1
 from .t1 import COCO_MISSING, LEAKAGE_TOLERANCE, _frame, _pct, _prefix, run_values
 from .t45 import CHAPTER as T45
@@ -86,7 +85,7 @@ class WangT3(Chapter):
         lam = choose(leakage, "adv@conv5", config["max_f1_drop"])
         debiased = {s.seed: s for s in adversarial if s.tags["method"] == "adv@conv5" and s.tags["setting"] == lam}
         rows = []
-        with stored_attackers(self, config, store):
+        with stored_attackers(store):
             for seed, spec in joint.items():
                 for a in range(config["attacker_runs"]):
                     settings = {"seed": a, "epochs": config["attacker_epochs"], "lr": config["attacker_lr"]}
@@ -101,9 +100,16 @@ class WangT3(Chapter):
                             run=spec.key, labels_run=debiased[seed].key, **settings
                         )
                     for name, attacker in variants.items():
-                        out = load_artifact(attacker)
-                        f1 = float(out["F1"])
-                        data = load_artifact(DatasetLeakage(task=spec.task, f1=round(max(f1, 0.001), 3), **settings))
+                        decoded = load_stored(attacker)
+                        if decoded is None:
+                            continue
+                        out, f1 = decoded[0], float(decoded[0]["F1"])
+                        calibrated = load_stored(
+                            DatasetLeakage(task=spec.task, f1=round(max(f1, 0.001), 3), **settings)
+                        )
+                        if calibrated is None:
+                            continue
+                        data = calibrated[0]
                         rows.append(
                             {
                                 "method": name,

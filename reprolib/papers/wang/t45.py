@@ -26,14 +26,13 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
-from ...artifacts import load_artifact
 from ...chapter import Chapter, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
 from ...store import current_store
 from ...sweep import RunSpec
-from .attackers import DatasetLeakage, ModelLeakage, stored_attackers
+from .attackers import DatasetLeakage, ModelLeakage, load_stored, stored_attackers
 from .methods import LAYERS, Adversarial, Randomization
 from .splits import MASKS, PersonMasked
 from .standin import MultiLabelBCE
@@ -153,14 +152,19 @@ class WangT45(Chapter):
             return pd.DataFrame(columns=[*columns, "delta", "mAP", "F1"])
         by_key = {s.key: s for s in specs}
         rows = []
-        with stored_attackers(self, config, store):
+        with stored_attackers(store):
             for _, run in runs.iterrows():
                 spec = by_key[run["key"]]
                 f1 = float(run["metrics.F1"])
                 for a in range(config["attacker_runs"]):
                     settings = {"seed": a, "epochs": config["attacker_epochs"], "lr": config["attacker_lr"]}
-                    model = load_artifact(ModelLeakage(run=spec.key, source="train", **settings))
-                    data = load_artifact(DatasetLeakage(task=spec.task, f1=round(max(f1, 0.001), 3), **settings))
+                    loaded = load_stored(
+                        ModelLeakage(run=spec.key, source="train", **settings),
+                        DatasetLeakage(task=spec.task, f1=round(max(f1, 0.001), 3), **settings),
+                    )
+                    if loaded is None:
+                        continue
+                    model, data = loaded
                     rows.append(
                         {
                             **spec.tags,
