@@ -698,6 +698,7 @@ def test_w_t3_claims_on_hand_made_frames():
                         "delta": delta + jitter,
                         "F1": 0.5,
                         "violation": 0.01,
+                        "rba_steps": 5,
                         "lam": 1.0,
                     }
                 )
@@ -705,6 +706,7 @@ def test_w_t3_claims_on_hand_made_frames():
     assert list(chapter.claims(frame, config)["verdict"]) == ["reproduced", "reproduced"]
     worse = frame.assign(delta=np.where(frame["method"] == "joint + RBA", frame["delta"] - 0.06, frame["delta"]))
     assert chapter.claims(worse, config)["verdict"].iloc[1] == "not reproduced"
+    assert chapter.claims(frame.assign(rba_steps=0), config)["verdict"].iloc[1] == "by construction"
     assert chapter.table(frame, config)["paper: λ_M / λ_D / Δ / F1"].iloc[1] == "73.31 / 60.16 / 13.15 / 51.28"
 
 
