@@ -251,6 +251,80 @@ def _closes_seen_not_new(seen_effect, tolerance):
     return draw
 
 
+def _equal_means(tolerance, sd_second):
+    """Two independent samples with equal means up to ±``tolerance`` (H-RQ1: BiasAmp at ε = ½ against
+    −(1 − recognition accuracy) of separate recognisers): equal under the effect, ``tolerance`` apart at the edge
+    and under "flat" (no link)."""
+
+    def draw(rng, draws, shape, sd, mode):
+        gap = 0.0 if mode == "effect" else tolerance
+        a = gap + rng.normal(0, sd, (draws, shape["runs"]))
+        b = rng.normal(0, sd_second, (draws, shape["runs"]))
+        return V.difference_equivalence_codes(a, b, tolerance)
+
+    return draw
+
+
+def _weak_correlation(rho_effect, bands):
+    """Per ε line, per run: the Spearman correlation of two metrics over the run's m capacity settings, drawn
+    from a bivariate normal with correlation ρ (effect: ``rho_effect``; edge: ½, the boundary of "weak";
+    flat: 0), judged by ``within_bands`` and combined over the lines."""
+
+    def draw(rng, draws, shape, sd, mode):
+        rho = {"effect": rho_effect, "edge": 0.5, "flat": 0.0}[mode]
+        runs, m = shape["runs"], shape["settings"]
+
+        def line(r, level):
+            x = r.normal(0, 1, (draws, runs, m))
+            y = rho * x + np.sqrt(1 - rho**2) * r.normal(0, 1, (draws, runs, m))
+            rx, ry = x.argsort(-1).argsort(-1), y.argsort(-1).argsort(-1)
+            rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
+            spearman = (rx * ry).sum(-1) / np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
+            return V.band_codes(spearman, bands, level)
+
+        return _per_line(rng, draws, shape["lines"], line)
+
+    return draw
+
+
+def _fn1_band(dataset, effect, edge):
+    """H-fn1's accuracy band (``papers.hall.fn1.band_verdict`` on the 90% interval of the mean accuracy over
+    runs, clipped to [0, 1]): the true mean at ``effect`` (the paper's number), at ``edge`` (a boundary of the
+    band), or at ½ (chance: "flat")."""
+
+    def draw(rng, draws, shape, sd, mode):
+        from .papers.hall.fn1 import band_verdict
+
+        mean = {"effect": effect, "edge": edge, "flat": 0.5}[mode]
+        d = np.clip(mean + rng.normal(0, sd, (draws, shape["runs"])), 0, 1)
+        _, low, high = V._interval(d)
+        return np.array([V.CODES.index(band_verdict(dataset, lo, hi)) for lo, hi in zip(low, high, strict=True)])
+
+    return draw
+
+
+def _fn1_order(gap):
+    """H-fn1's order of the two datasets (``papers.hall.fn1._ordering_claim``, a one-sided Welch test): the
+    first dataset ``gap`` above the second under the effect, equal otherwise."""
+
+    def draw(rng, draws, shape, sd, mode):
+        import pandas as pd
+
+        from .papers.hall.fn1 import _ordering_claim
+
+        runs = shape["runs"]
+        first = (gap if mode == "effect" else 0.0) + rng.normal(0, sd, (draws, runs))
+        second = rng.normal(0, sd, (draws, runs))
+        names = ["fashion_mnist"] * runs + ["cifar100"] * runs
+        codes = []
+        for a, b in zip(first, second, strict=True):
+            frame = pd.DataFrame({"dataset": names, "metrics.accuracy": np.concatenate([a, b])})
+            codes.append(V.CODES.index(_ordering_claim(frame).verdict))
+        return np.array(codes)
+
+    return draw
+
+
 # Effect sizes. Hall et al. tabulate no BiasAmp or accuracy, so their sizes are stated assumptions of the order
 # the paper's figures plot (BiasAmp ~0.02 at intermediate ε, v-shapes and peaks 0.01-0.015 deep), except the
 # ones the text gives (−0.04 at ε = ½ on CIFAR-100 from its 96% recognition; the 1.9e-4 vs 5.2e-4 optima).
@@ -268,7 +342,7 @@ SCENARIOS = [
         "BiasAmp ≈ 0 (ε = 0; ε = ½ on Fashion-MNIST)",
         "equivalent_to_zero",
         "bias_amp",
-        {"course": {"runs": 10}, "paper": {"runs": 20}},
+        {"course": {"runs": 5}, "paper": {"runs": 20}},
         "true BiasAmp = +0.005 (edge of the band)",
         "true BiasAmp = 0",
         _equivalence(V.BIAS_AMP_TOLERANCE),
@@ -278,7 +352,7 @@ SCENARIOS = [
         "BiasAmp > 0 at every intermediate ε",
         "positive",
         "bias_amp",
-        {"course": {"runs": 10, "settings": 4}, "paper": {"runs": 20, "settings": 9}},
+        {"course": {"runs": 5, "settings": 4}, "paper": {"runs": 20, "settings": 9}},
         "one ε at 0, the others at +0.02",
         "+0.02 at every ε",
         _sign_settings(1, 0.02),
@@ -288,7 +362,7 @@ SCENARIOS = [
         "BiasAmp grows with ε until near ½ (monotone)",
         "monotone",
         "bias_amp",
-        {"course": {"runs": 10, "settings": 4, "lines": 1}, "paper": {"runs": 20, "settings": 9, "lines": 1}},
+        {"course": {"runs": 5, "settings": 4, "lines": 1}, "paper": {"runs": 20, "settings": 9, "lines": 1}},
         "flat",
         "linear rise of 0.04 over the intermediate ε",
         _curve_rule(V.monotone_codes, _linear(0.04), direction=1),
@@ -305,6 +379,16 @@ SCENARIOS = [
     ),
     Scenario(
         "H-RQ1",
+        "BiasAmp at ε = ½ ≈ −(1 − recognition accuracy) (independent recognisers)",
+        "equivalent_difference",
+        "bias_amp",
+        {"course": {"runs": 5}, "paper": {"runs": 20}},
+        "the two means 0.005 apart (edge of the band)",
+        "equal means (the model errs only where it misreads the group)",
+        _equal_means(V.BIAS_AMP_TOLERANCE, 0.003),
+    ),
+    Scenario(
+        "H-RQ1",
         "CIFAR-100 peaks at a lower ε than Fashion-MNIST",
         "optima_order",
         "bias_amp",
@@ -315,20 +399,20 @@ SCENARIOS = [
     ),
     Scenario(
         "H-RQ2",
-        "BiasAmp v-shaped in depth (per ε line, 3 lines)",
+        "BiasAmp v-shaped in depth (per ε line)",
         "interior_optimum",
         "bias_amp",
-        {"course": {"runs": 4, "settings": 3, "lines": 3}, "paper": {"runs": 20, "settings": 9, "lines": 3}},
+        {"course": {"runs": 4, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 12, "lines": 3}},
         "one arm: falls by 0.01, then flat",
         "v, both ends 0.01 above the minimum",
         _curve_rule(V.interior_codes, _v_means(0.01, "min"), optimum="min"),
     ),
     Scenario(
         "H-RQ2",
-        "BiasAmp v-shaped in weight decay (per ε line, 3 lines)",
+        "BiasAmp v-shaped in weight decay (per ε line)",
         "interior_optimum",
         "bias_amp",
-        {"course": {"runs": 4, "settings": 7, "lines": 3}, "paper": {"runs": 20, "settings": 13, "lines": 3}},
+        {"course": {"runs": 4, "settings": 4, "lines": 1}, "paper": {"runs": 20, "settings": 8, "lines": 3}},
         "one arm: falls by 0.01, then flat",
         "v, both ends 0.01 above the minimum",
         _curve_rule(V.interior_codes, _v_means(0.01, "min"), optimum="min"),
@@ -338,7 +422,7 @@ SCENARIOS = [
         "accuracy grows monotonically with depth (per ε line)",
         "monotone",
         "accuracy",
-        {"course": {"runs": 4, "settings": 3, "lines": 3}, "paper": {"runs": 20, "settings": 9, "lines": 3}},
+        {"course": {"runs": 4, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 12, "lines": 3}},
         "flat",
         "saturating rise of 0.03",
         _curve_rule(V.monotone_codes, _saturating(0.03), direction=1),
@@ -349,11 +433,12 @@ SCENARIOS = [
         "optima_order",
         "accuracy",
         {
-            "course": {"runs": 4, "settings": 7, "lines": 3, "sd_second": 0.02},
-            "paper": {"runs": 20, "settings": 13, "lines": 3, "sd_second": 0.005},
+            "course": {"runs": 4, "settings": 4, "lines": 1, "sd_second": 0.02},
+            "paper": {"runs": 20, "settings": 8, "lines": 3, "sd_second": 0.005},
         },
         "both optima at the same weight decay",
-        "optima 0.44 decades apart (1.9e-4 vs 5.2e-4), each curve 0.01 off its optimum 1.5 decades away",
+        "optima 0.43 decades apart (1.93e-4 vs 5.18e-4, adjacent points of the 8-point grid), each curve 0.01 off "
+        "its optimum 1.5 decades away",
         _order(0.44 / 3, 0.01),
     ),
     Scenario(
@@ -361,7 +446,7 @@ SCENARIOS = [
         "accuracy grows monotonically with training-set size (per ε line)",
         "monotone",
         "accuracy",
-        {"course": {"runs": 6, "settings": 5, "lines": 3}, "paper": {"runs": 20, "settings": 10, "lines": 3}},
+        {"course": {"runs": 5, "settings": 5, "lines": 1}, "paper": {"runs": 20, "settings": 10, "lines": 3}},
         "flat",
         "saturating rise of 0.1",
         _curve_rule(V.monotone_codes, _saturating(0.1), direction=1),
@@ -371,7 +456,7 @@ SCENARIOS = [
         "BiasAmp peaks at intermediate training-set size (per ε line)",
         "interior_optimum",
         "bias_amp",
-        {"course": {"runs": 6, "settings": 5, "lines": 3}, "paper": {"runs": 20, "settings": 10, "lines": 3}},
+        {"course": {"runs": 5, "settings": 5, "lines": 1}, "paper": {"runs": 20, "settings": 10, "lines": 3}},
         "one arm: rises by 0.015, then flat",
         "peak 0.015 above both ends",
         _curve_rule(V.interior_codes, _v_means(0.015, "max"), optimum="max"),
@@ -381,7 +466,7 @@ SCENARIOS = [
         "ECE falls as ε rises",
         "trend",
         "ece",
-        {"course": {"runs": 10, "settings": 6, "lines": 1}, "paper": {"runs": 20, "settings": 11, "lines": 1}},
+        {"course": {"runs": 5, "settings": 6, "lines": 1}, "paper": {"runs": 20, "settings": 6, "lines": 1}},
         "flat",
         "linear fall of 0.02",
         _curve_rule(V.trend_codes, _linear(-0.02), direction=-1),
@@ -407,13 +492,123 @@ SCENARIOS = [
         _sign_settings(1, 0.01),
     ),
     Scenario(
-        "H-RQ6",
-        "BiasAmp < 0 at every η < ½ (one ε line)",
+        "H-RQ4b",
+        "higher capacity, higher ECE (depth; per ε line)",
+        "trend",
+        "ece",
+        {"course": {"runs": 4, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 12, "lines": 3}},
+        "flat",
+        "linear rise of 0.02",
+        _curve_rule(V.trend_codes, _linear(0.02), direction=1),
+    ),
+    Scenario(
+        "H-RQ4b",
+        "as ECE grows, BiasAmp first falls, then rises (weight decay by ECE rank; per ε line)",
+        "interior_optimum",
+        "bias_amp",
+        {"course": {"runs": 4, "settings": 4, "lines": 1}, "paper": {"runs": 20, "settings": 8, "lines": 3}},
+        "one arm: falls by 0.01, then flat",
+        "v, both ends 0.01 above the minimum",
+        _curve_rule(V.interior_codes, _v_means(0.01, "min"), optimum="min"),
+    ),
+    Scenario(
+        "H-RQ4b",
+        "smaller training sets have higher ECE (per ε line)",
+        "trend",
+        "ece",
+        {"course": {"runs": 5, "settings": 5, "lines": 1}, "paper": {"runs": 20, "settings": 10, "lines": 3}},
+        "flat",
+        "linear fall of 0.02 with p",
+        _curve_rule(V.trend_codes, _linear(-0.02), direction=-1),
+    ),
+    Scenario(
+        "H-RQ4b",
+        "BiasAmp and ECE weakly related: per-run ρ in (−½, 0) or (0, ½) (per ε line)",
+        "within_bands",
+        "bias_amp",
+        {"course": {"runs": 4, "settings": 9, "lines": 1}, "paper": {"runs": 20, "settings": 24, "lines": 3}},
+        "ρ = ½ (the boundary of weak)",
+        "ρ = 0.25",
+        _weak_correlation(0.25, ((-0.5, 0.0), (0.0, 0.5))),
+    ),
+    Scenario(
+        "H-RQ5a",
+        "BiasAmp rises again after the last drop (late − before it > 0)",
+        "positive",
+        "bias_amp",
+        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
+        "true difference 0",
+        "+0.01",
+        _sign_settings(1, 0.01),
+    ),
+    Scenario(
+        "H-RQ5b",
+        "bias dampened early (early BiasAmp < 0)",
         "negative",
         "bias_amp",
-        {"course": {"runs": 6, "settings": 2}, "paper": {"runs": 20, "settings": 5}},
-        "one η at 0, the others at −0.02",
-        "−0.02 at every η",
+        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
+        "true BiasAmp 0",
+        "−0.02",
+        _sign_settings(-1, -0.02),
+    ),
+    Scenario(
+        "H-RQ5b",
+        "dampening largely disappears (late − ½·early > 0)",
+        "positive",
+        "bias_amp",
+        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
+        "late = ½·early exactly",
+        "+0.01 (early −0.02, late −0.0)",
+        _sign_settings(1, 0.01),
+    ),
+    Scenario(
+        "H-RQ5b",
+        "class learned first: conflicting cells' early accuracy > ½",
+        "positive",
+        "accuracy",
+        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
+        "early accuracy ½",
+        "early accuracy 0.8 (+0.3)",
+        _sign_settings(1, 0.3),
+    ),
+    Scenario(
+        "H-fn1",
+        "uniform backgrounds: inversion recognised near-perfectly (interval ≥ 99%)",
+        "band (fn1)",
+        "accuracy",
+        {"course": {"runs": 5}, "paper": {"runs": 20}},
+        "true accuracy 99% (edge)",
+        "true accuracy 100% (footnote 1)",
+        _fn1_band("fashion_mnist", 1.0, 0.99),
+    ),
+    Scenario(
+        "H-fn1",
+        "natural images: recognised well but not always (interval in [90%, 99%))",
+        "band (fn1)",
+        "accuracy",
+        {"course": None, "paper": {"runs": 20}},
+        "true accuracy 99% (edge)",
+        "true accuracy 96% (footnote 1)",
+        _fn1_band("cifar100", 0.96, 0.99),
+    ),
+    Scenario(
+        "H-fn1",
+        "Fashion-MNIST recognised better than CIFAR-100 (Welch)",
+        "Welch (fn1)",
+        "accuracy",
+        {"course": None, "paper": {"runs": 20}},
+        "equal accuracies",
+        "+4 points (100% vs 96%)",
+        _fn1_order(0.04),
+    ),
+    Scenario(
+        "H-RQ6",
+        "BiasAmp < 0 at the lowest η (one ε line)",
+        "negative",
+        "bias_amp",
+        {"course": {"runs": 4, "settings": 1}, "paper": {"runs": 20, "settings": 1}},
+        "true BiasAmp 0",
+        "−0.02",
         _sign_settings(-1, -0.02),
     ),
     Scenario(
@@ -421,10 +616,20 @@ SCENARIOS = [
         "BiasAmp rises with η past ½ (one ε line)",
         "trend",
         "bias_amp",
-        {"course": {"runs": 6, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 6, "lines": 1}},
+        {"course": {"runs": 4, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 6, "lines": 1}},
         "flat",
         "linear rise of 0.04",
         _curve_rule(V.trend_codes, _linear(0.04), direction=1),
+    ),
+    Scenario(
+        "H-RQ6",
+        "BiasAmp > 0 at the highest η (one ε line)",
+        "positive",
+        "bias_amp",
+        {"course": {"runs": 4, "settings": 1}, "paper": {"runs": 20, "settings": 1}},
+        "true BiasAmp 0",
+        "+0.02",
+        _sign_settings(1, 0.02),
     ),
     Scenario(
         "K-T1",
