@@ -8,13 +8,16 @@ import pandas as pd
 import pytest
 import torch
 
+from reprolib.artifacts import load_artifact
 from reprolib.chapters import get_chapter
 from reprolib.metrics import bias_score
+from reprolib.models import MLP, create_model
+from reprolib.objectives import Batch, Setup
 from reprolib.papers.choi import common
 from reprolib.papers.choi.descriptive import DescriptiveModel, energy, energy_net, langevin, load_energy_net
 from reprolib.papers.choi.embeddings import bias_metrics, embedding_task, quantise, standardised
 from reprolib.papers.choi.labels import OBJECTS, TABLE1, TABLE1_OVERALL, amplification, check_objects, man_bias
-from reprolib.papers.choi.method import ChoiAuxiliary, expected_statistic, main_loss
+from reprolib.papers.choi.method import ONLINE_SEED_OFFSET, ChoiAuxiliary, expected_statistic, main_loss
 from reprolib.papers.choi.standin import DEFAULT_SHARES, ChoiStandIn, object_counts
 from reprolib.params import ParameterError
 from reprolib.specs import SpecError
@@ -193,6 +196,82 @@ def test_main_loss_sums_labels_and_averages_images():
     logits = torch.zeros(1, 2, 3)
     labels = torch.ones(1, 2, 3, dtype=torch.long)
     assert main_loss(logits, labels).item() == pytest.approx(3 * np.log(2))
+
+
+def _auxiliary(sampling, seeds):
+    """An auxiliary objective built for ``seeds`` on a tiny stand-in (29 training images, 2 objects), with its
+    model and state; the descriptive models are stored in the test's store."""
+    descriptive = DescriptiveModel(hidden=(8,), langevin_steps=3, iterations=3, chains=8, n_samples=6)
+    method = ChoiAuxiliary(lam=2.0, sampling=sampling, descriptive=descriptive)
+    tasks = [ChoiStandIn(objects=("truck", "fork"), n_images=40, dim=4).build() for _ in seeds]
+    objective = ChoiAuxiliary.objective([method] * len(seeds), tasks)
+    model_spec = MLP(hidden=8, depth=1)
+    model = create_model(model_spec, seeds, tasks[0].image_shape, objective.num_outputs)
+    state = objective.build(model, Setup(model_spec, list(seeds), tasks, tasks[0].image_shape, torch.device("cpu")))
+    return objective, model, state, tasks[0]
+
+
+def _samples_at_each_step(objective, model, state, task, epochs=3, batch_size=10):
+    """The objective's synthetic embeddings after every loss call of ``epochs`` epochs (3 steps each: 10 + 10 + 9
+    images, as the trainer cuts them), and the losses."""
+    k = state.samples.shape[0]
+    x = standardised(task, "train")[:, :, None, None]
+    labels, groups = task.train.labels, task.train.groups
+    samples, losses = [], []
+    for _ in range(epochs):
+        for i in range(0, len(x), batch_size):
+            index = torch.arange(i, min(i + batch_size, len(x)))
+            batch = Batch(
+                x[index].expand(k, *x[index].shape),
+                labels[index].expand(k, -1, -1),
+                groups[index].expand(k, -1),
+                index.expand(k, -1),
+                0.0,
+            )
+            losses.append(objective.loss(model, state, batch))
+            samples.append(state.samples.clone())
+    return samples, losses
+
+
+def test_offline_samples_never_change(store_dir):
+    objective, model, state, task = _auxiliary("offline", [0])
+    stored = load_artifact(objective.descriptive.for_run(task.info["task_spec"], 0))["samples"]
+    samples, _ = _samples_at_each_step(objective, model, state, task)
+    assert len(samples) == 9
+    for s in samples:
+        np.testing.assert_array_equal(s[0].numpy(), stored)
+
+
+def test_online_samples_are_redrawn_at_each_epoch_boundary_seeded(store_dir):
+    objective, model, state, task = _auxiliary("online", [0])
+    stored = load_artifact(objective.descriptive.for_run(task.info["task_spec"], 0))["samples"]
+    samples, losses = _samples_at_each_step(objective, model, state, task)
+    epochs = [samples[0:3], samples[3:6], samples[6:9]]
+    for steps in epochs:  # unchanged within an epoch
+        for s in steps[1:]:
+            torch.testing.assert_close(s, steps[0], rtol=0, atol=0)
+    np.testing.assert_array_equal(epochs[0][0][0].numpy(), stored)  # epoch 0: the stored offline samples
+    for e in (1, 2):  # epoch e: n_samples fresh chains of the stored model, seeded by (seed, e)
+        assert not torch.equal(epochs[e][0], epochs[e - 1][0])
+        generator = torch.Generator().manual_seed(0 + ONLINE_SEED_OFFSET + e)
+        torch.testing.assert_close(epochs[e][0], objective.descriptive.sample(objective.net, 6, [generator]))
+    # the loss of epoch 1's first step, by hand: cross-entropy + λ Σ_k |bias_k on the fresh samples − b*_k|
+    x = standardised(task, "train")[:10, :, None, None][None]
+    main = main_loss(model(x), task.train.labels[:10][None])
+    estimate = expected_statistic(model(samples[3][..., None, None]), 1.0, "bias")
+    aux = (estimate - torch.as_tensor(task.info["train_bias"], dtype=torch.float32)).abs().sum(-1)
+    torch.testing.assert_close(losses[3], main + 2.0 * aux)
+    # the same seed gives the same sequence (the descriptive model is read back from the store this time) ...
+    again, _ = _samples_at_each_step(*_auxiliary("online", [0]))
+    for a, b in zip(samples, again, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # ... and run 1 draws the same sequence alone as beside run 0 in a group of two
+    alone, _ = _samples_at_each_step(*_auxiliary("online", [1]))
+    pair, _ = _samples_at_each_step(*_auxiliary("online", [0, 1]))
+    assert not torch.equal(alone[3][0], samples[3][0])
+    for a, b, s in zip(alone, pair, samples, strict=True):
+        torch.testing.assert_close(b[1], a[0])
+        torch.testing.assert_close(b[0], s[0])
 
 
 def test_auxiliary_rejects_negative_lambda():
