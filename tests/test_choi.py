@@ -17,10 +17,12 @@ from reprolib.papers.choi import common
 from reprolib.papers.choi.descriptive import DescriptiveModel, energy, energy_net, langevin, load_energy_net
 from reprolib.papers.choi.embeddings import bias_metrics, embedding_task, quantise, standardised
 from reprolib.papers.choi.labels import OBJECTS, TABLE1, TABLE1_OVERALL, amplification, check_objects, man_bias
+from reprolib.papers.choi.leakage import RunLeakage
 from reprolib.papers.choi.method import ONLINE_SEED_OFFSET, ChoiAuxiliary, expected_statistic, main_loss
 from reprolib.papers.choi.standin import DEFAULT_SHARES, ChoiStandIn, object_counts
 from reprolib.params import ParameterError
 from reprolib.specs import SpecError
+from reprolib.store import ResultsStore, using_store
 
 # --- labels and bias (§3.1) ----------------------------------------------------------------------------------
 
@@ -277,6 +279,49 @@ def test_online_samples_are_redrawn_at_each_epoch_boundary_seeded(store_dir):
 def test_auxiliary_rejects_negative_lambda():
     with pytest.raises(SpecError, match="lam must be a number in \\[0, 1000000.0\\], got -0.1"):
         ChoiAuxiliary(lam=-0.1)
+
+
+# --- beyond the paper: Wang et al.'s leakage of a stored run (leakage.py) ------------------------------------------
+
+
+def _put_run(store, key, task, logits):
+    """A hand-made done run of ``task`` in ``store``: its validation and test outputs are ``logits(split)``, its F1
+    the evaluator's on the test outputs."""
+    outputs = {split: logits(split) for split in ("validation", "test")}
+    f1 = bias_metrics(task, "test", torch.from_numpy(outputs["test"]))["F1"]
+    store.put(
+        {"key": key, "status": "done", "config": {"task": task.info["task_spec"].to_dict()}, "metrics": {"F1": f1}}
+    )
+    store.put_outputs(key, outputs)
+
+
+def test_run_leakage_on_hand_made_runs(store_dir, monkeypatch):
+    store = ResultsStore(store_dir)
+    task = ChoiStandIn(n_images=1200, dim=4).build()
+
+    def labels(split):  # the logits are the labels (objects and man): the predictions are the truth, F1 = 1
+        return task.split(split).labels.numpy().astype(np.float32)
+
+    def gendered(split):  # object logits ±0.5 about 0 by label, shifted by ±0.25 with the gender: F1 = 1 still
+        y = labels(split)
+        return np.concatenate([y[:, :-1] - 0.5 + 0.25 * (2 * y[:, -1:] - 1), y[:, -1:]], 1)
+
+    _put_run(store, "truth", task, labels)
+    _put_run(store, "gendered", task, gendered)
+    with using_store(store):
+        truth = load_artifact(RunLeakage(run_key="truth", epochs=30))
+        leaky = load_artifact(RunLeakage(run_key="gendered", epochs=30))
+        for arrays in (truth, leaky):
+            assert arrays["f1"][0] == 1.0
+            assert arrays["delta"][0] == arrays["model"][0] - arrays["dataset"][0]
+        # object logits equal to the object labels: the model's attacker and λ_D(1)'s train on the same rows with the
+        # same seed (the gender in the last output column is not given to the attacker), so λ_M = λ_D exactly
+        assert truth["model"][0] == truth["dataset"][0] and truth["delta"][0] == 0
+        assert leaky["dataset"][0] == truth["dataset"][0]  # same truth, same F1, same seed
+        assert leaky["model"][0] > 0.97 and leaky["delta"][0] > 0.3  # the gender shift is read back
+        monkeypatch.setattr(RunLeakage, "compute", lambda self, data_root: pytest.fail("computed twice"))
+        again = load_artifact(RunLeakage(run_key="gendered", epochs=30))
+    assert again.keys() == leaky.keys() and all(again[k] == leaky[k] for k in again)
 
 
 # --- the chapters: choice of λ, claims, parameters ----------------------------------------------------------------
