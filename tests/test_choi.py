@@ -449,6 +449,14 @@ def test_caption_gender_by_zhao_rule(captions, gender):
     assert caption_gender(captions) == gender
 
 
+def test_caption_gender_with_choi_literal_terms():
+    from reprolib.coco import caption_gender
+
+    # §4.1's "the term 'man' or 'woman'": plurals and synonyms no longer count
+    assert caption_gender(["Two women", "A boy"], ("man",), ("woman",)) == -1
+    assert caption_gender(["Two women", "A woman"], ("man",), ("woman",)) == 0
+
+
 def test_read_coco_missing_folder_is_one_line(tmp_path):
     from reprolib.coco import read_coco
     from reprolib.sources import SourceUnavailable
