@@ -380,6 +380,20 @@ def test_f12_claims_on_hand_made_runs():
     assert claims[2] == "inconclusive" and claims[3] == "not reproduced"
 
 
+def test_narrative_states_the_runs_open_choices():
+    chapter = get_chapter("Z-M")
+    config = chapter.configure(
+        "smoke", step_size=0.5, langevin_steps=20, noise=0.0, ebm_hidden=8, sampling=["online"], lambdas=[0.3, 10.0]
+    )
+    choices = chapter.choices(config)
+    assert (choices["step_size"], choices["langevin_steps"], choices["noise"]) == ("0.5", "20", "0")
+    assert choices["energy_net"] == "a perceptron with 2 hidden ReLU layers of 8 units"
+    assert choices["classifier"] == "1 hidden ReLU layer of 32 units"
+    assert (choices["sampling"], choices["lambdas"], choices["n_samples"]) == ("online", "0.3, 10", "200")
+    assert choices["statistic"].startswith("the model's bias on the samples")
+    assert set(choices) <= set(get_chapter("Z-F12").summary(pd.DataFrame(), config))
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
