@@ -12,22 +12,20 @@ page is opened in Colab (its launch button); Binder builds the repository's ``en
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import jupytext
 import nbformat
 import yaml
 
-from .chapter import RESULTS_ONLY, ROOT, Chapter
+from .chapter import ROOT, Chapter
 from .parts import Part
-from .store import ResultsStore
+from .store import ResultsStore, results_only
 
 __all__ = [
     "book_root",
@@ -61,20 +59,6 @@ def page_path(chapter: Chapter | Part) -> Path:
 def source_notebook(path: Path) -> nbformat.NotebookNode:
     """The notebook of a MyST Markdown source, as jupytext reads it (no outputs)."""
     return jupytext.read(path)
-
-
-@contextlib.contextmanager
-def results_only() -> Iterator[None]:
-    """Within the block, chapters (and the notebook kernels started here) read results and never train."""
-    before = os.environ.get(RESULTS_ONLY)
-    os.environ[RESULTS_ONLY] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(RESULTS_ONLY)
-        else:
-            os.environ[RESULTS_ONLY] = before
 
 
 def execute_notebook(

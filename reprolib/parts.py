@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from .artifacts import ArtifactMissing
 from .chapter import PRESETS, ROOT, Chapter
 from .chapters import chapters
 from .papers import PAPERS, load_papers
 from .sources import SourceUnavailable
-from .store import ResultsStore, current_store
+from .store import ResultsStore, current_store, results_only
 from .verdicts import NOT_RUN, VERDICTS
 
 __all__ = [
@@ -76,25 +77,30 @@ def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> 
     when that data set is not on disk, one ``not run at this scale`` row saying which folder it needs.
     """
     store = store or current_store()
+    with results_only():  # a landing page computes nothing: no run, no attacker, no crafted poison
+        return _part_claims(prefix, preset, store)
+
+
+def _one_row(chapter: Chapter, measured: str, verdict: str) -> pd.DataFrame:
+    return pd.DataFrame([{"claim": chapter.title, "paper": "", "measured": measured, "verdict": verdict}])
+
+
+def _part_claims(prefix: str, preset: str, store: ResultsStore) -> pd.DataFrame:
     tables = []
     for chapter in part_chapters(prefix):
         config = chapter.configure(preset)
         specs = chapter.specs(config)
+        rerun = f"run `reprolib run {chapter.id} --preset {preset}`"
         try:
             results = chapter.results(config, store, specs)
+            if specs and results.empty:
+                table = _one_row(chapter, rerun, RESULTS_MISSING)
+            else:
+                table = chapter.claims(results, config)
         except SourceUnavailable as error:  # a chapter that reads its data set to count it, absent here
-            table = pd.DataFrame([{"claim": chapter.title, "paper": "", "measured": str(error), "verdict": NOT_RUN}])
-            table.insert(0, "chapter", chapter.id)
-            table["runs"] = "0/0"
-            tables.append(table)
-            continue
-        if specs and results.empty:
-            missing = f"run `reprolib run {chapter.id} --preset {preset}`"
-            table = pd.DataFrame(
-                [{"claim": chapter.title, "paper": "", "measured": missing, "verdict": RESULTS_MISSING}]
-            )
-        else:
-            table = chapter.claims(results, config)
+            results, table = pd.DataFrame(), _one_row(chapter, str(error), NOT_RUN)
+        except ArtifactMissing:  # runs stored, but not what is computed from them (e.g. attackers on logits)
+            results, table = pd.DataFrame(), _one_row(chapter, rerun, RESULTS_MISSING)
         table.insert(0, "chapter", chapter.id)
         table["runs"] = f"{len(results)}/{len(specs)}"
         tables.append(table)

@@ -38,6 +38,7 @@ __all__ = [
     "default_store_root",
     "current_store",
     "using_store",
+    "results_only",
     "RESULTS_ONLY",
     "STATES",
     "HEARTBEAT_SECONDS",
@@ -252,3 +253,18 @@ def using_store(store: ResultsStore) -> Iterator[ResultsStore]:
         yield store
     finally:
         _CURRENT.reset(token)
+
+
+@contextlib.contextmanager
+def results_only() -> Iterator[None]:
+    """Within the block, chapters (and the notebook kernels started here) read results and artifacts and never
+    train or compute (``$REPROLIB_RESULTS_ONLY``)."""
+    before = os.environ.get(RESULTS_ONLY)
+    os.environ[RESULTS_ONLY] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RESULTS_ONLY)
+        else:
+            os.environ[RESULTS_ONLY] = before

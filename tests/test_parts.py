@@ -93,8 +93,9 @@ def test_the_front_page_runs_from_an_empty_store(tmp_path, store_dir):
     assert not store_dir.exists()
 
 
-def test_a_chapter_whose_data_set_is_absent_is_not_run_at_that_preset(store_dir, tmp_path, monkeypatch):
+def test_a_landing_page_computes_nothing_even_where_a_chapter_would(store_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("REPROLIB_DATA", str(tmp_path / "no-data"))
-    table = part_claims("Z-", "paper")
-    row = table.set_index("chapter").loc["Z-T1"]
-    assert row["verdict"] == "not run at this scale" and "COCO" in row["measured"]
+    table = part_claims("Z-", "paper").set_index("chapter")
+    assert table.loc["Z-T1", "verdict"] == RESULTS_MISSING  # its COCO embeddings are not computed here
+    assert "reprolib run Z-T1 --preset paper" in table.loc["Z-T1", "measured"]
+    assert not store_dir.exists()
