@@ -28,14 +28,15 @@ step counts come from one run.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from PIL import Image
 from torchmetrics.functional.image import structural_similarity_index_measure
-from torchvision.io import decode_jpeg, encode_jpeg
 from torchvision.transforms.functional import gaussian_blur
 
 from ...artifacts import ArtifactSpec, register_artifact
@@ -91,10 +92,17 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """8-bit images (B, C, H, W), C = 1 or 3, saved as JPEG at ``quality`` and read back (torchvision.io), as a
-    user saving LowKey's output in JPEG format (§3.6.4)."""
+    """8-bit images (B, C, H, W), C = 1 or 3, saved as JPEG at ``quality`` and read back, as a user saving LowKey's
+    output in JPEG format (§3.6.4). Pillow (libjpeg) encodes them, as the core's CelebA reader decodes with it;
+    torchvision's JPEG encoder is deprecated since torchvision 0.29."""
     check_range("quality", quality, 1, 100, integer=True)
-    return torch.stack(decode_jpeg(encode_jpeg(list(images), quality=quality)))
+    out = []
+    for image in images.numpy():
+        buffer = io.BytesIO()
+        Image.fromarray(image[0] if len(image) == 1 else image.transpose(1, 2, 0)).save(buffer, "JPEG", quality=quality)
+        decoded = np.asarray(Image.open(buffer))
+        out.append(decoded[None] if decoded.ndim == 2 else decoded.transpose(2, 0, 1))
+    return torch.as_tensor(np.stack(out))
 
 
 def lowkey_objective(
