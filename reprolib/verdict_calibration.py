@@ -245,7 +245,7 @@ KT3_MAKEUP = {"vanilla": 0.6195, "lff": 0.6469, "domain_independent": 0.6156, "g
 KT3_HAIR = {"vanilla": 0.7397, "lff": 0.8455, "domain_independent": 0.8511, "group_dro": 0.8555,
             "adversarial": 0.7808, "gba": 0.8698}  # fmt: skip
 
-C3_COURSE, C3_PAPER = {"runs": 3}, {"runs": 5}  # C-3-LOWKEY: runs per setting at course and paper
+C3_COURSE, C3_PAPER = {"runs": 4}, {"runs": 5}  # C-3-LOWKEY: runs per setting at course and paper
 
 SCENARIOS = [
     Scenario(
