@@ -158,8 +158,10 @@ def test_the_attack_artifact_rejects_bad_values():
         LowKeyImages()
     with pytest.raises(SpecError, match="window must be an odd integer"):
         LowKeyImages(models=("k",), window=4)
-    with pytest.raises(SpecError, match=r"alpha must be a number in \[0, inf\)|alpha must be"):
+    with pytest.raises(SpecError, match="^alpha must be a number ≥ 0, got -1$"):
         LowKeyImages(models=("k",), alpha=-1)
+    with pytest.raises(SpecError, match="^snapshots must lie in 1 … 3$"):
+        LowKeyImages(models=("k",), steps=3, snapshots=(5,))
 
 
 def test_ir_backbone_runs_are_independent_and_named():
@@ -265,3 +267,21 @@ def test_claims_on_hand_made_frames():
     assert chapter.claims(_frame(config, step_fall=-0.1), config)["verdict"][4] == V.NOT_REPRODUCED
     empty = chapter.claims(pd.DataFrame(columns=c3.EVAL_COLUMNS), config)["verdict"]
     assert set(empty) == {V.NOT_RUN}
+
+
+def test_attacks_are_crafted_once_and_read_back(store_dir, monkeypatch):
+    from reprolib.papers.cherepanova import lowkey
+
+    chapter = get_chapter("C-3-LOWKEY")
+    config = chapter.configure("smoke")
+    first = chapter.run(config, progress=False)
+    crafted = sorted((store_dir / "artifacts").glob("*.outputs.npz"))
+    assert len(crafted) == 2 * (4 + 3)  # per run: each of the 4 victims alone, the ensemble, without GS, small
+    assert len(first) == 2 * 4 * (2 + 4 + 2 + 2 + 2 + 1)  # runs × defenders × variants (clean ×2, singles, …)
+
+    def never(*args, **kwargs):
+        raise AssertionError("an attack was crafted twice")
+
+    monkeypatch.setattr(lowkey, "lowkey_attack", never)
+    pd.testing.assert_frame_equal(chapter.run(config, progress=False), first)
+    assert sorted((store_dir / "artifacts").glob("*.outputs.npz")) == crafted
