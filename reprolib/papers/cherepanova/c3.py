@@ -740,8 +740,8 @@ class C3LowKey(Chapter):
                 "Amazon rank-50: clean 95.4%, Fawkes 94.9%, LowKey 2.4%; Microsoft rank-1: 90.5%, 74.2%, 0.1%",
                 V.not_run(
                     "Amazon Rekognition and Microsoft Azure Face are paid online services that this offline book "
-                    "cannot call (Azure's identification API is no longer open); the FaceScrub images are not among "
-                    "its loaders"
+                    "cannot call (Azure's face identification has been limited-access since 2022), and FaceScrub is "
+                    "not among its loaders"
                 ),
             )
         )
