@@ -20,6 +20,7 @@ from .registry import Registry
 __all__ = [
     "sample_pad_crop_flip",
     "sample_resized_crop_flip",
+    "sample_pad_resized_crop_flip",
     "sample_identity",
     "apply_affine",
     "Augmentation",
@@ -47,11 +48,15 @@ def sample_pad_crop_flip(n: int, size: tuple[int, int], padding: int, generator:
 
 
 def sample_resized_crop_flip(
-    n: int, generator: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)
+    n: int, generator: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), frame=(1.0, 1.0)
 ) -> torch.Tensor:
     """torchvision's ``RandomResizedCrop`` (area share in ``scale``, aspect ratio log-uniform in ``ratio``,
     crop resized back to the full image) plus a horizontal flip with probability ½; used for Fashion-MNIST by
-    Hall et al. Crops that would leave the image are shrunk to fit instead of re-drawn."""
+    Hall et al. Crops that would leave the image are shrunk to fit instead of re-drawn.
+
+    ``frame`` = (height, width) of the image the crop is taken from, as multiples of the image's own: (1.25,
+    1.25) crops a 32×32 image zero-padded to 40×40 (Hall et al.'s CIFAR configuration: ``PadToSize`` 40, then
+    ``RandomResizedCrop(32)``); the area share is of that padded frame."""
     area = torch.empty(n).uniform_(scale[0], scale[1], generator=generator)
     log_ratio = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
     aspect = torch.exp(log_ratio)
@@ -59,12 +64,23 @@ def sample_resized_crop_flip(
     height = torch.sqrt(area / aspect).clamp(max=1.0)
     cx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - width)
     cy = (torch.rand(n, generator=generator) * 2 - 1) * (1 - height)
+    fy, fx = frame
     theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = width * _flip_signs(n, generator)
-    theta[:, 1, 1] = height
-    theta[:, 0, 2] = cx
-    theta[:, 1, 2] = cy
+    theta[:, 0, 0] = fx * width * _flip_signs(n, generator)
+    theta[:, 1, 1] = fy * height
+    theta[:, 0, 2] = fx * cx
+    theta[:, 1, 2] = fy * cy
     return theta
+
+
+def sample_pad_resized_crop_flip(
+    n: int, size: tuple[int, int], padding: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Zero-pad by ``padding`` pixels on every side, take a ``RandomResizedCrop`` of the padded image, resize it
+    to ``size`` and flip it with probability ½ (Hall et al. 2022 §2.1 on CIFAR: "pad the images with zeros",
+    "randomly cropping", "flipping", "resizing the crops to 32×32"; their configs pad 32×32 to 40×40)."""
+    h, w = size
+    return sample_resized_crop_flip(n, generator, frame=((h + 2 * padding) / h, (w + 2 * padding) / w))
 
 
 def sample_identity(n: int) -> torch.Tensor:
@@ -101,5 +117,12 @@ register_augmentation(
 )
 register_augmentation(
     "resized_crop_flip", Augmentation("bilinear", lambda n, size, recipe, g: sample_resized_crop_flip(n, g))
+)
+register_augmentation(
+    "pad_resized_crop_flip",
+    Augmentation(
+        "bilinear",
+        lambda n, size, recipe, generator: sample_pad_resized_crop_flip(n, size, recipe.crop_padding, generator),
+    ),
 )
 register_augmentation("none", Augmentation(None, None))

@@ -21,6 +21,7 @@ from .chapters import CHAPTERS, get_chapter
 from .launch import LAUNCHERS, Launch, launch
 from .papers import PaperUnavailable
 from .parts import parts
+from .stability import SECOND_FIRST_RUN, seed_sets
 from .store import STATES, ResultsStore
 from .sweep import stale_keys
 
@@ -231,6 +232,26 @@ def cmd_claims(args) -> int:
     return 0
 
 
+def cmd_stability(args) -> int:
+    """A chapter's claims on two disjoint seed sets, side by side; exit 1 when a verdict flips."""
+    chapter = get_chapter(args.chapter)
+    if "first_run" not in chapter.parameter_names():
+        print(f"error: {chapter.id} has no runs to draw a second seed set from", file=sys.stderr)
+        return 2
+    config = chapter.configure(args.preset, "cpu", **_parse_params(args.param))
+    store = ResultsStore(args.store) if args.store else ResultsStore()
+    try:
+        table = seed_sets(chapter, config, args.second_first_run, store)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(table.to_dict(orient="records"), indent=2, ensure_ascii=False))
+    else:
+        print(table.to_string(index=False))
+    return 1 if (table["agreement"] == "flip").any() else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reprolib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -304,6 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--json", action="store_true", help="print JSON: a list of {claim, paper, measured, verdict}")
     claims.add_argument("--store", help="results store folder (default $REPROLIB_RESULTS or results/)")
     claims.set_defaults(func=cmd_claims)
+
+    stability = sub.add_parser(
+        "stability", help="a chapter's claims on two disjoint seed sets, side by side (trains nothing)"
+    )
+    chapter_args(stability, allow_all=False)
+    stability.add_argument(
+        "--second-first-run",
+        type=int,
+        default=SECOND_FIRST_RUN,
+        help=f"first run of the second seed set (default {SECOND_FIRST_RUN}); train it with -p first_run=N",
+    )
+    stability.add_argument("--json", action="store_true", help="print JSON, one record per claim")
+    stability.add_argument("--store", help="results store folder (default $REPROLIB_RESULTS or results/)")
+    stability.set_defaults(func=cmd_stability)
     return parser
 
 

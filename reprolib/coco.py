@@ -9,9 +9,16 @@ Train images" / "2014 Val images"), laid out as the archives unpack::
 ``read_coco(root, split)`` returns every image of the split with its object labels and captions;
 ``caption_gender`` labels an image's gender from its captions by Zhao et al. (2017)'s rule, as Choi et al. (§4.1)
 and Wang et al. (2019, §4.1) use it: "man" when some caption mentions a man word and none a woman word, "woman"
-the other way round, and neither when no caption or both kinds do (such images are dropped). Zhao et al. do not
-print their word lists; ``MAN_WORDS`` and ``WOMAN_WORDS`` are the singular and plural nouns this book uses
-(pass others to ``caption_gender``). The reader is plain ``json``: pycocotools is not needed for labels.
+the other way round, and neither when no caption or both kinds do (such images are dropped).
+
+The word lists are not documented anywhere we could find. Sources checked: Zhao et al. (2017) print none; their
+code (github.com/uclanlp/reducingbias) ships COCO's gender labels already computed (``data/COCO/*.data``), and
+its only gender word lists, ``m = ['man']`` and ``f = ['woman']`` in ``src/config.ini``, label imSitu's agent
+nouns, not COCO captions; Wang et al.'s code (github.com/uvavision/Balanced-Datasets-Are-Not-Enough) reads those
+precomputed labels (``object_multilabel/data/*.data``) and holds no list; no code of Choi et al. is public, and
+their §4.1 names only "the term 'man' or 'woman'". ``MAN_WORDS`` and ``WOMAN_WORDS`` are therefore this book's
+choice, the singular and plural nouns of each gender; Choi et al.'s literal reading is
+``caption_gender(captions, ("man",), ("woman",))``. The reader is plain ``json``: pycocotools is not needed.
 """
 
 from __future__ import annotations

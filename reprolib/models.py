@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .specs import MODELS, ModelSpec, SpecError, check, check_range, register_model
+from .specs import MODELS, ModelSpec, SpecError, check, check_choice, check_range, register_model
 
 __all__ = [
     "register_model",
@@ -93,11 +93,12 @@ def _conv(num_runs, cin, cout, kernel, stride=1):
 
 class BasicBlock(nn.Module):
     """He et al. (2016) basic block; shortcut 'A' (parameter-free) for the CIFAR ResNets, 'B' (1×1 conv) for
-    ResNet-18."""
+    ResNet-18. ``zero_init``: the block's last BatchNorm starts with γ = 0, so the block starts as its shortcut
+    (Goyal et al. 2017; ClassyVision's ``zero_init_bn_residuals``)."""
 
-    def __init__(self, num_runs, cin, cout, stride, shortcut):
+    def __init__(self, num_runs, cin, cout, stride, shortcut, zero_init=False):
         super().__init__()
-        self.num_runs, self.cin, self.cout, self.stride = num_runs, cin, cout, stride
+        self.num_runs, self.cin, self.cout, self.stride, self.zero_init = num_runs, cin, cout, stride, zero_init
         self.conv1 = _conv(num_runs, cin, cout, 3, stride)
         self.bn1 = nn.BatchNorm2d(num_runs * cout)
         self.conv2 = _conv(num_runs, cout, cout, 3)
@@ -128,7 +129,17 @@ class BasicBlock(nn.Module):
 class MultiResNet(nn.Module):
     """A ResNet for small images with a CIFAR stem (3×3 conv, stride 1, no max-pool), K runs at once."""
 
-    def __init__(self, num_runs, in_channels, num_outputs, stage_widths, blocks_per_stage, shortcut, head_hidden=None):
+    def __init__(
+        self,
+        num_runs,
+        in_channels,
+        num_outputs,
+        stage_widths,
+        blocks_per_stage,
+        shortcut,
+        head_hidden=None,
+        zero_init_residual=False,
+    ):
         super().__init__()
         self.num_runs, self.in_channels = num_runs, in_channels
         self.stem = nn.Sequential(
@@ -138,7 +149,7 @@ class MultiResNet(nn.Module):
         for stage, (cout, blocks) in enumerate(zip(stage_widths, blocks_per_stage, strict=True)):
             for block in range(blocks):
                 stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(BasicBlock(num_runs, cin, cout, stride, shortcut))
+                layers.append(BasicBlock(num_runs, cin, cout, stride, shortcut, zero_init_residual))
                 cin = cout
         self.layers = nn.Sequential(*layers)
         self.feature_dim = cin
@@ -165,8 +176,9 @@ class MultiResNet(nn.Module):
 
 
 def init_per_run(model: nn.Module, seeds: Sequence[int]) -> None:
-    """Initialise run k's slice of every parameter from ``seeds[k]`` (He et al. 2015 for convs, BN γ=1 β=0,
-    PyTorch's default uniform for linear layers), walking the modules in a fixed order."""
+    """Initialise run k's slice of every parameter from ``seeds[k]`` (He et al. 2015 for convs, BN γ=1 β=0 —
+    γ=0 for the last BN of a ``zero_init`` block —, PyTorch's default uniform for linear layers), walking the
+    modules in a fixed order."""
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     k_runs = len(seeds)
     with torch.no_grad():
@@ -182,6 +194,9 @@ def init_per_run(model: nn.Module, seeds: Sequence[int]) -> None:
                 for k in range(k_runs):
                     module.weight[k].uniform_(-bound, bound, generator=generators[k])
                     module.bias[k].uniform_(-bound, bound, generator=generators[k])
+        for module in model.modules():
+            if isinstance(module, BasicBlock) and module.zero_init:
+                module.bn2.weight.zero_()
 
 
 CIFAR_DEPTHS = tuple(range(8, 111, 6))
@@ -191,22 +206,44 @@ CIFAR_DEPTHS = tuple(range(8, 111, 6))
 @dataclass(frozen=True)
 class ResNetCifar(ModelSpec):
     """CIFAR ResNet of He et al. (2016) §4.2: depth 6n+2, three stages of n blocks, widths w, 2w, 4w, parameter-free
-    shortcuts (option A). ``head_hidden``: two fully connected layers with that many hidden units instead of one."""
+    shortcuts (option A). ``head_hidden``: two fully connected layers with that many hidden units instead of one.
+
+    Options, off by default: ``shortcut="B"``, 1×1 projection shortcuts where the shape changes, and
+    ``zero_init_residual``, γ = 0 in each block's last BatchNorm — together ClassyVision's ResNet, which Hall et
+    al. (2022) trained (their released configs: ``small_input``, ``zero_init_bn_residuals``)."""
 
     depth: int = 20
     width: int = 16
     head_hidden: int | None = None
+    shortcut: str = "A"
+    zero_init_residual: bool = False
 
     def validate(self):
         check(self.depth in CIFAR_DEPTHS, f"depth must be 6n+2 between 8 and 110 (8, 14, 20, …, 110), got {self.depth}")
         check_range("width", self.width, 4, 64, integer=True)
         if self.head_hidden is not None:
             check_range("head_hidden", self.head_hidden, 1, None, integer=True)
+        check_choice("shortcut", self.shortcut, ("A", "B"))
+        check(
+            isinstance(self.zero_init_residual, bool),
+            f"zero_init_residual must be true or false, got {self.zero_init_residual!r}",
+        )
+
+    def to_dict(self) -> dict:
+        """As ``Spec.to_dict``, without the two options while they are off: the network is then the one built
+        before they existed, and its runs keep their store keys."""
+        values = super().to_dict()
+        for name, default in (("shortcut", "A"), ("zero_init_residual", False)):
+            if values[name] == default:
+                del values[name]
+        return values
 
     def build(self, num_runs, in_shape, num_outputs):
         n = (self.depth - 2) // 6
         widths = (self.width, 2 * self.width, 4 * self.width)
-        return MultiResNet(num_runs, in_shape[0], num_outputs, widths, (n, n, n), "A", self.head_hidden)
+        blocks = (n, n, n)
+        shortcut, zero_init = self.shortcut, self.zero_init_residual
+        return MultiResNet(num_runs, in_shape[0], num_outputs, widths, blocks, shortcut, self.head_hidden, zero_init)
 
     @classmethod
     def from_name(cls, name):

@@ -12,9 +12,10 @@ import torch
 
 from .metrics import _as_binary_matrix, _as_int_array, macro_f1
 
-__all__ = ["BalancedSubset", "alpha_balance", "perturb_labels"]
+__all__ = ["BalancedSubset", "alpha_balance", "perturb_labels", "REMOVALS"]
 
 F1_TOLERANCE = 0.01
+REMOVALS = ("fewest_objects", "random")  # which image alpha_balance removes first
 
 
 def perturb_labels(labels, f1: float, seed: int):
@@ -62,7 +63,7 @@ class BalancedSubset(NamedTuple):
     achieved_alpha: float  # max over labels present of max(#(m, y)/#(w, y), #(w, y)/#(m, y)); ≤ the α asked for
 
 
-def alpha_balance(labels, groups, alpha: float, seed: int) -> BalancedSubset:
+def alpha_balance(labels, groups, alpha: float, seed: int, removal: str = "fewest_objects") -> BalancedSubset:
     """The images kept so that every label y satisfies Wang et al.'s eq. (2), 1/α ≤ #(m, y)/#(w, y) ≤ α, by the
     paper's heuristic for COCO (§4, "Alternative Data Splits"): make the objects satisfy the constraint one at a
     time, removing images with fewer objects first, and iterate over all objects until nothing changes.
@@ -70,15 +71,21 @@ def alpha_balance(labels, groups, alpha: float, seed: int) -> BalancedSubset:
     ``labels`` is (N, K) 0/1, ``groups`` (N,) with exactly two values (m and w: eq. 2 is symmetric in them).
     The exact greedy order: sweep the labels y = 0, …, K−1; while y violates eq. (2), remove one kept image that
     contains y and belongs to the group with more images of y, choosing the image with the fewest objects
-    (labels set) and, among equally few, the one first in a random permutation of the images (``seed``). Sweep
+    (labels set) and, among equally few, the one first in a random permutation of the images (``seed``);
+    ``removal="random"`` drops the fewest-objects order and takes the images in the random permutation alone
+    (the alternative the book compares the heuristic with). Sweep
     again until a whole sweep removes nothing; every removal shrinks the set, so this ends, and at the end every
     label holds. A label left with no image in either group satisfies eq. (2) vacuously (0 ≤ α·0).
 
     The loop runs to convergence, so ``achieved_alpha`` (the largest ratio left) is at most α; for α = 1 it is
-    exactly 1 (the paper's looser stopping reached 1.08 on COCO). α < 1 raises ValueError.
+    exactly 1. The paper reports 1.08 for its α = 1 split and calls α = 1 "in-feasible" (footnote 3): its text
+    gives no stopping rule that would stop short of the constraint, so that value is not reproducible from the
+    text. α < 1 or an unknown ``removal`` raises ValueError.
     """
     if not alpha >= 1:
         raise ValueError(f"alpha must lie in [1, ∞) (eq. 2 bounds the ratio by 1/α and α), got {alpha}")
+    if removal not in REMOVALS:
+        raise ValueError(f"removal must be one of {', '.join(REMOVALS)}, got {removal!r}")
     objects = _as_binary_matrix(labels, "labels")
     g = _as_int_array(groups, "groups")
     if len(g) != len(objects):
@@ -88,7 +95,8 @@ def alpha_balance(labels, groups, alpha: float, seed: int) -> BalancedSubset:
         raise ValueError(f"groups must hold exactly two values (m and w of eq. 2), got {len(values)}")
     n_objects = objects.sum(1)
     tie_break = np.random.default_rng(seed).permutation(len(objects))
-    removal_order = np.lexsort((tie_break, n_objects))  # fewest objects first, then the seeded permutation
+    # fewest objects first, then the seeded permutation; or the permutation alone
+    removal_order = np.lexsort((tie_break, n_objects)) if removal == "fewest_objects" else tie_break
     # queues[y][h]: the images of group h containing y, in removal order; heads[y][h]: the next one to look at
     queues = [
         [removal_order[objects[removal_order, y] & (group[removal_order] == h)] for h in (0, 1)]

@@ -80,6 +80,13 @@ class Objective:
     def predict(self, model, extra, x: torch.Tensor, groups: torch.Tensor):
         raise NotImplementedError
 
+    def state_dict(self) -> dict:
+        """What the objective itself carries across steps besides its modules (random generators' states)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict``'s values (called after ``build`` when a run resumes from a checkpoint)."""
+
 
 class State(nn.Module):
     """Per-run state of an objective: buffers (saved in checkpoints with the model), and an optional extra model

@@ -16,8 +16,9 @@ import pandas as pd
 from .chapter import PRESETS, ROOT, Chapter
 from .chapters import chapters
 from .papers import PAPERS, load_papers
+from .sources import SourceUnavailable
 from .store import ResultsStore, current_store
-from .verdicts import VERDICTS
+from .verdicts import NOT_RUN, VERDICTS
 
 __all__ = [
     "Part",
@@ -71,14 +72,22 @@ def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> 
 
     Columns: chapter, claim, paper, measured, verdict, runs (finished / specified). A chapter with runs to
     train and none stored gets one row whose verdict is ``results missing`` and whose ``measured`` says which
-    command trains them; a chapter with nothing to train (a figure of the data) gets its claims table as is.
+    command trains them; a chapter with nothing to train (a figure of the data) gets its claims table as is, or,
+    when that data set is not on disk, one ``not run at this scale`` row saying which folder it needs.
     """
     store = store or current_store()
     tables = []
     for chapter in part_chapters(prefix):
         config = chapter.configure(preset)
         specs = chapter.specs(config)
-        results = chapter.results(config, store, specs)
+        try:
+            results = chapter.results(config, store, specs)
+        except SourceUnavailable as error:  # a chapter that reads its data set to count it, absent here
+            table = pd.DataFrame([{"claim": chapter.title, "paper": "", "measured": str(error), "verdict": NOT_RUN}])
+            table.insert(0, "chapter", chapter.id)
+            table["runs"] = "0/0"
+            tables.append(table)
+            continue
         if specs and results.empty:
             missing = f"run `reprolib run {chapter.id} --preset {preset}`"
             table = pd.DataFrame(

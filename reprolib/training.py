@@ -105,7 +105,7 @@ class Recipe(Spec):
     warmup_lr: float = 0.01
     lr_drops: tuple[float, ...] = ()  # fractions of training after which lr is divided by 10
     augment: str = "none"  # a key of augment.AUGMENTATIONS
-    crop_padding: int = 4  # pixels, for pad_crop_flip
+    crop_padding: int = 4  # pixels on every side, for pad_crop_flip and pad_resized_crop_flip
     batch_transform: TransformSpec | None = field(default=None, metadata={"spec": TRANSFORMS})
     precision: str = "auto"  # "bf16": autocast the forward pass to bfloat16; "auto": bf16 where it is fast
     channels_last: bool | str = "auto"  # memory format of activations; "auto": where bf16 is fast
@@ -183,8 +183,9 @@ def run_state(model: torch.nn.Module, k: int, k_runs: int) -> dict[str, torch.Te
 class Checkpoint:
     """A group's whole training state in one file, saved at the end of an epoch when ``every_seconds`` have
     passed since the last save (0: every epoch), written atomically, and read back to resume after a kill or a
-    preemption: the model, the objective's extra modules, the optimiser, every run's random generator, the epoch
-    and the callbacks' states, so a resumed group computes exactly what an uninterrupted one does."""
+    preemption: the model, the objective's extra modules and its own state (``Objective.state_dict``: e.g. the
+    generators of its label flips), the optimiser, every run's random generator, the epoch and the callbacks'
+    states, so a resumed group computes exactly what an uninterrupted one does."""
 
     def __init__(self, path: str | Path, every_seconds: float = 300.0):
         self.path = Path(path)
@@ -364,6 +365,7 @@ def train_runs(
             generator.set_state(saved)
         for callback, saved in zip(stateful, state["callbacks"], strict=True):
             callback.load_state_dict(saved)
+        objective.load_state_dict(state.get("objective", {}))
         first_epoch, last_loss = state["epoch"], state["train_loss"]
 
     steps_per_epoch = -(-n_train // recipe.batch_size)
@@ -412,6 +414,7 @@ def train_runs(
                     "train_loss": last_loss,
                     "model": model.state_dict(),
                     "extra": _module_state(extra),
+                    "objective": objective.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "generators": [g.get_state() for g in generators],
                     "callbacks": [cb.state_dict() for cb in stateful],

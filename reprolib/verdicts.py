@@ -66,6 +66,10 @@ __all__ = [
     "by_construction",
     "not_run",
     "mean_interval",
+    "difference_equivalence_codes",
+    "equivalent_difference",
+    "band_codes",
+    "within_bands",
 ]
 
 ALPHA = 0.05
@@ -489,3 +493,74 @@ def optima_order(
         parts.append((settings, Y[None]))
         text.append(f"{kind} at {_label(settings[best])}, {100 * (1 - alpha / 2):g}% set {_set_text(settings, in_set)}")
     return _verdict(order_codes(parts[0], parts[1], optima, alpha), "; ".join(text))
+
+
+# --- added for Part I (Hall et al.): two independent samples, and a mean inside bands ------------------------
+# Separate from the rules above; calibrated in ``verdict_calibration`` (scenarios H-RQ1 link, H-RQ4b relation).
+
+
+def _welch(a, b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference of means a − b along the last axis, its Welch standard error and degrees of freedom."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    na, nb = a.shape[-1], b.shape[-1]
+    va, vb = a.var(-1, ddof=1) / na, b.var(-1, ddof=1) / nb
+    se = np.sqrt(va + vb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    return a.mean(-1) - b.mean(-1), se, np.where(np.isfinite(df), df, na + nb - 2)
+
+
+def difference_equivalence_codes(a, b, tolerance: float, alpha: float = ALPHA) -> np.ndarray:
+    """Codes of :func:`equivalent_difference` for samples ``a`` (..., n_a) and ``b`` (..., n_b)."""
+    diff, se, df = _welch(a, b)
+    half = se * stats.t.ppf(1 - alpha, df)
+    low, high = diff - half, diff + half
+    inside = (low > -tolerance) & (high < tolerance)
+    outside = (low > tolerance) | (high < -tolerance)
+    return np.select([inside, outside], [_REP, _NOT], _INC)
+
+
+def equivalent_difference(a, b, tolerance: float, alpha: float = ALPHA) -> Verdict:
+    """Two independent samples have equal means up to ±``tolerance``: the equivalence test of
+    :func:`equivalent_to_zero` on the difference of means a − b, with Welch's standard error and degrees of
+    freedom (the 1 − 2·alpha interval of the difference inside the band: reproduced; wholly outside it: not
+    reproduced; otherwise inconclusive)."""
+    a, b = _values(a), _values(b)
+    if len(a) < 2 or len(b) < 2:
+        return not_run("fewer than 2 runs in a sample")
+    diff, se, df = (float(v) for v in _welch(a, b))
+    half = se * float(stats.t.ppf(1 - alpha, df))
+    level = round(100 * (1 - 2 * alpha), 2)
+    measured = (
+        f"difference {_fmt(diff)} [{level:g}% CI {_fmt(diff - half)}, {_fmt(diff + half)}] "
+        f"(n={len(a)}, {len(b)}); band ±{tolerance:g}"
+    )
+    return _verdict(difference_equivalence_codes(a[None], b[None], tolerance, alpha), measured)
+
+
+def band_codes(d, bands: Sequence[tuple[float, float]], alpha: float = ALPHA) -> np.ndarray:
+    """Codes of :func:`within_bands` for values ``d`` of shape (..., runs)."""
+    _, low, high = _interval(d, alpha / len(bands))
+    inside = np.zeros(low.shape, dtype=bool)
+    apart = np.ones(low.shape, dtype=bool)
+    for lower, upper in bands:
+        inside |= (low > lower) & (high < upper)
+        apart &= (high < lower) | (low > upper)
+    return np.select([inside, apart], [_REP, _NOT], _INC)
+
+
+def within_bands(values, bands: Sequence[tuple[float, float]], alpha: float = ALPHA) -> Verdict:
+    """The mean lies inside one of the open intervals ``bands`` (e.g. a correlation that is weak but not zero:
+    (−0.5, 0) or (0, 0.5)). With k bands the interval of the mean is the two-sided 1 − 2·alpha/k Student-t
+    interval (Bonferroni over the bands, so that a mean on the boundary shared by two bands is called inside
+    either with probability ≤ alpha).
+
+    - reproduced: the interval lies inside one band;
+    - not reproduced: the interval is disjoint from every band;
+    - inconclusive: otherwise.
+    """
+    d = _values(values)
+    if len(d) == 0:
+        return not_run("no runs")
+    text = " or ".join(f"({lower:g}, {upper:g})" for lower, upper in bands)
+    return _verdict(band_codes(d[None], bands, alpha), f"{_fmt_interval(d, alpha / len(bands))}; bands {text}")

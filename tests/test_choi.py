@@ -8,16 +8,21 @@ import pandas as pd
 import pytest
 import torch
 
+from reprolib.artifacts import load_artifact
 from reprolib.chapters import get_chapter
 from reprolib.metrics import bias_score
+from reprolib.models import MLP, create_model
+from reprolib.objectives import Batch, Setup
 from reprolib.papers.choi import common
 from reprolib.papers.choi.descriptive import DescriptiveModel, energy, energy_net, langevin, load_energy_net
 from reprolib.papers.choi.embeddings import bias_metrics, embedding_task, quantise, standardised
 from reprolib.papers.choi.labels import OBJECTS, TABLE1, TABLE1_OVERALL, amplification, check_objects, man_bias
-from reprolib.papers.choi.method import ChoiAuxiliary, expected_statistic, main_loss
+from reprolib.papers.choi.leakage import RunLeakage
+from reprolib.papers.choi.method import ONLINE_SEED_OFFSET, ChoiAuxiliary, expected_statistic, main_loss
 from reprolib.papers.choi.standin import DEFAULT_SHARES, ChoiStandIn, object_counts
 from reprolib.params import ParameterError
 from reprolib.specs import SpecError
+from reprolib.store import ResultsStore, using_store
 
 # --- labels and bias (§3.1) ----------------------------------------------------------------------------------
 
@@ -195,9 +200,128 @@ def test_main_loss_sums_labels_and_averages_images():
     assert main_loss(logits, labels).item() == pytest.approx(3 * np.log(2))
 
 
+def _auxiliary(sampling, seeds):
+    """An auxiliary objective built for ``seeds`` on a tiny stand-in (29 training images, 2 objects), with its
+    model and state; the descriptive models are stored in the test's store."""
+    descriptive = DescriptiveModel(hidden=(8,), langevin_steps=3, iterations=3, chains=8, n_samples=6)
+    method = ChoiAuxiliary(lam=2.0, sampling=sampling, descriptive=descriptive)
+    tasks = [ChoiStandIn(objects=("truck", "fork"), n_images=40, dim=4).build() for _ in seeds]
+    objective = ChoiAuxiliary.objective([method] * len(seeds), tasks)
+    model_spec = MLP(hidden=8, depth=1)
+    model = create_model(model_spec, seeds, tasks[0].image_shape, objective.num_outputs)
+    state = objective.build(model, Setup(model_spec, list(seeds), tasks, tasks[0].image_shape, torch.device("cpu")))
+    return objective, model, state, tasks[0]
+
+
+def _samples_at_each_step(objective, model, state, task, epochs=3, batch_size=10):
+    """The objective's synthetic embeddings after every loss call of ``epochs`` epochs (3 steps each: 10 + 10 + 9
+    images, as the trainer cuts them), and the losses."""
+    k = state.samples.shape[0]
+    x = standardised(task, "train")[:, :, None, None]
+    labels, groups = task.train.labels, task.train.groups
+    samples, losses = [], []
+    for _ in range(epochs):
+        for i in range(0, len(x), batch_size):
+            index = torch.arange(i, min(i + batch_size, len(x)))
+            batch = Batch(
+                x[index].expand(k, *x[index].shape),
+                labels[index].expand(k, -1, -1),
+                groups[index].expand(k, -1),
+                index.expand(k, -1),
+                0.0,
+            )
+            losses.append(objective.loss(model, state, batch))
+            samples.append(state.samples.clone())
+    return samples, losses
+
+
+def test_offline_samples_never_change(store_dir):
+    objective, model, state, task = _auxiliary("offline", [0])
+    stored = load_artifact(objective.descriptive.for_run(task.info["task_spec"], 0))["samples"]
+    samples, _ = _samples_at_each_step(objective, model, state, task)
+    assert len(samples) == 9
+    for s in samples:
+        np.testing.assert_array_equal(s[0].numpy(), stored)
+
+
+def test_online_samples_are_redrawn_at_each_epoch_boundary_seeded(store_dir):
+    objective, model, state, task = _auxiliary("online", [0])
+    stored = load_artifact(objective.descriptive.for_run(task.info["task_spec"], 0))["samples"]
+    samples, losses = _samples_at_each_step(objective, model, state, task)
+    epochs = [samples[0:3], samples[3:6], samples[6:9]]
+    for steps in epochs:  # unchanged within an epoch
+        for s in steps[1:]:
+            torch.testing.assert_close(s, steps[0], rtol=0, atol=0)
+    np.testing.assert_array_equal(epochs[0][0][0].numpy(), stored)  # epoch 0: the stored offline samples
+    for e in (1, 2):  # epoch e: n_samples fresh chains of the stored model, seeded by (seed, e)
+        assert not torch.equal(epochs[e][0], epochs[e - 1][0])
+        generator = torch.Generator().manual_seed(0 + ONLINE_SEED_OFFSET + e)
+        torch.testing.assert_close(epochs[e][0], objective.descriptive.sample(objective.net, 6, [generator]))
+    # the loss of epoch 1's first step, by hand: cross-entropy + λ Σ_k |bias_k on the fresh samples − b*_k|
+    x = standardised(task, "train")[:10, :, None, None][None]
+    main = main_loss(model(x), task.train.labels[:10][None])
+    estimate = expected_statistic(model(samples[3][..., None, None]), 1.0, "bias")
+    aux = (estimate - torch.as_tensor(task.info["train_bias"], dtype=torch.float32)).abs().sum(-1)
+    torch.testing.assert_close(losses[3], main + 2.0 * aux)
+    # the same seed gives the same sequence (the descriptive model is read back from the store this time) ...
+    again, _ = _samples_at_each_step(*_auxiliary("online", [0]))
+    for a, b in zip(samples, again, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # ... and run 1 draws the same sequence alone as beside run 0 in a group of two
+    alone, _ = _samples_at_each_step(*_auxiliary("online", [1]))
+    pair, _ = _samples_at_each_step(*_auxiliary("online", [0, 1]))
+    assert not torch.equal(alone[3][0], samples[3][0])
+    for a, b, s in zip(alone, pair, samples, strict=True):
+        torch.testing.assert_close(b[1], a[0])
+        torch.testing.assert_close(b[0], s[0])
+
+
 def test_auxiliary_rejects_negative_lambda():
     with pytest.raises(SpecError, match="lam must be a number in \\[0, 1000000.0\\], got -0.1"):
         ChoiAuxiliary(lam=-0.1)
+
+
+# --- beyond the paper: Wang et al.'s leakage of a stored run (leakage.py) ------------------------------------------
+
+
+def _put_run(store, key, task, logits):
+    """A hand-made done run of ``task`` in ``store``: its validation and test outputs are ``logits(split)``, its F1
+    the evaluator's on the test outputs."""
+    outputs = {split: logits(split) for split in ("validation", "test")}
+    f1 = bias_metrics(task, "test", torch.from_numpy(outputs["test"]))["F1"]
+    store.put(
+        {"key": key, "status": "done", "config": {"task": task.info["task_spec"].to_dict()}, "metrics": {"F1": f1}}
+    )
+    store.put_outputs(key, outputs)
+
+
+def test_run_leakage_on_hand_made_runs(store_dir, monkeypatch):
+    store = ResultsStore(store_dir)
+    task = ChoiStandIn(n_images=1200, dim=4).build()
+
+    def labels(split):  # the logits are the labels (objects and man): the predictions are the truth, F1 = 1
+        return task.split(split).labels.numpy().astype(np.float32)
+
+    def gendered(split):  # object logits ±0.5 about 0 by label, shifted by ±0.25 with the gender: F1 = 1 still
+        y = labels(split)
+        return np.concatenate([y[:, :-1] - 0.5 + 0.25 * (2 * y[:, -1:] - 1), y[:, -1:]], 1)
+
+    _put_run(store, "truth", task, labels)
+    _put_run(store, "gendered", task, gendered)
+    with using_store(store):
+        truth = load_artifact(RunLeakage(run_key="truth", epochs=30))
+        leaky = load_artifact(RunLeakage(run_key="gendered", epochs=30))
+        for arrays in (truth, leaky):
+            assert arrays["f1"][0] == 1.0
+            assert arrays["delta"][0] == arrays["model"][0] - arrays["dataset"][0]
+        # object logits equal to the object labels: the model's attacker and λ_D(1)'s train on the same rows with the
+        # same seed (the gender in the last output column is not given to the attacker), so λ_M = λ_D exactly
+        assert truth["model"][0] == truth["dataset"][0] and truth["delta"][0] == 0
+        assert leaky["dataset"][0] == truth["dataset"][0]  # same truth, same F1, same seed
+        assert leaky["model"][0] > 0.97 and leaky["delta"][0] > 0.3  # the gender shift is read back
+        monkeypatch.setattr(RunLeakage, "compute", lambda self, data_root: pytest.fail("computed twice"))
+        again = load_artifact(RunLeakage(run_key="gendered", epochs=30))
+    assert again.keys() == leaky.keys() and all(again[k] == leaky[k] for k in again)
 
 
 # --- the chapters: choice of λ, claims, parameters ----------------------------------------------------------------
@@ -254,6 +378,20 @@ def test_f12_claims_on_hand_made_runs():
     frame = _frame(base, {1.0: base}, {1.0: 0.8})  # no reduction; accuracy 10 points lower
     claims = chapter.claims(frame, config)["verdict"].tolist()
     assert claims[2] == "inconclusive" and claims[3] == "not reproduced"
+
+
+def test_narrative_states_the_runs_open_choices():
+    chapter = get_chapter("Z-M")
+    config = chapter.configure(
+        "smoke", step_size=0.5, langevin_steps=20, noise=0.0, ebm_hidden=8, sampling=["online"], lambdas=[0.3, 10.0]
+    )
+    choices = chapter.choices(config)
+    assert (choices["step_size"], choices["langevin_steps"], choices["noise"]) == ("0.5", "20", "0")
+    assert choices["energy_net"] == "a perceptron with 2 hidden ReLU layers of 8 units"
+    assert choices["classifier"] == "1 hidden ReLU layer of 32 units"
+    assert (choices["sampling"], choices["lambdas"], choices["n_samples"]) == ("online", "0.3, 10", "200")
+    assert choices["statistic"].startswith("the model's bias on the samples")
+    assert set(choices) <= set(get_chapter("Z-F12").summary(pd.DataFrame(), config))
 
 
 @pytest.mark.parametrize(
@@ -323,6 +461,14 @@ def test_caption_gender_by_zhao_rule(captions, gender):
     from reprolib.coco import caption_gender
 
     assert caption_gender(captions) == gender
+
+
+def test_caption_gender_with_choi_literal_terms():
+    from reprolib.coco import caption_gender
+
+    # §4.1's "the term 'man' or 'woman'": plurals and synonyms no longer count
+    assert caption_gender(["Two women", "A boy"], ("man",), ("woman",)) == -1
+    assert caption_gender(["Two women", "A woman"], ("man",), ("woman",)) == 0
 
 
 def test_read_coco_missing_folder_is_one_line(tmp_path):

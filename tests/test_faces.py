@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from reprolib import verdicts as V
+from reprolib.artifacts import load_artifact
 from reprolib.chapters import get_chapter
 from reprolib.papers.cherepanova import c5, c6
 from reprolib.papers.cherepanova.faces import (
@@ -24,6 +25,8 @@ from reprolib.papers.cherepanova.faces import (
     per_group_rank,
 )
 from reprolib.papers.cherepanova.margins import MarginSoftmax, focal_loss, margin_logits, penalised
+from reprolib.papers.cherepanova.sirn import SirnSpec, adversarial_penalty
+from reprolib.papers.cherepanova.sirn import mlp as sirn_mlp
 from reprolib.params import ParameterError
 from reprolib.sources import SourceUnavailable
 from reprolib.specs import SpecError
@@ -185,6 +188,21 @@ def test_identification_evaluator_on_a_hand_made_task():
     train = identification_metrics(task, "train", {"class_pred": torch.tensor([0, 1, 1, 2, 2])})
     assert train["class_male"] == 0.5 and train["class_female"] == pytest.approx(2 / 3)
     assert "male" not in train  # no rank-1 on the training images (§6.3.1)
+    rank2 = Task("hand", split, split, (0.0,), (1.0,), {**info, "rank": 2}, "identification")
+    metrics = identification_metrics(rank2, "test", {"embedding": torch.tensor(EMBEDDINGS)})
+    assert (metrics["male"], metrics["female"]) == (1.0, 0.5)  # the task's rank-k: image 2 finds 4 at rank 2
+
+
+def test_rank_k_is_a_task_field_and_a_chapter_parameter():
+    assert FaceIdentityTask(identities_per_group=4, test_identities_per_group=2, rank=3).build(None).info["rank"] == 3
+    with pytest.raises(SpecError, match="^rank must be an integer ≥ 1, got 0$"):
+        FaceIdentityTask(rank=0)
+    for chapter_id in ("C-5-TRAIN", "C-6-FR"):
+        chapter = get_chapter(chapter_id)
+        with pytest.raises(ParameterError, match="rank"):
+            chapter.configure("smoke", rank=0)
+        spec = chapter.specs(chapter.configure("smoke", rank=5))[0]
+        assert spec.task.rank == 5
 
 
 # --- CelebA identities ----------------------------------------------------------------------------------------
@@ -279,3 +297,57 @@ def test_closes_seen_not_new_by_hand():
     # new identities narrower by 5 points too: the test part is resolved against the claim
     assert c6.closes_seen_not_new(seen, [0.049, 0.05, 0.051]).verdict == V.NOT_REPRODUCED
     assert c6.closes_seen_not_new([-0.01, 0.0, 0.01], [0.0, 0.001, -0.001]).verdict == V.PARTLY
+
+
+# --- C-6-SIRN: sensitive-information removal on stored embeddings -------------------------------------------
+
+
+def test_adversarial_penalty_by_hand():
+    logits = torch.tensor([[0.0, 0.0], [math.log(9.0), 0.0]])  # P(group 0) = ½ and 0.9
+    # §6.9.2: log(1 + |0.9 − P_s(s | φ)|) with s = 0: log 1.4, and 0 where P is already 0.9
+    assert adversarial_penalty(logits, 0).tolist() == pytest.approx([math.log(1.4), 0.0])
+    assert adversarial_penalty(logits, 1).tolist() == pytest.approx([math.log(1.4), math.log(1.8)])
+    layers = sirn_mlp((4, 8, 8, 8, 4))  # the SIRN: 4 linear layers with ReLUs between them
+    assert [type(m).__name__ for m in layers] == ["Linear", "ReLU"] * 3 + ["Linear"]
+
+
+def test_sirn_needs_stored_embeddings(store_dir):
+    spec = SirnSpec(run_key="nothing-here", task=FaceIdentityTask(identities_per_group=4, test_identities_per_group=2))
+    with pytest.raises(ValueError, match="^run nothing-here kept no embeddings: train it with keep_outputs=True$"):
+        load_artifact(spec)
+    with pytest.raises(SpecError, match="penalized must be one of 0, 1"):
+        SirnSpec(penalized=2)
+
+
+def test_sirn_chapter_keeps_the_baselines_embeddings():
+    chapter = get_chapter("C-6-SIRN")
+    specs = chapter.specs(chapter.configure("smoke"))
+    assert specs and all(s.keep_outputs and s.tags["intervention"] == "baseline" for s in specs)
+    assert chapter.sirn(chapter.configure("smoke"), specs[0], 0.0, "females").penalized == 0  # α = 0: one SIRN
+    with pytest.raises(ParameterError, match="alphas"):
+        chapter.configure("smoke", alphas=[0.0])
+
+
+def _sirn_frame(male_drop=0.05, runs=5, seed=0):
+    """Table 6.4's pattern: the discriminator falls for both, penalizing males narrows the gap by lowering male
+    accuracy (``male_drop``), penalizing females widens it by lowering female accuracy."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for run in range(runs):
+        for penalized, (male, female) in {"males": (0.96 - male_drop, 0.93), "females": (0.96, 0.89)}.items():
+            for alpha, (m, f, sens) in {0.0: (0.96, 0.93, 0.97), 3.0: (male, female, 0.5)}.items():
+                noise = rng.normal(0, 0.002, 3)
+                rows.append(
+                    {"run": run, "penalized": penalized, "alpha": alpha, "test_male": m + noise[0],
+                     "test_female": f + noise[1], "test_gap": m - f + noise[0] - noise[1],
+                     "test_sensitive_accuracy": sens + noise[2]}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_sirn_claims_on_hand_made_frames():
+    chapter = get_chapter("C-6-SIRN")
+    config = chapter.configure("smoke", alphas=[3.0])
+    assert chapter.claims(_sirn_frame(), config)["verdict"].tolist() == [V.REPRODUCED] * 3
+    verdicts = chapter.claims(_sirn_frame(male_drop=-0.05), config)["verdict"].tolist()  # males gain: gap widens
+    assert verdicts == [V.REPRODUCED, V.NOT_REPRODUCED, V.REPRODUCED]

@@ -20,7 +20,8 @@ def test_rq2_specs_cover_three_sweeps_around_one_shared_base_point():
     keys = {s.key for s in specs}
     assert len(keys) == len(specs)
     points = {(s.tags["depth"], s.tags["width"], s.tags["weight_decay"]) for s in specs}
-    n_points = 1 + (len(config["depths"]) - 1) + (len(config["widths"]) - 1) + (len(config["weight_decays"]) - 1)
+    # the base point (8, 16, 1e-4) lies on the depth and width sweeps; the authors' weight decays miss 1e-4
+    n_points = 1 + (len(config["depths"]) - 1) + (len(config["widths"]) - 1) + len(config["weight_decays"])
     assert len(points) == n_points
     assert len(specs) == n_points * len(config["eps"]) * config["runs"]
     # The model and recipe say what the tags say.
@@ -29,12 +30,15 @@ def test_rq2_specs_cover_three_sweeps_around_one_shared_base_point():
         assert s.model.width == s.tags["width"]
         assert s.recipe.weight_decay == s.tags["weight_decay"]
         assert s.recipe.epochs == config["epochs"]
-    # The weight-decay sweep is log-spaced from 1e-5 to 1e-2 and trains as one multi-run group.
+    # The authors' weight decays, np.logspace(-5, -2, 8), hold the paper's two optima; the course takes every
+    # other one. The sweep trains as one multi-run group.
+    paper = get_chapter("H-RQ2").configure("paper")
+    assert paper["weight_decays"] == [1e-5, 2.68e-5, 7.2e-5, 1.93e-4, 5.18e-4, 1.39e-3, 3.73e-3, 1e-2]
+    assert paper["depths"] == [8, 14, 20, 26, 32, 38, 44, 50, 56, 74, 92, 110]
     decays = config["weight_decays"]
-    assert decays[0] == 1e-5 and decays[-1] == 1e-2
-    assert np.allclose(np.diff(np.log10(decays)), 0.5, atol=0.01)
+    assert decays == [1e-5, 7.2e-5, 5.18e-4, 3.73e-3]
     wd_sweep = [s for s in specs if s.tags["depth"] == 8 and s.tags["width"] == 16]
-    assert {s.recipe.weight_decay for s in wd_sweep} == set(decays)
+    assert {s.recipe.weight_decay for s in wd_sweep} == {*decays, 1e-4}
     assert len({group_key(s) for s in wd_sweep}) == 1
 
 
@@ -42,7 +46,7 @@ def test_rq2_base_point_shares_store_keys_with_rq1():
     rq1 = get_chapter("H-RQ1")
     rq2 = get_chapter("H-RQ2")
     config = rq2.configure("course", eps=[0.3], runs=2, epochs=30)
-    rq1_keys = {s.key for s in rq1.specs(rq1.configure("course", eps=[0.3], runs=2, epochs=30))}
+    rq1_keys = {s.key for s in rq1.main_specs(rq1.configure("course", eps=[0.3], runs=2, epochs=30))}
     base = {
         s.key for s in rq2.specs(config) if (s.tags["depth"], s.tags["width"], s.tags["weight_decay"]) == (8, 16, 1e-4)
     }
@@ -94,9 +98,13 @@ def _course_sweeps(depth, width, decay):
     }
 
 
+# The grids of the hand-made frames below (the book's earlier course grids), given to the chapters explicitly.
+HAND_GRIDS = {"widths": [4, 8, 16, 32], "weight_decays": [1e-5, 3.16e-5, 1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2]}
+
+
 def test_rq2_verdicts_follow_the_data():
     chapter = get_chapter("H-RQ2")
-    config = chapter.configure("course")
+    config = chapter.configure("course", **HAND_GRIDS)
     # Values at the base point must agree across sweeps: depth 8 ≡ width 16 ≡ weight decay 1e-4.
     paper_like = _capacity_frame(
         _course_sweeps([0.01, 0.0, 0.02], [0.03, 0.01, 0.01, 0.02], [0.02, 0.015, 0.01, 0.0, 0.005, 0.02, 0.04]),
@@ -119,7 +127,7 @@ def test_rq2_judges_each_eps_line_and_combines_them():
     on the other is not a v-shape "in every line"; pooling the two
     lines would have shown a v (the old rule's weakness)."""
     chapter = get_chapter("H-RQ2")
-    config = chapter.configure("course")
+    config = chapter.configure("course", **HAND_GRIDS)
     accuracy = _course_sweeps([0.9] * 3, [0.9] * 4, [0.9] * 7)
     v_line = _capacity_frame(
         _course_sweeps([0.02, 0.0, 0.04], [0.04, 0.01, 0.02, 0.04], [0.05, 0.03, 0.02, 0.0, 0.01, 0.03, 0.05]),
@@ -148,8 +156,11 @@ def test_rq3_epochs_scale_by_one_over_p_and_subsets_are_stratified_fractions():
     assert len(specs) == len(config["fractions"]) * len(config["eps"]) * config["runs"]
     for s in specs:
         p = s.tags["fraction"]
-        assert s.recipe.epochs * p == pytest.approx(config["epochs"])  # exact on the course grid
+        assert s.recipe.epochs == round(config["epochs"] / p)
+        assert s.recipe.warmup_epochs == round(1 / p)  # the warm-up scales too, as in the authors' configs
         assert s.task.train_fraction == p
+    unscaled = chapter.specs(chapter.configure("course", scale_warmup=False))
+    assert {s.recipe.warmup_epochs for s in unscaled} == {1}
     assert scaled_epochs(500, 0.3) == 1667 and scaled_epochs(1, 0.9) == 1
     with pytest.raises(ParameterError, match=r"fractions must lie in \(0, 1\], got 0.0"):
         chapter.configure("course", fractions=[0.0, 0.5])
@@ -188,7 +199,8 @@ def test_rq3_verdicts_follow_the_data():
 def test_rq4a_reads_exactly_the_runs_of_rq1():
     rq1, rq4a = get_chapter("H-RQ1"), get_chapter("H-RQ4a")
     for preset in ("smoke", "course"):
-        assert [s.key for s in rq4a.specs(rq4a.configure(preset))] == [s.key for s in rq1.specs(rq1.configure(preset))]
+        rq1_keys = [s.key for s in rq1.main_specs(rq1.configure(preset))]  # Fig. 2's runs, not the recognisers
+        assert [s.key for s in rq4a.specs(rq4a.configure(preset))] == rq1_keys
     paper = {s.key for s in rq4a.specs(rq4a.configure("paper"))}
     assert paper < {s.key for s in rq1.specs(rq1.configure("paper"))}  # the CIFAR-100 half of Fig. 2
     assert {s.tags["dataset"] for s in rq4a.specs(rq4a.configure("paper"))} == {"cifar100"}
@@ -233,6 +245,7 @@ def test_rq4b_reads_the_runs_of_rq2_and_rq3_once_each():
 def test_rq4b_verdicts_follow_the_data():
     chapter = get_chapter("H-RQ4b")
     config = chapter.configure("course")
+    config["capacity"] = get_chapter("H-RQ2").configure("course", **HAND_GRIDS)
     rising_ece = _course_sweeps(
         [0.01, 0.015, 0.03], [0.005, 0.008, 0.01, 0.02], [0.02, 0.015, 0.01, 0.008, 0.006, 0.004, 0.002]
     )
@@ -245,7 +258,7 @@ def test_rq4b_verdicts_follow_the_data():
         in_capacity=False, in_data=True
     )
     verdicts = chapter.claims(pd.concat([capacity, data], ignore_index=True), config)["verdict"].tolist()
-    assert verdicts == [C.REPRODUCED] * 7
+    assert verdicts[:7] == [C.REPRODUCED] * 7
     falling_ece = _capacity_frame(
         _course_sweeps([0.01, 0.02, 0.03], [0.03, 0.02, 0.01, 0.0], [0.01] * 7),
         _course_sweeps([0.9] * 3, [0.9] * 4, [0.9] * 7),
@@ -258,3 +271,27 @@ def test_rq4b_verdicts_follow_the_data():
     assert verdicts[:2] == [C.NOT_REPRODUCED] * 2  # ECE falls with depth and width here
     assert verdicts[3:5] == [C.NOT_REPRODUCED] * 2  # BiasAmp monotone along ECE
     assert verdicts[6] == C.NOT_REPRODUCED  # ECE falls as data shrink
+
+
+def _relation_frame(bias_ranks, runs=4):
+    """Runs of one ε line over five capacity settings whose ECE rises 1 … 5 and whose BiasAmp takes the ranks
+    given, one list per run, cycled."""
+    rows = [
+        {"eps": 0.3, "run": run, "metrics.ece": float(ece), "metrics.bias_amplification": float(rank)}
+        for run in range(runs)
+        for ece, rank in enumerate(bias_ranks[run % len(bias_ranks)], start=1)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_rq4b_weak_relation_by_hand():
+    from reprolib.papers.hall.rq4 import _weak_relation, run_correlations
+
+    # Spearman ρ = 1 − 6Σd²/(n(n²−1)): ranks [2, 4, 1, 5, 3] and [3, 1, 5, 2, 4] give Σd² = 14, ρ = 0.3 each;
+    # [1, 2, 3, 5, 4] gives Σd² = 2, ρ = 0.9.
+    weak = _relation_frame([[2, 4, 1, 5, 3], [3, 1, 5, 2, 4]])
+    assert np.allclose(run_correlations(weak), 0.3)
+    assert _weak_relation(weak).verdict == C.REPRODUCED  # every run at 0.3: inside (0, ½)
+    assert _weak_relation(_relation_frame([[1, 2, 3, 5, 4]])).verdict == C.NOT_REPRODUCED  # 0.9: strong
+    none = _relation_frame([[2, 4, 1, 5, 3], [4, 2, 5, 1, 3]])  # ρ = +0.3 and −0.3: no relation shown
+    assert _weak_relation(none).verdict == C.INCONCLUSIVE

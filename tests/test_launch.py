@@ -9,6 +9,7 @@ import pytest
 import submitit
 
 from reprolib.chapter import ParameterError
+from reprolib.chapters import get_chapter
 from reprolib.cli import main
 from reprolib.launch import Launch, TrainJob, _job_groups, launch
 from reprolib.papers.hall.protocol import inversion_run, recipe_for
@@ -102,7 +103,9 @@ def test_slurm_sweep_submits_one_array_with_the_requested_resources(tmp_path, st
         == 0
     )
     script = (tmp_path / "job.sh").read_text()
-    for line in ["--partition=gpu", "--gpus-per-node=2", "--time=30", "--array=0-2%3"]:  # 6 runs, 2 per job
+    chapter = get_chapter("H-RQ1")
+    jobs = -(-len(chapter.specs(chapter.configure("smoke"))) // 2)  # 2 runs per job
+    for line in ["--partition=gpu", "--gpus-per-node=2", "--time=30", f"--array=0-{jobs - 1}%3"]:
         assert f"#SBATCH {line}\n" in script
-    assert len(list((store_dir / "submitit" / "specs").glob("*.json"))) == 3
+    assert len(list((store_dir / "submitit" / "specs").glob("*.json"))) == jobs
     assert not list(store_dir.glob("*.json"))  # submitted, not trained

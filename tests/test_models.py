@@ -56,3 +56,40 @@ def test_bad_model_names(name, message):
 def test_width_out_of_range():
     with pytest.raises(SpecError, match=r"width must be an integer in \[4, 64\], got 128"):
         ResNetCifar(depth=20, width=128)
+
+
+def test_classy_resnet_option_projects_shortcuts_and_zero_inits_the_last_bn():
+    from reprolib.models import BasicBlock
+
+    he = create_model(ResNetCifar(depth=8, width=4), [0], (3, 8, 8))
+    classy = create_model(ResNetCifar(depth=8, width=4, shortcut="B", zero_init_residual=True), [0], (3, 8, 8))
+    blocks = [m for m in classy.modules() if isinstance(m, BasicBlock)]
+    assert len(blocks) == 3 and all(torch.all(b.bn2.weight == 0) for b in blocks)
+    assert [b.projection is not None for b in blocks] == [False, True, True]  # 4→8 and 8→16 channels
+    assert all(torch.all(m.bn2.weight == 1) for m in he.modules() if isinstance(m, BasicBlock))
+    # Projections add 1×1 convs with BN: (4·8 + 16) + (8·16 + 32) = 208 parameters per run.
+    assert count_parameters(classy) - count_parameters(he) == 208
+    # A zero-initialised block starts as its shortcut: relu(shortcut(x)).
+    x = torch.randn(2, 4, 8, 8)
+    first = blocks[0].eval()
+    assert torch.allclose(first(x), torch.relu(x))
+
+
+def test_resnet_options_off_keep_the_store_key_of_earlier_runs():
+    plain = ResNetCifar(depth=20).to_dict()
+    assert "shortcut" not in plain and "zero_init_residual" not in plain  # the spec as stored before the options
+    assert ResNetCifar.from_dict(plain) == ResNetCifar(depth=20)
+    classy = ResNetCifar(depth=20, shortcut="B", zero_init_residual=True)
+    assert classy.to_dict()["shortcut"] == "B" and ResNetCifar.from_dict(classy.to_dict()) == classy
+    with pytest.raises(SpecError, match="shortcut must be one of A, B, got 'C'"):
+        ResNetCifar(shortcut="C")
+
+
+def test_the_authors_fashion_mnist_network_has_three_stages_of_two_blocks():
+    import reprolib.papers.hall  # noqa: F401  (registers fmnist_resnet)
+
+    model = create_model(parse_model("fmnist_resnet"), [0], (1, 28, 28), num_outputs=2)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(convs) == 1 + 3 * 2 * 2  # stem + 3 stages × 2 blocks × 2 convs; + the fc: 14 layers
+    assert [c.out_channels for c in convs[1::4]] == [64, 128, 256]
+    assert model(torch.randn(1, 3, 1, 28, 28)).shape == (1, 3, 2)

@@ -91,3 +91,10 @@ def test_the_front_page_runs_from_an_empty_store(tmp_path, store_dir):
     html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert RESULTS_MISSING in html and "Part I" in html
     assert not store_dir.exists()
+
+
+def test_a_chapter_whose_data_set_is_absent_is_not_run_at_that_preset(store_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLIB_DATA", str(tmp_path / "no-data"))
+    table = part_claims("Z-", "paper")
+    row = table.set_index("chapter").loc["Z-T1"]
+    assert row["verdict"] == "not run at this scale" and "COCO" in row["measured"]

@@ -26,6 +26,8 @@ def test_a_spec_writes_every_field_with_its_name_and_version():
         "seed": 0,
         "swap_roles": False,
         "train_fraction": 1.0,
+        "ambiguous": 0.0,
+        "validation_fraction": 0.0,
     }
     assert _spec().config()["trainer"] == TRAINER_VERSION
 
@@ -37,7 +39,7 @@ def test_the_key_changes_with_a_default_or_a_version(monkeypatch):
     assert _spec().key != before
     monkeypatch.undo()
     monkeypatch.setattr(InversionTask.__dataclass_fields__["train_fraction"], "default", 0.5)
-    monkeypatch.setattr(InversionTask.__init__, "__defaults__", ("digits", 0.0, 0, False, 0.5))
+    monkeypatch.setattr(InversionTask.__init__, "__defaults__", ("digits", 0.0, 0, False, 0.5, 0.0, 0.0))
     assert InversionTask().train_fraction == 0.5 and _spec().key != before
 
 

@@ -113,3 +113,34 @@ def test_overlay_sizes_do_not_depend_on_the_seed(digits):
 def test_overlay_rejects_out_of_range_parameters(digits, eta, eps, message):
     with pytest.raises(ValueError, match=message):
         make_overlay_task(digits, eta, eps, seed=0)
+
+
+def test_validation_split_is_held_out_stratified_from_the_training_images(digits):
+    task = make_inversion_task(digits, 0.3, seed=2, validation_fraction=0.2)
+    assert len(task.train) + len(task.validation) == len(digits.train_labels)
+    counts = torch.bincount(digits.train_labels)
+    assert torch.equal(torch.bincount(task.validation.source_labels), (0.2 * counts.double()).round().long())
+    plain = make_inversion_task(digits, 0.3, seed=2)
+    assert plain.validation is None and torch.equal(plain.test.source_labels, task.test.source_labels)
+    assert task.validation.images.shape[1:] == task.train.images.shape[1:]
+
+
+def test_ambiguous_images_are_preinverted_so_their_group_cannot_be_seen(digits):
+    plain = make_inversion_task(digits, 0.0, seed=1, swap_roles=True)
+    ambiguous = make_inversion_task(digits, 0.0, seed=1, swap_roles=True, ambiguous=0.04)
+    for a, b in ((plain.train, ambiguous.train), (plain.test, ambiguous.test)):
+        assert torch.equal(a.labels, b.labels)  # same inversion, same class
+        differs = (a.images != b.images).flatten(1).any(1)
+        assert int(differs.sum()) == round(0.04 * len(a))  # exactly 4% pre-inverted
+        assert torch.equal(b.images[differs], 255 - a.images[differs])
+
+
+def test_overlay_noise_is_fixed_per_image_and_seeded(digits):
+    clean = make_overlay_task(digits, 0.0, 0.3, seed=4)
+    noisy = make_overlay_task(digits, 0.0, 0.3, seed=4, noise=48.0)
+    again = make_overlay_task(digits, 0.0, 0.3, seed=4, noise=48.0)
+    assert torch.equal(noisy.train.images, again.train.images)
+    difference = noisy.train.images.double() - clean.train.images.double()
+    interior = (clean.train.images > 60) & (clean.train.images < 195)  # away from clipping at 0 and 255
+    assert difference[interior].std().item() == pytest.approx(48.0, rel=0.05)
+    assert torch.equal(noisy.train.labels, clean.train.labels)

@@ -247,3 +247,21 @@ def test_a_group_resumed_from_its_checkpoint_computes_what_an_uninterrupted_one_
     assert resumed[0].extras["resumed_from_epoch"] == 2
     for a, b in zip(whole, resumed, strict=True):
         assert torch.equal(a.outputs["test"], b.outputs["test"]) and a.train_loss == b.train_loss
+
+
+def test_pad_resized_crop_takes_the_crop_from_the_zero_padded_frame():
+    from reprolib.augment import sample_pad_resized_crop_flip, sample_resized_crop_flip
+
+    gen = torch.Generator().manual_seed(0)
+    # The whole padded frame (area share 1, aspect 1): a 32×32 image padded to 40×40 and resized to 32×32.
+    theta = sample_resized_crop_flip(64, gen, scale=(1.0, 1.0), ratio=(1.0, 1.0), frame=(1.25, 1.25))
+    assert torch.allclose(theta[:, 1, 1], torch.full((64,), 1.25))
+    assert torch.allclose(theta[:, 0, 0].abs(), theta[:, 1, 1])
+    assert torch.allclose(theta[:, :, 2], torch.zeros(64, 2))
+    out = apply_affine(torch.ones(64, 1, 32, 32), theta, "bilinear")
+    assert torch.all(out[:, :, :2] == 0) and torch.all(out[:, :, 14:18, 14:18] == 1)  # 3.2-pixel black border
+    # Random crops stay inside the padded frame: |centre| + half-size ≤ 1.25 on both axes.
+    theta = sample_pad_resized_crop_flip(2000, (32, 32), 4, torch.Generator().manual_seed(1))
+    for axis in (0, 1):
+        assert torch.all(theta[:, axis, 2].abs() + theta[:, axis, axis].abs() <= 1.25 + 1e-6)
+    assert (theta[:, 0, 0] < 0).float().mean().item() == pytest.approx(0.5, abs=0.05)  # flips

@@ -160,6 +160,29 @@ def test_public_rules_match_the_calibrated_cores():
         assert code(V.equivalent_to_zero(Y[:, 0] / 10, 0.1).verdict) == V.equivalence_codes(Y[None, :, 0] / 10, 0.1)[0]
 
 
+def test_equivalent_difference_by_hand():
+    # a − b = 0.001; each variance 1e-6, so se = √(2e-6 / 3) = 8.165e-4 and Welch df = 4; t₀.₉₅,₄ = 2.1318:
+    # the 90% interval is 0.001 ± 0.00174 = [−0.00074, 0.00274].
+    a, b = [0.001, 0.002, 0.003], [0.000, 0.001, 0.002]
+    v = V.equivalent_difference(a, b, 0.005)
+    assert v.verdict == V.REPRODUCED and v.measured.startswith("difference +0.0010 [90% CI -0.0007, +0.0027]")
+    assert V.equivalent_difference(a, b, 0.002).verdict == V.INCONCLUSIVE  # 0.00274 > 0.002
+    assert V.equivalent_difference([x + 0.01 for x in a], b, 0.005).verdict == V.NOT_REPRODUCED  # [0.0093, 0.0127]
+    assert V.equivalent_difference([0.1], b, 0.005).verdict == V.NOT_RUN
+    assert V.difference_equivalence_codes(np.array([a]), np.array([b]), 0.005)[0] == V.CODES.index(V.REPRODUCED)
+
+
+def test_within_bands_by_hand():
+    weak = ((-0.5, 0.0), (0.0, 0.5))  # two bands: the 95% interval (t₀.₉₇₅,₂ = 4.3027)
+    v = V.within_bands([0.25, 0.3, 0.35], weak)  # 0.3 ± 4.3027 · 0.05 / √3 = [0.176, 0.424]
+    assert v.verdict == V.REPRODUCED and v.measured.startswith("+0.3000 [95% CI +0.1758, +0.4242]")
+    assert V.within_bands([0.2, 0.3, 0.4], weak).verdict == V.INCONCLUSIVE  # [0.052, 0.548] crosses ½
+    assert V.within_bands([0.8, 0.85, 0.9], weak).verdict == V.NOT_REPRODUCED  # [0.676, 0.924]: strong
+    assert V.within_bands([-0.1, 0.0, 0.1], weak).verdict == V.INCONCLUSIVE  # straddles 0: no relation shown
+    assert V.within_bands([-0.35, -0.3, -0.25], weak).verdict == V.REPRODUCED
+    assert V.within_bands([], weak).verdict == V.NOT_RUN
+
+
 def test_vocabulary():
     assert V.by_construction("≡ 0", "balanced test set").verdict == V.BY_CONSTRUCTION
     assert V.not_run("no runs").verdict == V.NOT_RUN
@@ -192,7 +215,7 @@ def _rate(scenario, scale, mode, verdicts):
 
 
 def _cases(scale):
-    return [pytest.param(s, id=f"{s.chapter}-{s.rule}-{i}") for i, s in enumerate(K.SCENARIOS) if s.shapes[scale]]
+    return [pytest.param(s, id=f"{s.chapter}-{s.rule}-{i}") for i, s in enumerate(K.all_scenarios()) if s.shapes[scale]]
 
 
 @pytest.mark.parametrize("scenario", _cases("course"))
@@ -209,9 +232,9 @@ def test_power_and_size_at_paper(scenario):
 
 
 def test_calibration_table_is_seeded():
-    scenario = K.SCENARIOS[1]
+    scenario = K.all_scenarios()[1]
     a, b = K.simulate(scenario, "course", "effect", 200, seed=3), K.simulate(scenario, "course", "effect", 200, seed=3)
     assert np.array_equal(a, b)
     rows = K.calibration_table(draws=50)
     table = K.markdown_table(rows, 50)
-    assert table.count("\n| ") == len(K.SCENARIOS) and "not run" in table
+    assert table.count("\n| ") == len(K.all_scenarios()) and "not run" in table

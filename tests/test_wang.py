@@ -172,3 +172,647 @@ def test_w_f4_at_the_paper_preset_is_not_run_without_coco():
     claims = chapter.claims(results, config)
     assert results.empty and set(claims["verdict"]) == {NOT_RUN} and "COCO" in claims["measured"].iloc[0]
     assert chapter.specs(config) == []
+
+
+# --- stored attackers, α-balanced splits, the joint-gender method, W-T1 and W-T2 ---------------------------------
+
+
+def test_a_dataset_leakage_attacker_is_computed_once_and_then_read(tmp_path, monkeypatch):
+    from reprolib.artifacts import artifact_store, load_artifact
+    from reprolib.papers.wang import attackers
+
+    spec = attackers.DatasetLeakage(task=SPEC, f1=1.0, seed=0, epochs=2, lr=1e-3)
+    store = ResultsStore(tmp_path)
+    first = load_artifact(spec, store)
+    assert set(first) == {"accuracy", "flipped", "n_groups"} and first["flipped"] == 0.0
+    assert first["n_groups"].tolist() == [120 - round(0.4 * 120), round(0.4 * 120)]  # g = 0, g = 1 of the train split
+    monkeypatch.setattr(attackers, "dataset_leakage", lambda *a, **k: pytest.fail("trained twice"))
+    assert load_artifact(spec, store)["accuracy"] == first["accuracy"]
+    assert len(list(artifact_store(store).root.glob("*.json"))) == 1
+
+
+def _multilabel_run(gender=False, epochs=1):
+    return RunSpec(
+        dataclasses.replace(SPEC, n_train=64, n_validation=30, n_test=30),
+        MLP(hidden=8, depth=1),
+        Recipe(epochs=epochs, batch_size=32, lr=0.05),
+        seed=0,
+        method=MultiLabelBCE(gender=gender),
+        evaluate_on=("train", "validation", "test"),
+        keep_outputs=True,
+    )
+
+
+def test_a_model_leakage_attacker_reads_the_stored_logits_of_its_run(tmp_path):
+    from reprolib.artifacts import load_artifact
+    from reprolib.papers.wang.attackers import ModelLeakage
+    from reprolib.store import using_store
+
+    store = ResultsStore(tmp_path)
+    run = _multilabel_run()
+    run_sweep([run], store, progress=False)
+    with using_store(store):  # the attacker reads the run's record and logits from the current store
+        for source in ("train", "heldout"):
+            arrays = load_artifact(ModelLeakage(run=run.key, source=source, epochs=2, lr=1e-3))
+            assert 0 <= float(arrays["accuracy"]) <= 1 and 1 <= int(arrays["epoch"]) <= 2
+        with pytest.raises(ValueError, match="is not a finished run"):
+            load_artifact(ModelLeakage(run="no-such-run", epochs=2))
+    assert ModelLeakage(run=run.key).to_dict()["run"] == run.key  # the run's key is part of its configuration
+    with pytest.raises(SpecError, match="^source must be one of train, heldout"):
+        ModelLeakage(run=run.key, source="test")
+
+
+def test_a_run_predicting_gender_jointly_keeps_one_more_logit_and_reports_its_accuracy(tmp_path):
+    store = ResultsStore(tmp_path)
+    run = _multilabel_run(gender=True)
+    run_sweep([run], store, progress=False)
+    record, outputs = store.get(run.key), store.get_outputs(run.key)
+    assert outputs["test"].shape == (30, 6) and 0 <= record["metrics"]["gender_accuracy"] <= 1
+
+
+def test_the_evaluator_scores_a_joint_gender_column_separately(task):
+    labels, groups = task.test.labels.float(), task.test.groups.float()
+    outputs = torch.cat([labels * 4 - 2, (1 - groups[:, None]) * 4 - 2], 1)  # labels right, gender always wrong
+    assert multilabel_metrics(task, "test", outputs) == {"mAP": 1.0, "F1": 1.0, "gender_accuracy": 0.0}
+
+
+def test_balanced_indices_take_a_fraction_of_each_group():
+    g = np.array([0] * 40 + [1] * 10)
+    keep = balanced_indices(g, seed=0, fraction=0.5)
+    assert (g[keep] == 0).sum() == 5 and (g[keep] == 1).sum() == 5
+    with pytest.raises(ValueError, match=r"^fraction must lie in \(0, 1\]"):
+        balanced_indices(g, seed=0, fraction=0)
+
+
+def test_a_one_layer_attacker_is_a_single_linear_layer():
+    from torch import nn
+
+    from reprolib.papers.wang.leakage import Attacker
+
+    layers = list(Attacker(5, hidden=300, depth=1).net)
+    assert len(layers) == 1 and isinstance(layers[0], nn.Linear) and layers[0].weight.shape == (2, 5)
+    deep = [m for m in Attacker(5, hidden=7, depth=4).net if isinstance(m, nn.Linear)]
+    assert [tuple(m.weight.shape) for m in deep] == [(7, 5), (7, 7), (7, 7), (2, 7)]
+
+
+@pytest.mark.parametrize("removal", ["fewest_objects", "random"])
+def test_the_alpha_balanced_task_keeps_dev_and_test_and_satisfies_eq_2(task, removal):
+    from reprolib.papers.wang.splits import AlphaBalanced
+
+    balanced = AlphaBalanced(base=SPEC, alpha=1.5, removal=removal).build(None)
+    assert torch.equal(balanced.test.images, task.test.images) and torch.equal(
+        balanced.validation.labels, task.validation.labels
+    )
+    labels, groups = balanced.train.labels, balanced.train.groups
+    men, women = labels[groups == 1].sum(0).double(), labels[groups == 0].sum(0).double()
+    assert ((men <= 1.5 * women) & (women <= 1.5 * men)).all()
+    kept = balanced.info["kept"]
+    assert torch.equal(balanced.train.images, task.train.images[kept])
+    assert torch.equal(balanced.info["person_boxes"]["train"], task.info["person_boxes"]["train"][kept])
+    assert balanced.info["achieved_alpha"] <= 1.5
+
+
+def test_random_removal_differs_from_the_heuristic_which_removes_images_with_fewer_objects_first():
+    from reprolib.multilabel import alpha_balance
+
+    # label 0 is over-represented in group 1: images 0 (one object) and 1 (two objects) of group 1 hold it
+    labels = np.array([[1, 0], [1, 1], [1, 0], [0, 1], [0, 1]])
+    groups = np.array([1, 1, 0, 0, 1])
+    heuristic = alpha_balance(labels, groups, 1.0, seed=0)
+    assert 0 not in heuristic.indices and 1 in heuristic.indices  # the one-object image goes first
+    removed = {
+        tuple(sorted(set(range(5)) - set(alpha_balance(labels, groups, 1.0, seed=s, removal="random").indices)))
+        for s in range(20)
+    }
+    assert len(removed) > 1  # the random order removes different images for different seeds
+    with pytest.raises(ValueError, match="^removal must be one of fewest_objects, random"):
+        alpha_balance(labels, groups, 1.0, seed=0, removal="largest")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("alphas", [2.0, 0.5], r"^alphas must lie in \[1, 100\], got 0.5"),
+        ("removals", ["largest"], r"^removals must be one of fewest_objects, random"),
+        ("sources", ["test"], r"^sources must be one of train, heldout"),
+    ],
+)
+def test_bad_w_t1_parameters_stop_with_one_line_before_training(name, value, message):
+    with pytest.raises(ParameterError, match=message) as error:
+        get_chapter("W-T1").configure("smoke", **{name: value})
+    assert "\n" not in str(error.value)
+
+
+def test_w_t2_needs_the_reference_attacker():
+    with pytest.raises(ParameterError, match="^variants must include the reference attacker '4x300'"):
+        get_chapter("W-T2").configure("smoke", variants=["1-layer", "2x100"])
+    with pytest.raises(ParameterError, match="^variants must be one of"):
+        get_chapter("W-T2").configure("smoke", variants=["4x300", "8x300"])
+
+
+def _t1_frame(delta_shift=0.0, lower=True, runs=4, attackers=3):
+    """A hand-made W-T1 result: Δ = 0.10 everywhere (+ ``delta_shift`` at every α), λ_D 0.68 without balancing
+    and 0.68 − 0.05/α with it (or + with ``lower=False``), the balanced control's Δ at 0.02."""
+    rows = []
+    splits = [
+        ("original", np.nan, "", True),
+        ("no gender", np.nan, "", True),
+        ("α=2", 2.0, "fewest_objects", True),
+        ("α=1", 1.0, "fewest_objects", True),
+        ("control, no gender", np.nan, "", False),
+        ("control, α=1", 1.0, "fewest_objects", False),
+    ]
+    for split, alpha, removal, hidden in splits:
+        for run in range(runs):
+            for a in range(attackers):
+                noise = 0.002 * ((run * 7 + a * 3) % 5 - 2)
+                balanced = not np.isnan(alpha)
+                lam_d = 0.68 + (0.05 / alpha * (-1 if lower else 1) if balanced else 0) + 0.001 * a
+                delta = 0.02 if split.startswith("control, α") else 0.10 + (delta_shift if balanced else 0)
+                rows.append(
+                    {
+                        "split": split,
+                        "alpha": alpha,
+                        "removal": removal,
+                        "hidden": hidden,
+                        "run": run,
+                        "attacker": a,
+                        "source": "train",
+                        "n_men": 70,
+                        "n_women": 30,
+                        "lambda_D": lam_d,
+                        "lambda_M": 0.6 + delta + noise,
+                        "lambda_D_F1": 0.6 + noise,
+                        "delta": delta + noise,
+                        "mAP": 0.9,
+                        "F1": 0.9,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_w_t1_claims_on_hand_made_frames():
+    chapter = get_chapter("W-T1")
+    config = chapter.configure("smoke", alphas=[2.0, 1.0], sources=["train"], removals=["fewest_objects"])
+    claims = chapter.claims(_t1_frame(), config)
+    assert list(claims["verdict"]) == ["reproduced", "reproduced", "reproduced", "reproduced"]
+    moved = chapter.claims(_t1_frame(delta_shift=-0.05, lower=False), config)
+    assert list(moved["verdict"][1:3]) == ["not reproduced", "not reproduced"]
+    assert "α = 1" in claims["claim"].iloc[3]
+    table = chapter.table(_t1_frame(), config)
+    assert list(table["split"][:2]) == ["original", "no gender"] and table["Δ"].iloc[1] == "10.0 ± 0.2"
+    assert table["paper (COCO): λ_D / λ_M / Δ / F1"].iloc[1] == "67.72 / 70.46 / 9.93 / 53.75"
+
+
+def test_w_t2_claims_on_hand_made_frames():
+    chapter = get_chapter("W-T2")
+    config = chapter.configure("smoke")
+    offsets = {
+        "1-layer": -0.03,
+        "2x100": 0.005,
+        "2x300": 0.0,
+        "4x300": 0.0,
+        "4x300@75%": -0.004,
+        "4x300@50%": 0.002,
+        "4x300@25%": -0.006,
+    }
+    rows = [
+        {"variant": v, "run": r, "attacker": a, "lambda_M": 0.7 + o + 0.002 * ((r + a) % 3)}
+        for v, o in offsets.items()
+        for r in range(4)
+        for a in range(2)
+    ]
+    claims = chapter.claims(pd.DataFrame(rows), config)
+    assert list(claims["verdict"]) == ["reproduced", "reproduced"]
+    rows = [{**row, "lambda_M": row["lambda_M"] + (0.05 if row["variant"] == "4x300@25%" else 0)} for row in rows]
+    assert chapter.claims(pd.DataFrame(rows), config)["verdict"].iloc[0] == "not reproduced"
+
+
+@pytest.mark.parametrize("chapter_id", ["W-T1", "W-T2"])
+def test_the_paper_preset_is_not_run_without_coco(chapter_id):
+    chapter = get_chapter(chapter_id)
+    config = chapter.configure("paper")
+    assert chapter.specs(config) == []
+    claims = chapter.claims(chapter.results(config, ResultsStore("/nonexistent-store")), config)
+    assert set(claims["verdict"]) == {NOT_RUN} and "COCO" in claims["measured"].iloc[0]
+
+
+# --- methods of §5: gradient reversal, the balanced critic loss, masks, noise; W-T45 and W-F67 --------------------
+
+
+def test_gradient_reversal_multiplies_each_runs_gradient_by_minus_its_lambda():
+    from reprolib.papers.wang.methods import grad_reverse
+
+    x = torch.ones(2, 3, requires_grad=True)
+    (grad_reverse(x, torch.tensor([0.5, 2.0])) * torch.tensor([[1.0], [3.0]])).sum().backward()
+    assert torch.equal(x.grad, torch.tensor([[-0.5] * 3, [-6.0] * 3]))
+
+
+def test_the_critic_loss_weighs_both_groups_equally():
+    from reprolib.papers.wang.methods import balanced_cross_entropy
+
+    logits = torch.zeros(1, 4, 2)  # every image: P(g) = ½, cross-entropy ln 2
+    logits[0, 0] = torch.tensor([0.0, float(np.log(3))])  # image 0 (g = 1): P(g = 1) = ¾, CE = ln 4/3
+    groups = torch.tensor([[1, 0, 0, 0]])
+    expected = 0.5 * np.log(4 / 3) + 0.5 * np.log(2)  # men: one image; women: three, each ln 2
+    assert float(balanced_cross_entropy(logits, groups)[0]) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("mode", ["blackout", "blur"])
+def test_person_masking_changes_only_the_person_box(task, mode):
+    from reprolib.papers.wang.splits import PersonMasked
+
+    masked = PersonMasked(base=SPEC, mode=mode).build(None)
+    boxes = task.info["person_boxes"]["test"]
+    inside = torch.zeros_like(task.test.images, dtype=torch.bool)
+    for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
+        inside[i, :, y0:y1, x0:x1] = True
+    assert torch.equal(masked.test.images[~inside], task.test.images[~inside])
+    if mode == "blackout":
+        assert (masked.test.images[inside] == 0).all()
+    else:  # a blur keeps the square's mean brightness (within the blur's spill over its edge), so g stays visible
+        changed = (masked.test.images[inside] != task.test.images[inside]).float().mean()
+        assert changed > 0.3
+    assert torch.equal(masked.train.labels, task.train.labels)
+
+
+def _method_run(method, seeds=(0, 1), model=None):
+    from reprolib.models import ResNetCifar
+
+    small = dataclasses.replace(SPEC, n_train=64, n_validation=30, n_test=30)
+    return [
+        RunSpec(
+            small,
+            model or ResNetCifar(depth=8, width=4),
+            Recipe(epochs=2, batch_size=32, optimizer="adam", lr=1e-3),
+            seed=s,
+            method=m,
+            evaluate_on=("train", "validation", "test"),
+            keep_outputs=True,
+        )
+        for s in seeds
+        for m in (method if isinstance(method, list) else [method])
+    ]
+
+
+@pytest.mark.parametrize("layer", ["image", "conv4", "conv5"])
+def test_adversarial_removal_trains_runs_of_different_lambda_together(tmp_path, layer):
+    from reprolib.papers.wang.methods import Adversarial
+
+    store = ResultsStore(tmp_path)
+    specs = _method_run([Adversarial(layer=layer, lam=lam, warmup=0.5) for lam in (0.5, 2.0)], seeds=(0,))
+    run_sweep(specs, store, progress=False)
+    records = [store.get(s.key) for s in specs]
+    assert [r["status"] for r in records] == ["done", "done"] and records[0]["environment"]["runs_in_group"] == 2
+    outputs = store.get_outputs(specs[0].key)
+    assert outputs["test/logits"].shape == (30, 5)
+    if layer == "image":
+        assert outputs["test/mask"].shape == (30, 24, 24)
+        assert ((outputs["test/mask"] >= 0) & (outputs["test/mask"] <= 1)).all()
+
+
+def test_an_unknown_adversary_layer_stops_with_one_line():
+    from reprolib.papers.wang.methods import Adversarial
+
+    with pytest.raises(SpecError, match="^layer must be one of image, conv4, conv5, got 'conv3'"):
+        Adversarial(layer="conv3")
+    with pytest.raises(ParameterError, match=r"^layers must be one of image, conv4, conv5 \(or a list of them\)"):
+        get_chapter("W-T45").configure("smoke", layers=["conv5", "conv3"])
+
+
+def test_randomization_at_sigma_zero_is_the_plain_model_and_noise_changes_the_logits(tmp_path):
+    from reprolib.papers.wang.methods import Randomization
+
+    store = ResultsStore(tmp_path)
+    plain, *noisy = _method_run([MultiLabelBCE(), Randomization(sigma=0.0), Randomization(sigma=2.0)], seeds=(0,))
+    run_sweep([plain, *noisy], store, progress=False)
+    clean = store.get_outputs(plain.key)["test"]
+    zero, two = (store.get_outputs(s.key)["test/logits"] for s in noisy)
+    np.testing.assert_allclose(zero, clean, rtol=1e-4, atol=1e-5)
+    assert np.abs(two - clean).mean() > 0.01
+
+
+def test_feature_maps_stop_after_the_asked_stage():
+    from reprolib.models import ResNetCifar, create_model
+    from reprolib.papers.wang.methods import feature_map
+
+    model = create_model(ResNetCifar(depth=8, width=4), [0, 1], (1, 24, 24), 5)
+    x = torch.zeros(2, 3, 1, 24, 24)
+    shapes = [tuple(feature_map(model, x, s).shape) for s in (1, 2, 3)]
+    assert shapes == [(3, 8, 24, 24), (3, 16, 12, 12), (3, 32, 6, 6)]  # K·C channels, halved sides per stage
+
+
+def _t45_frame():
+    """Hand-made W-T45 results (3 runs × 1 attacker): randomization traces λ_M = 0.5 + 0.3·F1; adv@conv5 lies
+    0.05 below that line, the baselines 0.03 above; λ = 3 of conv5 leaks less on dev but costs 5 points of dev F1."""
+    rows = []
+
+    def add(method, setting, f1, leak, dev_f1, dev_leak, delta):
+        for run in range(3):
+            jitter = 0.002 * (run - 1)
+            rows.append(
+                {
+                    "method": method,
+                    "setting": setting,
+                    "run": run,
+                    "attacker": 0,
+                    "dev_F1": dev_f1,
+                    "dev_leakage": dev_leak,
+                    "lambda_M": leak + jitter,
+                    "lambda_D_F1": leak - delta,
+                    "delta": delta + jitter,
+                    "mAP": f1,
+                    "F1": f1,
+                }
+            )
+
+    add("original", np.nan, 0.9, 0.77, 0.9, 0.77, 0.10)
+    for sigma, f1 in ((0.0, 0.9), (1.0, 0.7), (2.0, 0.5)):
+        add("randomization", sigma, f1, 0.5 + 0.3 * f1, f1, 0.5 + 0.3 * f1, 0.08)
+    for method in ("blur", "blackout", "α=1"):
+        add(method, np.nan, 0.8, 0.5 + 0.3 * 0.8 + 0.03, 0.8, 0.77, 0.09)
+    add("adv@conv5", 1.0, 0.88, 0.5 + 0.3 * 0.88 - 0.05, 0.89, 0.70, 0.02)
+    add("adv@conv5", 3.0, 0.84, 0.55, 0.85, 0.60, 0.01)
+    for layer, delta in (("image", 0.06), ("conv4", 0.05)):
+        add(f"adv@{layer}", 1.0, 0.88, 0.75, 0.89, 0.74, delta)
+    add("α=1 + adv@conv5", 1.0, 0.7, 0.6, 0.7, 0.6, 0.02)
+    return pd.DataFrame(rows)
+
+
+def test_lambda_is_chosen_on_dev_within_the_f1_budget():
+    from reprolib.papers.wang.t45 import choose
+
+    frame = _t45_frame()
+    assert choose(frame, "adv@conv5", 0.02) == 1.0  # λ = 3 leaks less on dev but loses 5 points of dev F1
+    assert choose(frame, "adv@conv5", 0.10) == 3.0
+    assert choose(frame.assign(dev_F1=0.0), "adv@conv5", 0.0) == 3.0  # equal dev F1: the lower dev leakage
+
+
+def test_the_gap_to_the_noise_curve_interpolates_the_runs_own_curve():
+    from reprolib.papers.wang.t45 import noise_gap
+
+    frame = _t45_frame()
+    rows = frame[(frame["method"] == "adv@conv5") & (frame["setting"] == 1.0)]
+    np.testing.assert_allclose(noise_gap(frame, rows), [-0.05 - 0.002, -0.05, -0.05 + 0.002 - 0.0], atol=2e-3)
+
+
+def test_w_t45_claims_on_a_hand_made_frame():
+    chapter = get_chapter("W-T45")
+    config = chapter.configure("smoke")
+    claims = chapter.claims(_t45_frame(), config)
+    assert list(claims["verdict"]) == ["reproduced", "reproduced", "reproduced", "reproduced"]
+    table = chapter.table(_t45_frame(), config)
+    assert list(table["method"]) == [
+        "original",
+        "blur",
+        "blackout",
+        "adv@image",
+        "adv@conv4",
+        "adv@conv5",
+        "α=1",
+        "α=1 + adv@conv5",
+    ]
+    assert table.set_index("method").loc["adv@conv5", "λ"] == "1"
+
+
+def test_per_label_f1_and_the_w_f67_claim_on_hand_made_frames():
+    from reprolib.papers.wang.f67 import label_f1
+
+    labels = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
+    logits = np.array([[1.0, -1.0], [-1.0, 1.0], [-1.0, 1.0], [1.0, -1.0]])
+    # label 0: TP 1, FN 1, FP 1 → F1 = ½; label 1: TP 2 → 1
+    np.testing.assert_allclose(label_f1(labels, logits), [0.5, 1.0])
+    chapter = get_chapter("W-F67")
+    config = chapter.configure("smoke")
+    rows = []
+    for run in range(4):
+        for k in range(5):
+            before = 0.8 + 0.01 * k
+            rows.append({"method": "original", "setting": np.nan, "run": run, "label": k, "F1": before, "chosen": True})
+            drop = 0.02 + 0.003 * ((run + k) % 3)
+            rows.append(
+                {"method": "adv@conv5", "setting": 1.0, "run": run, "label": k, "F1": before - drop, "chosen": True}
+            )
+    frame = pd.DataFrame(rows)
+    assert chapter.claims(frame, config)["verdict"].iloc[0] == "reproduced"
+    hurt = frame.assign(F1=np.where((frame["method"] == "adv@conv5") & (frame["label"] == 2), 0.5, frame["F1"]))
+    assert chapter.claims(hurt, config)["verdict"].iloc[0] == "not reproduced"
+
+
+def test_dataset_leakage_agrees_with_the_bias_amplification_package():
+    """Cross-check of λ_D against the `bias-amplification` package (PyPI, 0.2.1), test-only. Its ``Leakage``
+    trains the attacker from its first argument to its second, so g is passed as the target and the labels as
+    the input, with predictions equal to g (no perturbation): both then estimate the same λ_D. On labels whose
+    first column equals g with probability 0.8 (others noise), the Bayes accuracy is 0.8."""
+    bias_amplification = pytest.importorskip(
+        "bias_amplification", reason="the bias-amplification package (pip install bias-amplification) is absent"
+    )
+    from bias_amplification.attacker_models import simpleDenseModel
+    from bias_amplification.metrics import Leakage
+
+    def toy(n, seed):
+        rng = np.random.default_rng(seed)
+        g = np.arange(n) % 2
+        first = np.where(rng.random(n) < 0.8, g, 1 - g)
+        return np.column_stack([first, *(rng.random((3, n)) < 0.2)]).astype(np.int64), g
+
+    splits = {name: toy(n, s) for s, (name, n) in enumerate((("train", 2000), ("validation", 500), ("test", 2000)))}
+    ours = dataset_leakage(splits, 1.0, 0, epochs=10, lr=1e-3).accuracy
+    torch.manual_seed(0)
+    attacker = simpleDenseModel(4, 1, num_layers=2, numFirst=16, activations=["relu", "sigmoid"])
+    params = {"learning_rate": 0.01, "loss_function": "bce", "epochs": 20, "batch_size": 64}
+    leak = Leakage(attacker, params, eval_metric="accuracy")
+    (x, g), (tx, tg) = splits["train"], splits["test"]
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    leak.train(as_tensor(x), as_tensor(g[:, None]), "D")
+    theirs = float(leak.calcLambda(leak.attacker_D, as_tensor(tx), as_tensor(tg[:, None])))
+    assert bias_amplification is not None and abs(ours - 0.8) < 0.03 and abs(theirs - 0.8) < 0.03
+
+
+# --- W-T3: joint decoding and RBA -----------------------------------------------------------------------------
+
+
+def test_training_ratios_are_the_share_of_men_per_label():
+    from reprolib.papers.wang.rba import training_ratios
+
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0]])
+    groups = np.array([1, 1, 0, 0])
+    np.testing.assert_allclose(training_ratios(labels, groups), [2 / 3, 1 / 2, 1 / 2])  # no image of label 2: ½
+
+
+def test_rba_moves_the_predicted_share_of_men_into_the_band_and_joint_decoding_takes_signs():
+    from reprolib.papers.wang.rba import joint_decode, ratio_violation, rba_decode, training_ratios
+
+    rng = np.random.default_rng(0)
+    n = 400
+    gender_scores = rng.normal(0, 2, n)
+    # label 0 is predicted mostly for predicted men (score rises with the gender score): amplified
+    scores = np.column_stack([gender_scores + rng.normal(0, 1, n) - 1, rng.normal(0, 1, n)])
+    plain = joint_decode(scores, gender_scores)
+    assert np.array_equal(plain.labels, scores > 0) and np.array_equal(plain.gender, (gender_scores > 0).astype(int))
+    ratios = np.array([0.6, 0.5])
+    before = training_ratios(plain.labels, plain.gender)
+    assert before[0] > 0.8  # far above the training ratio
+    result = rba_decode(scores, gender_scores, ratios, margin=0.05, steps=2000)
+    assert (ratio_violation(result.labels, result.gender, ratios, 0.05) <= 0).all() and result.steps < 2000
+    assert abs(training_ratios(result.labels, result.gender)[0] - 0.6) <= 0.05 + 1e-9
+    unconstrained = rba_decode(scores, gender_scores, ratios, margin=0.99, steps=10)
+    assert unconstrained.steps == 0 and np.array_equal(unconstrained.labels, plain.labels)
+    with pytest.raises(ValueError, match=r"^margin must lie in \[0, 1\)"):
+        rba_decode(scores, gender_scores, ratios, margin=1.0)
+
+
+def test_a_decoded_leakage_attacker_needs_a_joint_gender_run(tmp_path):
+    from reprolib.artifacts import load_artifact
+    from reprolib.papers.wang.attackers import DecodedLeakage
+    from reprolib.store import using_store
+
+    store = ResultsStore(tmp_path)
+    joint, plain = _multilabel_run(gender=True), _multilabel_run()
+    run_sweep([joint, plain], store, progress=False)
+    with using_store(store):
+        for decoding in ("joint", "rba"):
+            out = load_artifact(DecodedLeakage(run=joint.key, decoding=decoding, epochs=2, lr=1e-3))
+            assert 0 <= float(out["accuracy"]) <= 1 and 0 <= float(out["F1"]) <= 1
+        mixed = load_artifact(DecodedLeakage(run=joint.key, labels_run=plain.key, epochs=2, lr=1e-3))
+        assert 0 <= float(mixed["accuracy"]) <= 1
+        with pytest.raises(ValueError, match="predicts no gender"):
+            load_artifact(DecodedLeakage(run=plain.key, epochs=2))
+
+
+def test_w_t3_claims_on_hand_made_frames():
+    chapter = get_chapter("W-T3")
+    config = chapter.configure("smoke")
+    rows = []
+    for run in range(4):
+        for a in range(2):
+            jitter = 0.002 * ((run + a) % 3)
+            for method, delta in (("joint", 0.12), ("joint + RBA", 0.123), ("joint + adv", 0.05)):
+                rows.append(
+                    {
+                        "method": method,
+                        "run": run,
+                        "attacker": a,
+                        "lambda_M": 0.6 + delta,
+                        "lambda_D_F1": 0.6,
+                        "delta": delta + jitter,
+                        "F1": 0.5,
+                        "violation": 0.01,
+                        "rba_steps": 5,
+                        "lam": 1.0,
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    assert list(chapter.claims(frame, config)["verdict"]) == ["reproduced", "reproduced"]
+    worse = frame.assign(delta=np.where(frame["method"] == "joint + RBA", frame["delta"] - 0.06, frame["delta"]))
+    assert chapter.claims(worse, config)["verdict"].iloc[1] == "not reproduced"
+    assert chapter.claims(frame.assign(rba_steps=0), config)["verdict"].iloc[1] == "by construction"
+    assert chapter.table(frame, config)["paper: λ_M / λ_D / Δ / F1"].iloc[1] == "73.31 / 60.16 / 13.15 / 51.28"
+
+
+# --- the real data: COCO 2014 and imSitu from user-given folders, on tiny files in the real formats -------------
+
+
+def _write_tiny_coco(root):
+    """COCO 2014 train and val in the real on-disk format: 3 train images (2 with a gendered person), 4 val."""
+    import json
+
+    from PIL import Image
+
+    (root / "annotations").mkdir(parents=True)
+    categories = [{"id": 1, "name": "person"}, {"id": 8, "name": "truck"}, {"id": 48, "name": "fork"}]
+    specs = {
+        "train": {10: ([1, 8], "A man driving a truck."), 11: ([1, 48], "A woman with a fork"), 12: ([8], "A man")},
+        "val": {
+            20: ([1, 8], "A man"),
+            21: ([1], "A woman"),
+            22: ([1, 48], "A girl eats"),
+            23: ([1], "A man and a woman"),
+        },
+    }
+    for split, entries in specs.items():
+        (root / f"{split}2014").mkdir()
+        images = [{"id": i, "file_name": f"COCO_{split}2014_{i:012d}.jpg"} for i in entries]
+        for image in images:
+            Image.new("RGB", (40, 30), (image["id"], 100, 200)).save(root / f"{split}2014" / image["file_name"])
+        annotations = [
+            {"id": n, "image_id": i, "category_id": c}
+            for n, (i, c) in enumerate((i, c) for i, (cats, _) in entries.items() for c in cats)
+        ]
+        captions = [{"id": n, "image_id": i, "caption": text} for n, (i, (_, text)) in enumerate(entries.items())]
+        (root / "annotations" / f"instances_{split}2014.json").write_text(
+            json.dumps({"images": images, "annotations": annotations, "categories": categories})
+        )
+        (root / "annotations" / f"captions_{split}2014.json").write_text(
+            json.dumps({"images": images, "annotations": captions})
+        )
+
+
+def test_the_coco_task_keeps_gendered_people_and_drops_the_person_label(tmp_path):
+    from reprolib.papers.wang.real import WangCoco
+
+    _write_tiny_coco(tmp_path)
+    task = WangCoco(root=str(tmp_path), image_size=16).build(None)
+    assert task.info["label_names"] == ["truck", "fork"] and task.info["num_labels"] == 2
+    assert task.train.labels.tolist() == [[1, 0], [0, 1]] and task.train.groups.tolist() == [
+        1,
+        0,
+    ]  # image 12: no person
+    assert task.train.images.shape == (2, 3, 16, 16) and task.train.images.dtype == torch.uint8
+    held_out = sorted(task.validation.groups.tolist() + task.test.groups.tolist())
+    assert held_out == [0, 0, 1] and len(task.validation) + len(task.test) == 3  # image 23: both genders, dropped
+
+
+def test_a_missing_coco_folder_stops_with_one_line_naming_it(tmp_path):
+    from reprolib.papers.wang.real import WangCoco
+    from reprolib.sources import SourceUnavailable
+
+    with pytest.raises(SourceUnavailable, match=f"^COCO 2014 is not in {tmp_path}.*cocodataset.org") as error:
+        WangCoco(root=str(tmp_path)).build(None)
+    assert "\n" not in str(error.value)
+
+
+def _write_tiny_imsitu(root):
+    import json
+
+    from PIL import Image
+
+    man, woman, child = "n10287213", "n10787470", "n09917593"
+    (root / "of500_images_resized").mkdir(parents=True)
+    splits = {
+        "train": {
+            "cooking_1.jpg": ("cooking", [man, man, woman]),
+            "lifting_1.jpg": ("lifting", [woman] * 3),
+            "cooking_2.jpg": ("cooking", [child, child, man]),
+        },
+        "dev": {"lifting_2.jpg": ("lifting", [man] * 3), "vaulting_1.jpg": ("vaulting", [man] * 3)},
+        "test": {"cooking_3.jpg": ("cooking", [woman, woman, man])},
+    }
+    for split, entries in splits.items():
+        data = {}
+        for image, (verb, agents) in entries.items():
+            Image.new("RGB", (50, 40), (len(image) * 5, 10, 10)).save(root / "of500_images_resized" / image)
+            data[image] = {"verb": verb, "frames": [{"agent": a, "place": "n08588294"} for a in agents]}
+        (root / f"{split}.json").write_text(json.dumps(data))
+
+
+def test_the_imsitu_task_reads_verbs_and_the_agents_gender(tmp_path):
+    from reprolib.papers.wang.real import WangImSitu, agent_gender
+
+    _write_tiny_imsitu(tmp_path)
+    task = WangImSitu(root=str(tmp_path), image_size=8).build(None)
+    assert task.info["label_names"] == ["cooking", "lifting"]  # the training split's verbs
+    # cooking_2: no majority for man or woman (two children) → dropped; train sorted by file name
+    assert task.train.labels.tolist() == [[1, 0], [0, 1]] and task.train.groups.tolist() == [1, 0]
+    assert task.validation.labels.tolist() == [[0, 1]]  # vaulting is not a training verb: dropped
+    assert task.test.groups.tolist() == [0] and task.test.images.shape == (1, 3, 8, 8)
+    assert agent_gender([{"agent": "n10287213"}, {"agent": "n10787470"}, {}]) == -1
+
+
+def test_a_missing_imsitu_folder_stops_with_one_line_naming_it_and_the_download_page(tmp_path):
+    from reprolib.papers.wang.real import WangImSitu
+    from reprolib.sources import SourceUnavailable
+
+    with pytest.raises(SourceUnavailable, match=f"^imSitu is not in {tmp_path}: .*github.com/my89/imSitu") as error:
+        WangImSitu(root=str(tmp_path)).build(None)
+    assert "\n" not in str(error.value)

@@ -7,7 +7,11 @@ ICASSP 2021): strong data augmentation as a defence against backdoor and targete
 Chapters 5 and 6 (face identification: dataset imbalance, and train-time fairness interventions): identity
 populations and their exact compositions with the ``identification`` evaluator (``faces``), the ``margin_softmax``
 method with CosFace/ArcFace heads and the chapter-6 interventions (``margins``), the thesis's face models
-(``face_models``), and the chapters ``c5`` (C-5-TRAIN, C-5-GALLERY, C-5-MATCHED) and ``c6`` (C-6-FR).
+(``face_models``), and the chapters ``c5`` (C-5-TRAIN, C-5-GALLERY, C-5-MATCHED) and ``c6`` (C-6-FR). Chapter 6's
+CheXpert experiments: the binary stand-in task and its ``group_auc`` evaluator (``chest_xrays``), the
+``fair_binary`` method with the thesis's penalties (``fairness_penalties``), and the chapter ``c6_cx`` (C-6-CX);
+the sensitive-information removal network on stored face embeddings (``sirn``, an artifact) and its chapter
+``c6_sirn`` (C-6-SIRN).
 
 Importing this package registers the augmentations as batch transforms (``transforms``), the patch backdoor task
 and its ``backdoor`` evaluator (``backdoor``), the face identification pieces above, and the chapters.
@@ -17,7 +21,23 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import backdoor, c3, c4_t1, c5, c6, face_models, faces, lowkey, margins, transforms  # noqa: F401 - they register
+from . import (  # noqa: F401 - they register
+    backdoor,
+    c3,
+    c4_t1,
+    c5,
+    c6,
+    c6_cx,
+    c6_sirn,
+    chest_xrays,
+    face_models,
+    faces,
+    fairness_penalties,
+    lowkey,
+    margins,
+    sirn,
+    transforms,
+)
 
 PAPER = register_paper(
     "cherepanova",
@@ -34,3 +54,5 @@ register_chapter(c4_t1.CHAPTER)
 for chapter in c5.CHAPTERS:
     register_chapter(chapter)
 register_chapter(c6.CHAPTER)
+register_chapter(c6_cx.CHAPTER)
+register_chapter(c6_sirn.CHAPTER)

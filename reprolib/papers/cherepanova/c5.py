@@ -141,6 +141,7 @@ COMMON_PARAMETERS = {
     "margin": P.number(0, 1.5),
     "scale": P.number(0, 128, open_low=True),
     "female_spread": P.number(0, 2, open_low=True),
+    "rank": P.integer(1),
     "root": P.folder,
 }
 
@@ -174,8 +175,9 @@ def training_task(config, kind: str = "default", share: float = 0.5, seed: int =
         "images_per_identity": config["images_per_identity"],
         "seed": seed,
     }
-    if config.get("female_spread") is not None:
-        data["female_spread"] = config["female_spread"]
+    for name in ("female_spread", "rank"):
+        if config.get(name) is not None:
+            data[name] = config[name]
     if kind == "identities":
         data.update(train_identities=config["identities_per_group"], train_images=config["train_images"])
         data.update(train_male_identity_share=share, train_male_image_share=share)
@@ -292,15 +294,15 @@ class C5Base(Chapter):
         return group_counts(2 * config["test_identities_per_group"], config["gallery_images"], 0.5, share)
 
     def gallery_rows(self, config, embeddings, identities, groups, kind, shares, draw_seed) -> list[dict]:
-        """Rank-1 accuracy per group on ``gallery_draws`` galleries per share, drawn from one model's test
-        embeddings; one row per (share, draw)."""
+        """Rank-k accuracy (k: ``rank``, default 1) per group on ``gallery_draws`` galleries per share, drawn from
+        one model's test embeddings; one row per (share, draw)."""
         rows = []
         for share in shares:
             counts = self.gallery_counts(config, kind, share)
             for draw in range(config["gallery_draws"]):
                 rng = np.random.default_rng([GALLERY_SEED_OFFSET, draw_seed, round(share * 1000), draw])
                 index = compose(identities, groups, counts, rng)
-                acc = per_group_rank(embeddings[index], identities[index], groups[index], 1)
+                acc = per_group_rank(embeddings[index], identities[index], groups[index], config.get("rank") or 1)
                 rows.append(
                     {"gallery": kind, "share": share, "draw": draw, "male": acc["male"], "female": acc["female"]}
                 )
@@ -411,8 +413,9 @@ class C5Base(Chapter):
                         shown = data.assign(x=1 - data["share"]) if flip else data.assign(x=data["share"])
                         mean_band(axes[row][c], shown, "x", name, label=f"{name}, {_label(kind)}", color=colour)
                         axes[row][c].lines[-1].set_linestyle(style)
-            axes[0][c].set(title=f"{head} — {title}", xlabel="share of male data", ylabel="rank-1 accuracy")
-            axes[1][c].set(xlabel="share of the group's own data", ylabel="rank-1 accuracy")
+            ylabel = f"rank-{config.get('rank') or 1} accuracy"
+            axes[0][c].set(title=f"{head} — {title}", xlabel="share of male data", ylabel=ylabel)
+            axes[1][c].set(xlabel="share of the group's own data", ylabel=ylabel)
         axes[0][0].legend(fontsize="x-small")
         fig.tight_layout()
         return fig
@@ -637,7 +640,9 @@ class C5Gallery(C5Base):
             if len(part):
                 mean_band(ax, part, "share", GROUPS[g], label=GROUPS[g], color=colour)
         ax.set(
-            xlabel="share of male images in the gallery", ylabel="rank-1 accuracy", title="random feature extractors"
+            xlabel="share of male images in the gallery",
+            ylabel=f"rank-{config.get('rank') or 1} accuracy",
+            title="random feature extractors",
         )
         ax.legend(fontsize="small")
         fig.tight_layout()

@@ -160,6 +160,7 @@ class C6FaceRecognition(Chapter):
         "female_margin": P.number(0, 1.5),
         "scale": P.number(0, 128, open_low=True),
         "female_spread": P.number(0, 2, open_low=True),
+        "rank": P.integer(1),
         "root": P.folder,
     }
 
@@ -199,7 +200,7 @@ class C6FaceRecognition(Chapter):
             k: config[k]
             for k in ("source", "side", "identities_per_group", "test_identities_per_group", "images_per_identity")
         }
-        extra = {k: config[k] for k in ("root", "female_spread") if config.get(k) is not None}
+        extra = {k: config[k] for k in ("root", "female_spread", "rank") if config.get(k) is not None}
         return FaceIdentityTask(**data, **extra, validation_images=config["validation_images"], seed=run)
 
     def recipe(self, config) -> Recipe:

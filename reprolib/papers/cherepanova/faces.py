@@ -299,6 +299,7 @@ class FaceIdentityTask(TaskSpec):
     test_male_identity_share: float = 0.5
     test_male_image_share: float = 0.5
     validation_images: int = 0
+    rank: int = 1  # the evaluator's rank-k (thesis §5.3, §6.3.1: rank-1)
     seed: int = 0
 
     def validate(self):
@@ -320,6 +321,7 @@ class FaceIdentityTask(TaskSpec):
             check_range(f"{part}_male_identity_share", getattr(self, f"{part}_male_identity_share"), 0, 1)
             check_range(f"{part}_male_image_share", getattr(self, f"{part}_male_image_share"), 0, 1)
         check_range("validation_images", self.validation_images, 0, None, integer=True)
+        check_range("rank", self.rank, 1, None, integer=True)
         check_range("seed", self.seed, 0, None, integer=True)
 
     def population(self, data_root) -> Population:
@@ -384,6 +386,7 @@ class FaceIdentityTask(TaskSpec):
                 "images": [int((population.group[identity] == g).sum()) for g in range(2)],
             }
         info["num_classes"] = len(classes)
+        info["rank"] = self.rank
         info["attribute_levels"] = population.attribute_levels
         mean, std = channel_stats(out["train"].images)
         return Task(
@@ -451,22 +454,21 @@ def class_angles(embeddings, identities, groups) -> dict[str, float]:
 @register_evaluator("identification")
 def identification_metrics(task: Task, split: str, outputs: dict) -> dict:
     """Open-set identification (thesis §5.3, §6.3.1) on the validation and test splits: every image a probe
-    against the rest of the split by cosine similarity of its embedding; rank-1 and rank-5 accuracy per group,
-    the gap male − female, the error ratio, the rank-1 accuracy per level of the second attribute
-    (``attribute_<a>``), and the intra-/inter-class angles. On the training and validation splits, whose
-    identities are the training classes, also the classification accuracy of the margin head per group
-    (``class_<group>``; thesis §6.3.1: "on training data we … report classification accuracy")."""
+    against the rest of the split by cosine similarity of its embedding; rank-k accuracy per group (k: the task's
+    ``rank``, 1 as in the thesis), the gap male − female, the error ratio, the rank-k accuracy per level of the
+    second attribute (``attribute_<a>``), and the intra-/inter-class angles. On the training and validation
+    splits, whose identities are the training classes, also the classification accuracy of the margin head per
+    group (``class_<group>``; thesis §6.3.1: "on training data we … report classification accuracy")."""
     part = task.split(split)
     groups, identities = part.groups.numpy(), part.source_labels.numpy()
     metrics = {}
     if split != "train" and "embedding" in outputs:
         embeddings = outputs["embedding"].double().numpy()
-        for k in (1, 5):
-            for name, value in per_group_rank(embeddings, identities, groups, k).items():
-                metrics[name if k == 1 else f"rank5_{name}"] = value
+        k = task.info.get("rank", 1)
+        metrics.update(per_group_rank(embeddings, identities, groups, k))
         attributes = task.info["attributes"][split].numpy()
         for a in range(task.info["attribute_levels"]):
-            metrics[f"attribute_{a}"] = M.rank_k_accuracy(embeddings, identities, 1, probes=attributes == a)
+            metrics[f"attribute_{a}"] = M.rank_k_accuracy(embeddings, identities, k, probes=attributes == a)
         metrics.update(class_angles(embeddings, identities, groups))
     if split != "test" and "class_pred" in outputs:
         correct = (outputs["class_pred"] == part.labels).numpy()

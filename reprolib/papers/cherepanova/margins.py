@@ -157,6 +157,15 @@ class MarginObjective(Objective):
             self.group0_labels = [torch.unique(t.train.labels[t.train.groups == 0]) for t in self.tasks]
         return MarginHead(setup.seeds, self.num_outputs, self.classes).to(device)
 
+    def state_dict(self) -> dict:
+        """The label-flip and holdout-batch generators' states: part of the trainer's checkpoint, so a resumed run
+        flips and draws exactly what an uninterrupted one does."""
+        return {"generators": [g.get_state() for g in self.generators]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for generator, saved in zip(self.generators, state["generators"], strict=True):
+            generator.set_state(saved)
+
     def _per_image(self, model, head, x, labels, groups) -> torch.Tensor:
         cosine = head(model(x))
         margin = self.margins.gather(1, groups)  # (K, B)

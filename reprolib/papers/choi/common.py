@@ -145,6 +145,37 @@ class ChoiChapter(Chapter):
             n_samples=config["n_samples"],
         )
 
+    def choices(self, config) -> dict[str, str]:
+        """The choices the paper leaves open, as this configuration makes them, as text for the narratives:
+        ``temperature`` and ``statistic`` (the soft indicator), ``lambdas`` (the grid λ* is chosen from on the
+        ``validation_share``), ``sampling`` (offline and/or online), ``n_samples``, ``energy_net``, ``sigma``,
+        ``step_size``, ``langevin_steps``, ``noise``, ``ebm_iterations``, ``chains`` (the descriptive model),
+        ``classifier``, and the stand-in's ``n_images``."""
+        descriptive = self.descriptive(config)
+        statistic = {
+            "bias": "the model's bias on the samples, Σ p_k p_man / Σ p_k, against b*_k (statistic = bias, the "
+            "paper's prose; joint would take the equation's co-occurrence rate)",
+            "joint": "the model's co-occurrence rate on the samples, mean p_k p_man, against the training rate "
+            "(statistic = joint, the equation as printed; bias would take the paper's prose)",
+        }[config["statistic"]]
+        return {
+            "temperature": f"{config['temperature']:g}",
+            "statistic": statistic,
+            "lambdas": ", ".join(f"{lam:g}" for lam in config["lambdas"]),
+            "validation_share": f"{task_spec(config).validation_share:.0%}",
+            "sampling": " and ".join(config["sampling"]),
+            "n_samples": f"{descriptive.n_samples:,}",
+            "energy_net": f"a perceptron with {_layers(descriptive.hidden)}",
+            "sigma": f"{descriptive.sigma:g}",
+            "step_size": f"{descriptive.step_size:g}",
+            "langevin_steps": str(descriptive.langevin_steps),
+            "noise": f"{descriptive.noise:g}",
+            "ebm_iterations": str(descriptive.iterations),
+            "chains": str(descriptive.chains),
+            "classifier": _layers((config["hidden"],) * config["depth"]),
+            "n_images": f"{config['n_images']:,}",
+        }
+
     def specs(self, config):
         task = task_spec(config)
         model = MLP(hidden=config["hidden"], depth=config["depth"])
@@ -182,6 +213,12 @@ class ChoiChapter(Chapter):
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:
         return tidy(super().results(config, store, specs))
+
+
+def _layers(widths: tuple[int, ...]) -> str:
+    """'2 hidden ReLU layers of 64 units' ('of 64, 32 units' when the widths differ)."""
+    n, sizes = len(widths), ", ".join(str(w) for w in dict.fromkeys(widths))
+    return f"{n} hidden ReLU layer{'s' * (n > 1)} of {sizes} units"
 
 
 METRICS = ("accuracy", "gender_accuracy", "F1", "bias_amplification", "man_shift", "predicted_bias", "train_bias")

@@ -159,7 +159,7 @@ class ChoiF12(ChoiChapter):
     def summary(self, results, config):
         """Test amplification and accuracy of each model (mean ± 95% half-interval), λ* per sampling mode, the
         relative reduction of the offline model, the labels the baseline pushes furthest towards men, and Wang et
-        al.'s Δ of the baseline and the offline auxiliary model."""
+        al.'s Δ of the baseline and the offline auxiliary model; and the open choices (``ChoiChapter.choices``)."""
         keys = (
             "amp_base",
             "amp_aux",
@@ -174,9 +174,9 @@ class ChoiF12(ChoiChapter):
             "delta_aux",
         )
         if results.empty:
-            return dict.fromkeys(keys, "not run")
+            return {**self.choices(config), **dict.fromkeys(keys, "not run")}
         base = baseline(results)
-        out = {"amp_base": _pct(base["bias_amplification"]), "acc_base": _pct(base["accuracy"])}
+        out = {**self.choices(config), "amp_base": _pct(base["bias_amplification"]), "acc_base": _pct(base["accuracy"])}
         for sampling, key in (("offline", "aux"), ("online", "online")):
             part = chosen(results, sampling) if sampling in set(results["sampling"]) else results.iloc[:0]
             out[f"amp_{key}"] = _pct(part["bias_amplification"])

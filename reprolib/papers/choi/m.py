@@ -115,12 +115,13 @@ class ChoiM(ChoiChapter):
 
     def summary(self, results, config):
         """The final energy of observed and synthetic embeddings (mean over seeds), the λ* of each sampling mode
-        and its test amplification (mean over seeds)."""
+        and its test amplification (mean over seeds); and the open choices (``ChoiChapter.choices``)."""
         keys = ("energy_observed", "energy_synthetic", "lam_offline", "lam_online", "amp_offline", "amp_online")
         if results.empty:
-            return dict.fromkeys(keys, "not run")
+            return {**self.choices(config), **dict.fromkeys(keys, "not run")}
         arrays = self.descriptive_arrays(config)
         out = {
+            **self.choices(config),
             "energy_observed": _mean([a["observed_energy"][-1] for a in arrays]),
             "energy_synthetic": _mean([a["synthetic_energy"][-1] for a in arrays]),
         }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import f1, fn1, rq1, rq2, rq3, rq4, rq5, rq6
+from . import calibration, f1, fn1, rq1, rq2, rq3, rq4, rq5, rq6  # noqa: F401 - calibration registers
 
 PAPER = register_paper(
     "hall",

@@ -15,7 +15,16 @@ from ... import verdicts as V
 from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from ...sweep import RunSpec
-from .protocol import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
+from .course import COURSE
+from .protocol import (
+    DISPLAY,
+    PAPER_PROTOCOL,
+    PAPER_RECIPE,
+    PROTOCOL,
+    PROTOCOL_PARAMETERS,
+    inversion_run,
+    recipe_for,
+)
 from .rq2 import curves, eps_lines, partly_biased
 
 __all__ = ["HallRQ3", "CHAPTER", "scaled_epochs", "fraction_specs"]
@@ -29,13 +38,20 @@ def scaled_epochs(epochs: int, fraction: float) -> int:
 
 
 def fraction_specs(config: dict) -> list[RunSpec]:
-    """One run per (fraction p, ε, run), trained for epochs / p epochs and tagged with p."""
+    """One run per (fraction p, ε, run), trained for epochs / p epochs and tagged with p. Every milestone of
+    the schedule scales with it: the drops (fractions of training) and, as in the authors' configs
+    (cifar100_trainingsize: milestones rint(1/p), rint(250/p), rint(375/p)), the warm-up, 1/p epochs
+    (``scale_warmup``; false keeps the one-epoch warm-up of the text's "we do not alter any of the other
+    hyperparameters")."""
     dataset, specs = config["dataset"], []
     for fraction in config["fractions"]:
-        recipe = recipe_for(dataset, scaled_epochs(config["epochs"], fraction))
+        epochs = scaled_epochs(config["epochs"], fraction)
+        warmup = scaled_epochs(PAPER_RECIPE.warmup_epochs, fraction) if config["scale_warmup"] else 1
+        warmup = min(warmup, max(1, epochs - 1))  # a warm-up leaves an epoch at full rate (short smoke runs)
+        recipe = recipe_for(dataset, epochs, config, warmup_epochs=warmup)
         for eps in config["eps"]:
             for run in run_ids(config):
-                spec = inversion_run(dataset, config["model"], eps, run, recipe, train_fraction=fraction)
+                spec = inversion_run(dataset, config["model"], eps, run, recipe, train_fraction=fraction, config=config)
                 specs.append(spec.with_tags(fraction=fraction))
     return specs
 
@@ -53,16 +69,18 @@ class HallRQ3(Chapter):
             "runs": 2,
             "epochs": 1,
         },
+        # course: a subset of the paper's p; epochs (at p = 1) by the rule of ``course``.
         "course": {
             "dataset": "digits",
             "model": "resnet8",
-            "fractions": [0.1, 0.2, 0.25, 0.5, 1.0],
-            "eps": [0.2, 0.3, 0.4],
-            "runs": 6,
-            "epochs": 10,
+            "fractions": [0.1, 0.2, 0.3, 0.5, 1.0],
+            "eps": [0.3],
+            "runs": 5,
+            "epochs": COURSE.get("epochs_inversion", 10),
         },
         "paper": {**PAPER_PROTOCOL, "fractions": PAPER_FRACTIONS},
     }
+    presets = {name: {**preset, "scale_warmup": True, **PROTOCOL} for name, preset in presets.items()}
     parameters = {
         "dataset": P.choice(*DISPLAY),
         "model": P.model(),
@@ -70,6 +88,8 @@ class HallRQ3(Chapter):
         "eps": P.numbers(0, 0.5),
         "runs": P.integer(1, 1000),
         "epochs": P.integer(1),
+        "scale_warmup": P.choice(True, False),
+        **PROTOCOL_PARAMETERS,
     }
 
     def specs(self, config):

@@ -13,6 +13,7 @@ from dataclasses import replace
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ... import claims as C
 from ... import params as P
@@ -40,7 +41,8 @@ class HallRQ4a(Chapter):
     parameters = rq1.CHAPTER.parameters
 
     def specs(self, config):
-        return rq1.CHAPTER.specs(config)
+        """H-RQ1's runs of Fig. 2 (not its recognisers)."""
+        return rq1.CHAPTER.main_specs(config)
 
     def figure(self, results, config):
         fig = rq1.eps_panels(results, config, "metrics.ece", "expected calibration error (ECE)")
@@ -171,7 +173,11 @@ class HallRQ4b(Chapter):
         - as ECE grows with capacity, BiasAmp first falls, then rises: ``interior_optimum`` (minimum) of BiasAmp
           over the settings taken in the order of their mean ECE on that line (x = the rank, 1 = lowest ECE;
           the order is chosen from the same runs, which the rule does not correct for);
-        - smaller training sets have higher ECE: ``trend`` (falling) of ECE on p.
+        - smaller training sets have higher ECE: ``trend`` (falling) of ECE on p;
+        - "a (weak) relation between model overconfidence and bias amplification" (§1): per run, the Spearman
+          correlation of BiasAmp with ECE over the run's capacity settings on the line; ``within_bands`` of
+          those correlations with the bands (−½, 0) and (0, ½): related (the interval excludes 0) but weakly
+          (|ρ| < ½, Cohen's boundary of a strong correlation).
         """
         capacity, rows = config["capacity"], []
         for knob in KNOBS:
@@ -206,7 +212,33 @@ class HallRQ4b(Chapter):
             if lines
             else C.not_run(claim, "ECE grows as p shrinks", "no runs with 0 < ε < ½")
         )
+        rows.append(_weak_relation(partly_biased(self._capacity(results))))
         return C.claims_frame(rows)
+
+
+WEAK_BANDS = ((-0.5, 0.0), (0.0, 0.5))
+
+
+def run_correlations(part: pd.DataFrame) -> np.ndarray:
+    """Per run: the Spearman correlation of BiasAmp with ECE over the run's capacity settings (NaN-free: runs
+    with fewer than 3 settings or no spread are left out)."""
+    rhos = []
+    for _, runs in part.groupby("run"):
+        if len(runs) >= 3 and runs["metrics.ece"].nunique() > 1 and runs["metrics.bias_amplification"].nunique() > 1:
+            rhos.append(stats.spearmanr(runs["metrics.ece"], runs["metrics.bias_amplification"]).statistic)
+    return np.asarray(rhos, dtype=float)
+
+
+def _weak_relation(part: pd.DataFrame) -> C.Claim:
+    """BiasAmp and ECE are related, weakly: per ε line, ``verdicts.within_bands`` of the runs' correlations
+    (``run_correlations``) with ``WEAK_BANDS``, combined over the lines by ``verdicts.combine``."""
+    claim = "BiasAmp and ECE are weakly related across model capacities (0 < |ρ| < ½)"
+    paper = "a (weak) relation"
+    lines = eps_lines(part)
+    if not lines:
+        return C.not_run(claim, paper, "no runs with 0 < ε < ½")
+    settings = {label: (run_correlations(rows), WEAK_BANDS) for label, rows in lines.items()}
+    return C.judged(claim, paper, V.combine(V.within_bands, settings))
 
 
 def _by_ece(part: pd.DataFrame, knob: str) -> tuple:

@@ -13,26 +13,42 @@ from ... import params as P
 from ... import verdicts as V
 from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
-from ...models import parse_model
 from ...sources import load_source
 from ...sweep import RunSpec
-from .protocol import DISPLAY, mean_text, model_for, recipe_for
+from .course import COURSE
+from .protocol import DISPLAY, PROTOCOL, PROTOCOL_PARAMETERS, mean_text, model_for, model_spec, recipe_for
 from .tasks import OverlayTask, make_overlay_task
 
 FIG10_ETA = [0.0, 0.2, 0.5, 0.8, 1.0]
 FIG11_ETA = [round(0.1 * i, 1) for i in range(11)]
-# The paper draws three ε in Fig. 11 without listing them; we take the range of the ε lines of its Fig. 3.
+# The paper draws three ε in Fig. 11 without listing them; the authors' configs (cifar10_overlay) train these.
 EPS_LINES = [0.2, 0.3, 0.4]
 
 
-def overlay_run(dataset: str, model: str, eta: float, eps: float, run: int, recipe, **tags) -> RunSpec:
+def overlay_run(
+    dataset: str,
+    model: str,
+    eta: float,
+    eps: float,
+    run: int,
+    recipe,
+    config: dict | None = None,
+    noise: float = 0.0,
+    validation_fraction: float = 0.0,
+    **tags,
+) -> RunSpec:
     """Run ``run`` of the overlay task: the four source classes, the pairs, initialisation and data order are
-    all seeded by ``run``, so runs that differ only in η or ε see the same class and group images."""
+    all seeded by ``run``, so runs that differ only in η or ε see the same class and group images. ``noise``
+    and ``validation_fraction`` are the course's knobs (``tasks.make_overlay_task``)."""
+    task = OverlayTask(
+        dataset=dataset, eta=eta, eps=eps, seed=run, noise=noise, validation_fraction=validation_fraction
+    )
     return RunSpec(
-        OverlayTask(dataset=dataset, eta=eta, eps=eps, seed=run),
-        parse_model(model),
+        task,
+        model_spec(model, config),
         recipe,
         seed=run,
+        evaluate_on=("validation", "test") if validation_fraction > 0 else ("test",),
         tags={"dataset": dataset, "model": model, "eta": eta, "eps": eps, "run": run, **tags},
     )
 
@@ -49,14 +65,20 @@ class HallRQ6(Chapter):
             "eps": [0.3],
             "runs": 2,
             "epochs": 2,
+            "noise": 0.0,
+            **PROTOCOL,
         },
+        # η of Fig. 10 (a subset of Fig. 11's grid); noise and epochs: the rules of ``course`` (class accuracy at
+        # η = 0 closest to 96%; the shortest length on the validation plateau).
         "course": {
             "dataset": "digits",
             "model": "resnet8",
-            "eta": [0.0, 0.25, 0.5, 0.75, 1.0],
+            "eta": FIG10_ETA,
             "eps": EPS_LINES,
-            "runs": 6,
-            "epochs": 40,
+            "runs": 4,
+            "epochs": COURSE.get("epochs_overlay", 40),
+            "noise": COURSE.get("noise", 0.0),
+            **PROTOCOL,
         },
         "paper": {
             "dataset": "cifar10",
@@ -65,6 +87,8 @@ class HallRQ6(Chapter):
             "eps": EPS_LINES,
             "runs": 20,
             "epochs": 500,
+            "noise": 0.0,
+            **PROTOCOL,
         },
     }
     parameters = {
@@ -74,14 +98,16 @@ class HallRQ6(Chapter):
         "eps": P.numbers(0, 0.5),
         "runs": P.integer(1, 1000),
         "epochs": P.integer(1),
+        "noise": P.number(0, 255),
+        **PROTOCOL_PARAMETERS,
     }
 
     def specs(self, config):
         dataset = config["dataset"]
-        recipe = recipe_for(dataset, config["epochs"])
+        recipe = recipe_for(dataset, config["epochs"], config)
         model = model_for(config["model"], dataset)
         return [
-            overlay_run(dataset, model, eta, eps, run, recipe)
+            overlay_run(dataset, model, eta, eps, run, recipe, config, noise=config["noise"])
             for eps in config["eps"]
             for eta in config["eta"]
             for run in run_ids(config)
@@ -136,20 +162,22 @@ class HallRQ6(Chapter):
 
 
 def eps_claims(part, eps: float, etas: list[float]) -> list[C.Claim]:
-    """Fig. 11's claims at one ε line (judged line by line, as the calibration models them), with the rules of
-    ``reprolib.verdicts``:
+    """Fig. 11's claims at one ε line (judged line by line, as the calibration models them), as the paper words
+    them, with the rules of ``reprolib.verdicts``:
 
-    1. Bias is dampened for small η: BiasAmp < 0 at every η < ½ (``negative``: a one-sided t-test per η,
-       combined over the η by ``combine``).
-    2. BiasAmp rises with η past ½: ``trend`` (rising) over the η ≥ ½, clustered by run (run r keeps its class
-       and group images at every η).
-    3. BiasAmp > 0 for large η: at every η > ½ (``positive``, combined as in 1).
+    1. "bias is dampened when it is relatively difficult to recognize group membership (i.e., when η is low)":
+       BiasAmp < 0 at the lowest η of the grid (``negative``, a one-sided t-test over runs);
+    2. "when η increases past … 0.5, the bias amplification starts to progressively increase": ``trend``
+       (rising) over the η ≥ ½, clustered by run (run r keeps its class and group images at every η);
+    3. "… and becomes positive for larger η": BiasAmp > 0 at the highest η of the grid (``positive``).
+
+    The paper states neither claim for *every* η below or above ½, so neither is tested there.
     """
 
     texts = [
-        (f"ε = {eps:g}: bias is dampened when the group is hard to see (BiasAmp < 0 for η < ½)", "< 0"),
-        (f"ε = {eps:g}: BiasAmp rises with η past ½", "increasing"),
-        (f"ε = {eps:g}: bias is amplified when the group is easy to see (BiasAmp > 0 for η > ½)", "> 0"),
+        (f"ε = {eps:g}: bias is dampened when the group is hard to see (BiasAmp < 0 at low η)", "< 0 at low η"),
+        (f"ε = {eps:g}: BiasAmp rises with η past ½", "progressively increases"),
+        (f"ε = {eps:g}: bias is amplified when the group is easy to see (BiasAmp > 0 at large η)", "> 0 at large η"),
     ]
     if part.empty:
         return [C.not_run(claim, paper, "no runs") for claim, paper in texts]
@@ -157,14 +185,18 @@ def eps_claims(part, eps: float, etas: list[float]) -> list[C.Claim]:
     def values(eta):
         return part.loc[np.isclose(part["eta"], eta), "metrics.bias_amplification"].to_numpy()
 
-    small, large = [e for e in etas if e < 0.5], [e for e in etas if e > 0.5]
+    low, high = min(etas), max(etas)
     rising = part[part["eta"] >= 0.5]
     return [
-        C.judged(*texts[0], V.negative({e: values(e) for e in small})) if small else C.not_run(*texts[0], "no η < ½"),
+        C.judged(*texts[0], V.negative({f"η = {low:g}": values(low)}))
+        if low < 0.5
+        else C.not_run(*texts[0], "no η < ½"),
         C.judged(*texts[1], V.trend(rising["eta"], rising["metrics.bias_amplification"], rising["run"], 1))
         if len([e for e in etas if e >= 0.5]) >= 2
         else C.not_run(*texts[1], "fewer than 2 η ≥ ½"),
-        C.judged(*texts[2], V.positive({e: values(e) for e in large})) if large else C.not_run(*texts[2], "no η > ½"),
+        C.judged(*texts[2], V.positive({f"η = {high:g}": values(high)}))
+        if high > 0.5
+        else C.not_run(*texts[2], "no η > ½"),
     ]
 
 

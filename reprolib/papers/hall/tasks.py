@@ -14,7 +14,19 @@ from ...sources import SOURCES, ImageSource, load_source
 from ...specs import TaskSpec, check_choice, check_range, register_task
 from ...tasks import Split, Task, channel_stats, draw_with_repeats, split_balanced, stratified_subsample
 
-__all__ = ["InversionTask", "OverlayTask", "make_inversion_task", "make_overlay_task", "overlay", "binary_bias_metrics"]
+__all__ = [
+    "InversionTask",
+    "OverlayTask",
+    "make_inversion_task",
+    "make_overlay_task",
+    "overlay",
+    "add_noise",
+    "binary_bias_metrics",
+]
+
+# Offsets of the generators of the course's difficulty knobs and validation split from the task's seed: separate
+# streams, so a task with the knobs off is exactly the task built before they existed.
+VALIDATION_STREAM, AMBIGUOUS_STREAM, NOISE_STREAM = 7_919, 104_729, 1_299_709
 
 
 @register_task("inversion")
@@ -29,16 +41,28 @@ class InversionTask(TaskSpec):
     seed: int = 0
     swap_roles: bool = False
     train_fraction: float = 1.0
+    ambiguous: float = 0.0
+    validation_fraction: float = 0.0
 
     def validate(self):
         check_choice("dataset", self.dataset, SOURCES.names())
         check_range("eps", self.eps, 0, 0.5)
         check_range("seed", self.seed, 0, None, integer=True)
         check_range("train_fraction", self.train_fraction, 0, 1, open_low=True)
+        check_range("ambiguous", self.ambiguous, 0, 0.5)
+        check_range("validation_fraction", self.validation_fraction, 0, 1, open_high=True)
 
     def build(self, data_root):
         source = load_source(self.dataset, root=data_root)
-        return make_inversion_task(source, self.eps, self.seed, self.swap_roles, self.train_fraction)
+        return make_inversion_task(
+            source,
+            self.eps,
+            self.seed,
+            self.swap_roles,
+            self.train_fraction,
+            ambiguous=self.ambiguous,
+            validation_fraction=self.validation_fraction,
+        )
 
 
 @register_task("overlay")
@@ -52,15 +76,22 @@ class OverlayTask(TaskSpec):
     eta: float = 0.5
     eps: float = 0.0
     seed: int = 0
+    noise: float = 0.0
+    validation_fraction: float = 0.0
 
     def validate(self):
         check_choice("dataset", self.dataset, SOURCES.names())
         check_range("eta", self.eta, 0, 1)
         check_range("eps", self.eps, 0, 0.5)
         check_range("seed", self.seed, 0, None, integer=True)
+        check_range("noise", self.noise, 0, 255)
+        check_range("validation_fraction", self.validation_fraction, 0, 1, open_high=True)
 
     def build(self, data_root):
-        return make_overlay_task(load_source(self.dataset, root=data_root), self.eta, self.eps, self.seed)
+        source = load_source(self.dataset, root=data_root)
+        return make_overlay_task(
+            source, self.eta, self.eps, self.seed, noise=self.noise, validation_fraction=self.validation_fraction
+        )
 
 
 @register_evaluator("binary_bias")
@@ -90,8 +121,41 @@ def _invert_split(images, source_labels, positive, eps, generator, swap_roles) -
     return Split(shown, labels, groups, source_labels)
 
 
+def hold_out(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, held out) indices: a stratified random share ``fraction`` of every class is held out as a
+    validation split, drawn from its own generator (the course's calibration runs judge on it, never on test)."""
+    generator = torch.Generator().manual_seed(seed + VALIDATION_STREAM)
+    held = torch.zeros(len(labels), dtype=torch.bool)
+    if fraction > 0:
+        held[stratified_subsample(labels, fraction, generator)] = True
+    return torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
+
+
+def preinvert(images: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """The course's group-difficulty knob: exactly round(share · n) random images are inverted *before* the
+    task inverts its own, so that, seen alone, their group cannot be told (a pre-inverted image the task inverts
+    looks original). It caps the accuracy of recognising inversion at 1 − share, independently of class and
+    group — the regime of CIFAR-100, whose inversion a ResNet recognises with 96% accuracy (Hall et al.,
+    footnote 1), on data whose uniform backgrounds make it trivial otherwise (footnote 2)."""
+    flip = split_balanced(len(images), share, generator)
+    return torch.where(flip[:, None, None, None], 255 - images, images)
+
+
+def add_noise(images: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """The course's class-difficulty knob: fixed additive Gaussian pixel noise of standard deviation ``sigma``
+    (on the 0–255 scale), drawn once per image, rounded and clipped to uint8."""
+    noisy = images.double() + sigma * torch.randn(images.shape, generator=generator, dtype=torch.float64)
+    return noisy.round().clamp(0, 255).to(torch.uint8)
+
+
 def make_inversion_task(
-    source: ImageSource, eps: float, seed: int, swap_roles: bool = False, train_fraction: float = 1.0
+    source: ImageSource,
+    eps: float,
+    seed: int,
+    swap_roles: bool = False,
+    train_fraction: float = 1.0,
+    ambiguous: float = 0.0,
+    validation_fraction: float = 0.0,
 ) -> Task:
     """The synthetic-bias task of Hall et al. (2022) §2.1.
 
@@ -100,6 +164,10 @@ def make_inversion_task(
     bias of strength 2ε. With ``swap_roles`` (RQ5b) the class is whether the image is inverted and the group is
     the binary object label. ``train_fraction`` keeps a stratified subsample of the training set (RQ3).
     Normalisation statistics are computed on the original, un-inverted training images.
+
+    Course knobs (both off by default, each from its own random stream): ``validation_fraction`` holds out a
+    stratified share of the training images as a validation split (before ``train_fraction``); ``ambiguous``
+    pre-inverts that share of every split's source images (``preinvert``).
     """
     if not 0 <= eps <= 0.5:
         raise ValueError(f"eps must lie in [0, 0.5], got {eps}")
@@ -108,15 +176,23 @@ def make_inversion_task(
     generator = torch.Generator().manual_seed(seed)
     positive = torch.zeros(source.num_classes, dtype=torch.bool)
     positive[torch.randperm(source.num_classes, generator=generator)[: source.num_classes // 2]] = True
-    train_images, train_labels = source.train_images, source.train_labels
+    kept, held = hold_out(source.train_labels, validation_fraction, seed)
+    train_images, train_labels = source.train_images[kept], source.train_labels[kept]
     if train_fraction < 1:
         keep = stratified_subsample(train_labels, train_fraction, generator)
         train_images, train_labels = train_images[keep], train_labels[keep]
     mean, std = channel_stats(train_images)
-    train = _invert_split(train_images, train_labels, positive, eps, generator, swap_roles)
-    test = _invert_split(source.test_images, source.test_labels, positive, eps, generator, swap_roles)
+    knob = torch.Generator().manual_seed(seed + AMBIGUOUS_STREAM)
+
+    def split(images, labels):
+        shown = preinvert(images, ambiguous, knob) if ambiguous > 0 else images
+        return _invert_split(shown, labels, positive, eps, generator, swap_roles)
+
+    train = split(train_images, train_labels)
+    test = split(source.test_images, source.test_labels)
+    validation = split(source.train_images[held], source.train_labels[held]) if len(held) else None
     info = {"positive_classes": torch.nonzero(positive).flatten().tolist()}
-    return Task(f"{source.name}-inversion", train, test, mean, std, info, evaluator="binary_bias")
+    return Task(f"{source.name}-inversion", train, test, mean, std, info, "binary_bias", validation)
 
 
 def overlay(group_images: torch.Tensor, class_images: torch.Tensor, eta: float) -> torch.Tensor:
@@ -148,7 +224,9 @@ def _overlay_split(images, source_labels, classes, group_classes, eta, eps, gene
     return Split(shown, labels, groups, source_labels[picked])
 
 
-def make_overlay_task(source: ImageSource, eta: float, eps: float, seed: int) -> Task:
+def make_overlay_task(
+    source: ImageSource, eta: float, eps: float, seed: int, noise: float = 0.0, validation_fraction: float = 0.0
+) -> Task:
     """The overlay task of Hall et al. (2022) RQ6, eq. (5): I = η·I_group + (1 − η)·I_class.
 
     A seeded random choice of four source classes: the first two form the binary task (negative t = 0,
@@ -157,6 +235,10 @@ def make_overlay_task(source: ImageSource, eta: float, eps: float, seed: int) ->
     ½ + ε, negatives in group b with rate ½ + ε (exact counts). η = 0 shows only the class image, η = 1 only
     the group image. The images drawn do not depend on η, so runs that differ only in η see the same pairs.
     Normalisation statistics are those of the whole source training set, equal for every η and seed.
+
+    Course knobs (off by default, each from its own random stream): ``validation_fraction`` holds out a
+    stratified share of the source training images, from which a validation split is built as the others;
+    ``noise`` adds fixed Gaussian pixel noise of that standard deviation to every blended image (``add_noise``).
     """
     if not 0 <= eta <= 1:
         raise ValueError(f"eta must lie in [0, 1], got {eta}")
@@ -168,7 +250,17 @@ def make_overlay_task(source: ImageSource, eta: float, eps: float, seed: int) ->
     chosen = torch.randperm(source.num_classes, generator=generator)[:4].tolist()
     classes, group_classes = chosen[:2], chosen[2:]
     mean, std = channel_stats(source.train_images)
-    train = _overlay_split(source.train_images, source.train_labels, classes, group_classes, eta, eps, generator)
-    test = _overlay_split(source.test_images, source.test_labels, classes, group_classes, eta, eps, generator)
+    kept, held = hold_out(source.train_labels, validation_fraction, seed)
+    knob = torch.Generator().manual_seed(seed + NOISE_STREAM)
+
+    def split(images, labels):
+        part = _overlay_split(images, labels, classes, group_classes, eta, eps, generator)
+        if noise == 0:
+            return part
+        return Split(add_noise(part.images, noise, knob), part.labels, part.groups, part.source_labels)
+
+    train = split(source.train_images[kept], source.train_labels[kept])
+    test = split(source.test_images, source.test_labels)
+    validation = split(source.train_images[held], source.train_labels[held]) if len(held) else None
     info = {"classes": classes, "group_classes": group_classes}
-    return Task(f"{source.name}-overlay", train, test, mean, std, info, evaluator="binary_bias")
+    return Task(f"{source.name}-overlay", train, test, mean, std, info, "binary_bias", validation)

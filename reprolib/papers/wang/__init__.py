@@ -1,6 +1,6 @@
 """Part II — Wang et al. (2019), "Balanced Datasets Are Not Enough": the multi-label stand-in for COCO with its
-``multilabel`` evaluator and ``multilabel_bce`` method (``standin.py``), the leakage attacker (``leakage.py``)
-and the chapters (W-F4 so far).
+``multilabel`` evaluator and ``multilabel_bce`` method (``standin.py``), the α-balanced splits (``splits.py``),
+the leakage attacker (``leakage.py``) and its stored runs (``attackers.py``), and the chapters.
 
 Importing this package registers all of them.
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import f4, leakage, standin  # noqa: F401 - they register
+from . import attackers, f4, f67, leakage, methods, real, splits, standin, t1, t2, t3, t45  # noqa: F401 - they register
 
 PAPER = register_paper(
     "wang",
@@ -22,3 +22,8 @@ PAPER = register_paper(
 )
 
 register_chapter(f4.CHAPTER)
+register_chapter(t1.CHAPTER)
+register_chapter(t2.CHAPTER)
+register_chapter(t3.CHAPTER)
+register_chapter(t45.CHAPTER)
+register_chapter(f67.CHAPTER)

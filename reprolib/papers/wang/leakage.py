@@ -6,6 +6,10 @@ whose mistakes are chance (§3, "Dataset Leakage"). The attacker (§4.1, "Models
 4-layer MLP with BatchNorm and LeakyReLU in between, Adam, batch 128, 100 epochs, the snapshot best on the dev
 split; attackers are trained and evaluated on gender-balanced data (§4.1, "Computing Leakage").
 
+Table 2 varies the attacker: ``depth`` 1 (one linear layer), 2 or 4, ``hidden`` 100 or 300, and the share of the
+training rows it sees (``balanced_indices(..., fraction=…)``). The stored attackers of the chapters are artifacts
+(``attackers.py``); this module holds the model and its training.
+
 The attacker is a second, small training on vectors, after (or, for λ_D, instead of) the image model; it trains
 here, with torch directly, rather than through ``reprolib.training``: that trainer is built for image tasks
 (uint8 image tensors, normalisation, augmentation, multi-run image models), and an attacker per (F1, seed) on a
@@ -38,8 +42,9 @@ ATTACKER = {"hidden": 300, "depth": 4, "epochs": 100, "batch_size": 128, "lr": 5
 
 class Attacker(nn.Module):
     """``depth`` linear layers (in → hidden → … → 2 logits) with BatchNorm and LeakyReLU between them (§4.1:
-    "a 4-layer multi-layer perceptron (MLP) with BatchNorm and LeakyReLU in between"). The paper gives no
-    width; ``hidden`` is this book's choice."""
+    "a 4-layer multi-layer perceptron (MLP) with BatchNorm and LeakyReLU in between"); ``depth=1`` is one linear
+    layer (Table 2's "1 layer"). §4.1 gives no width; 300 is the authors' code's default (Table 2 tries 100
+    and 300)."""
 
     def __init__(self, in_features: int, hidden: int = 300, depth: int = 4):
         super().__init__()
@@ -96,7 +101,7 @@ def train_attacker(
     _check("epochs", epochs, 1, integer=True)
     _check("batch_size", batch_size, 2, integer=True)
     _check("hidden", hidden, 1, integer=True)
-    _check("depth", depth, 2, integer=True)
+    _check("depth", depth, 1, integer=True)
     _check("lr", lr, 0, open_low=True)
     _check("seed", seed, 0, integer=True)
     x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
@@ -139,13 +144,16 @@ def _fit(x, g, dev_features, dev_groups, seed, epochs, lr, batch_size, hidden, d
     return AttackerResult(model, best[0], best[2])
 
 
-def balanced_indices(groups, seed: int) -> np.ndarray:
+def balanced_indices(groups, seed: int, fraction: float = 1.0) -> np.ndarray:
     """Sorted indices of a gender-balanced subset (§4.1: "Attackers are trained and evaluated with an equal
-    amount images of men and women"): every row of the smaller group and as many random rows (``seed``) of
-    the larger."""
+    amount images of men and women"): n = the size of the smaller group, then round(``fraction`` · n) random
+    rows (``seed``) of each group — every row of the smaller group at ``fraction=1`` (Table 2 trains on 75%,
+    50%, 25% of the data)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
     g = np.asarray(groups)
     members = [np.flatnonzero(g == v) for v in (0, 1)]
-    n = min(len(m) for m in members)
+    n = round(fraction * min(len(m) for m in members))
     if n == 0:
         raise ValueError("groups must hold both values 0 and 1 to balance them")
     rng = np.random.default_rng(seed)

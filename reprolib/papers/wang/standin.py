@@ -151,24 +151,37 @@ class CocoStandIn(TaskSpec):
 @register_evaluator("multilabel")
 def multilabel_metrics(task: Task, split: str, outputs: torch.Tensor) -> dict:
     """mAP (mean over labels of the average precision of the logits) and macro-F1 of the discrete predictions
-    (logit > 0, i.e. sigmoid > ½), Wang et al. §4.1 "Metrics". A label without a positive in the split has no
-    average precision and is left out of the mAP."""
-    labels = task.split(split).labels.numpy()
+    (logit > 0, i.e. sigmoid > ½), Wang et al. §4.1 "Metrics", over the first ``info["num_labels"]`` columns. A
+    label without a positive in the split has no average precision and is left out of the mAP. A further column
+    is a jointly predicted gender logit (``MultiLabelBCE(gender=True)``): its accuracy is ``gender_accuracy``."""
+    if isinstance(outputs, dict):  # a method that reports more than the logits (wang_adversarial's mask)
+        outputs = outputs["logits"]
+    part = task.split(split)
+    labels = part.labels.numpy()
+    k = labels.shape[1]
     scores = outputs.float().numpy()
     present = labels.sum(0) > 0
-    ap = [average_precision_score(labels[:, k], scores[:, k]) for k in np.flatnonzero(present)]
-    return {"mAP": float(np.mean(ap)) if ap else float("nan"), "F1": M.macro_f1(labels, scores > 0)}
+    ap = [average_precision_score(labels[:, j], scores[:, j]) for j in np.flatnonzero(present)]
+    metrics = {"mAP": float(np.mean(ap)) if ap else float("nan"), "F1": M.macro_f1(labels, scores[:, :k] > 0)}
+    if scores.shape[1] > k:
+        metrics["gender_accuracy"] = float(((scores[:, k] > 0) == part.groups.numpy().astype(bool)).mean())
+    return metrics
 
 
 class MultiLabelObjective(Objective):
-    """K sigmoid outputs, binary cross-entropy averaged over labels; reports the pre-activation logits (K, B, L)."""
+    """L sigmoid outputs, binary cross-entropy averaged over labels; with ``gender`` one more sigmoid output
+    predicts g, its cross-entropy counted as one more label. Reports the pre-activation logits (K, B, L[+1])."""
 
-    def __init__(self, num_labels: int):
-        self.num_outputs = num_labels
+    def __init__(self, num_labels: int, gender: bool = False):
+        self.num_outputs = num_labels + int(gender)
+        self.gender = gender
 
     def loss(self, model, extra, batch):
         logits = model(batch.x).float()
-        per_image = F.binary_cross_entropy_with_logits(logits, batch.labels.float(), reduction="none").mean(-1)
+        targets = batch.labels.float()
+        if self.gender:
+            targets = torch.cat([targets, batch.groups.float()[..., None]], -1)
+        per_image = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(-1)
         return per_image.mean(1)
 
     def predict(self, model, extra, x, groups):
@@ -179,8 +192,15 @@ class MultiLabelObjective(Objective):
 @dataclass(frozen=True)
 class MultiLabelBCE(MethodSpec):
     """Multi-label classification (Wang et al. §4.1): one sigmoid output per label of ``info["num_labels"]``,
-    binary cross-entropy; batch transforms that mix labels are not supported (the targets are the label vectors)."""
+    binary cross-entropy; batch transforms that mix labels are not supported (the targets are the label vectors).
+    ``gender=True`` predicts g jointly with the labels (Table 1's "original" rows, whose models predict gender
+    as one more output; the paper's CRF of Zhao et al. 2017 is chapter W-T3's)."""
+
+    gender: bool = False
+
+    def validate(self):
+        check(isinstance(self.gender, bool), f"gender must be true or false, got {self.gender!r}")
 
     @classmethod
     def objective(cls, specs, tasks):
-        return MultiLabelObjective(tasks[0].info["num_labels"])
+        return MultiLabelObjective(tasks[0].info["num_labels"], specs[0].gender)
