@@ -244,16 +244,18 @@ def mean_bias_amplification(train_bias, predicted_bias) -> float:
     return float((b_tilde - b_star)[counted].sum() / n_objects)
 
 
-def rank_k_accuracy(embeddings, identities, k: int = 1, probes=None) -> float:
+def rank_k_accuracy(embeddings, identities, k: int = 1, probes=None, gallery=None) -> float:
     """Rank-k identification accuracy by cosine similarity, every image a probe against the rest of the set
     (Cherepanova 2023, §5.3: "for each test image we treat the rest of the test set as gallery images").
 
     ``embeddings`` is (N, D), ``identities`` (N,). An image succeeds when one of its k most cosine-similar
     *other* images shows the same identity. Images whose identity has no other image cannot succeed and are
     left out of the fraction. ``probes``, an optional (N,) boolean mask, scores only those images as probes (the
-    thesis's per-group accuracies) while the gallery stays every other image. Ties are broken
-    deterministically: among equally similar images the one with the lower index ranks first. Returns NaN
-    when no probe has another image of its identity.
+    thesis's per-group accuracies) while the gallery stays every other image. ``gallery``, an optional (N,)
+    boolean mask, restricts what a probe is matched against to those images (Cherepanova 2023, §3.4: probes
+    held out, matched against the gallery only); a probe then needs a gallery image of its identity other than
+    itself to be scored. Ties are broken deterministically: among equally similar images the one with the lower
+    index ranks first. Returns NaN when no probe has another image of its identity.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -265,8 +267,10 @@ def rank_k_accuracy(embeddings, identities, k: int = 1, probes=None) -> float:
     if np.any(norms == 0):
         raise ValueError("embeddings must be non-zero: cosine similarity is undefined for a zero vector")
     unit = x / norms[:, None]
-    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    scored = counts[inverse] > 1
+    searched = np.ones(len(ids), dtype=bool) if gallery is None else _as_int_array(gallery, "gallery").astype(bool)
+    _, inverse = np.unique(ids, return_inverse=True)
+    in_gallery = np.bincount(inverse, weights=searched)  # gallery images of each identity
+    scored = in_gallery[inverse] - searched > 0  # another gallery image of the probe's identity
     if probes is not None:
         scored &= _as_int_array(probes, "probes").astype(bool)
     rows = np.flatnonzero(scored)
@@ -278,10 +282,12 @@ def rank_k_accuracy(embeddings, identities, k: int = 1, probes=None) -> float:
     for start in range(0, len(rows), block):
         probe = rows[start : start + block]
         similarity = unit[probe] @ unit.T
+        similarity[:, ~searched] = -np.inf
         similarity[np.arange(len(probe)), probe] = -np.inf
         kth = -np.partition(-similarity, top - 1, axis=1)[:, top - 1 : top]  # the k-th largest similarity
         above, tied = similarity > kth, similarity == kth
         free_slots = top - above.sum(1, keepdims=True)  # filled by the tied images of lowest index
         in_top = above | (tied & (np.cumsum(tied, axis=1) <= free_slots))
-        hits += int((in_top & (ids[None, :] == ids[probe, None])).any(1).sum())
+        candidate = searched[None, :] & (np.arange(len(x))[None, :] != probe[:, None])
+        hits += int((in_top & candidate & (ids[None, :] == ids[probe, None])).any(1).sum())
     return hits / len(rows)

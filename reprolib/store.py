@@ -1,6 +1,7 @@
 """The results store: one JSON record per run, keyed by a hash of the run's full configuration.
 
-Layout: ``<root>/<key>.json``, ``<root>/<key>.outputs.npz`` when a run keeps its per-example outputs, plus
+Layout: ``<root>/<key>.json``, ``<root>/<key>.outputs.npz`` when a run keeps its per-example outputs,
+``<root>/<key>.model.npz`` when it keeps its final weights, plus
 ``<root>/<key>.running`` while a process trains that run. A record is written to a temporary file in the same
 folder and renamed into place (``os.replace`` is atomic on POSIX), so a reader never sees half a record and
 concurrent writers never corrupt each other. Records are plain JSON: ``ResultsStore(root).frame()`` or
@@ -126,27 +127,46 @@ class ResultsStore:
     def outputs_path(self, key: str) -> Path:
         return self.root / f"{key}.outputs.npz"
 
-    def put_outputs(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
-        """Store a run's per-example outputs (named arrays, e.g. ``test/probs``) beside its record, compressed and
-        written atomically; returns the file's path."""
+    def _write_arrays(self, path: Path, arrays: dict[str, np.ndarray]) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, **arrays)
-            os.replace(tmp, self.outputs_path(key))
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return self.outputs_path(key)
+        return path
 
-    def get_outputs(self, key: str) -> dict[str, np.ndarray]:
-        """A run's stored per-example outputs (``RunSpec(keep_outputs=True)``); {} when none were kept."""
+    @staticmethod
+    def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         try:
-            with np.load(self.outputs_path(key)) as data:
+            with np.load(path) as data:
                 return {name: data[name] for name in data.files}
         except FileNotFoundError:
             return {}
+
+    def put_outputs(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Store a run's per-example outputs (named arrays, e.g. ``test/probs``) beside its record, compressed and
+        written atomically; returns the file's path."""
+        return self._write_arrays(self.outputs_path(key), arrays)
+
+    def get_outputs(self, key: str) -> dict[str, np.ndarray]:
+        """A run's stored per-example outputs (``RunSpec(keep_outputs=True)``); {} when none were kept."""
+        return self._read_arrays(self.outputs_path(key))
+
+    def model_path(self, key: str) -> Path:
+        return self.root / f"{key}.model.npz"
+
+    def put_model(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Store a run's final weights (its model's state, one array per name, and what rebuilds it) beside its
+        record, compressed and written atomically; returns the file's path."""
+        return self._write_arrays(self.model_path(key), arrays)
+
+    def get_model(self, key: str) -> dict[str, np.ndarray]:
+        """A run's stored final weights (``RunSpec(keep_model=True)``); {} when none were kept."""
+        return self._read_arrays(self.model_path(key))
 
     def marker_path(self, key: str) -> Path:
         return self.root / f"{key}.running"

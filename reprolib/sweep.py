@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .evaluation import evaluate_outputs
+from .models import create_model
 from .objectives import BinaryCE
 from .specs import MethodSpec, ModelSpec, TaskSpec, strip_versions
 from .store import ResultsStore, config_key, using_store
@@ -38,6 +39,8 @@ from .training import TRAINER_VERSION, Checkpoint, EpochEnd, Recipe, select_run,
 __all__ = [
     "RunSpec",
     "run_sweep",
+    "TrainedModel",
+    "load_model",
     "build_task",
     "resolve_device",
     "group_key",
@@ -67,6 +70,7 @@ class RunSpec:
     evaluate_on: tuple[str, ...] = ("test",)  # splits whose metrics the record carries
     keep_outputs: bool = False  # store every example's outputs on those splits beside the record
     tags: dict = field(default_factory=dict)
+    keep_model: bool = False  # store the run's final weights beside the record (``load_model`` rebuilds it)
 
     def __post_init__(self):
         bad = [s for s in self.evaluate_on if s not in SPLITS]
@@ -86,7 +90,7 @@ class RunSpec:
             "evaluate_on": list(self.evaluate_on),
             "keep_outputs": self.keep_outputs,
             "trainer": TRAINER_VERSION,
-        }
+        } | ({"keep_model": True} if self.keep_model else {})  # absent when False: older runs keep their keys
 
     @functools.cached_property
     def key(self) -> str:
@@ -111,6 +115,7 @@ class RunSpec:
             tuple(values["evaluate_on"]),
             values["keep_outputs"],
             values.get("tags", {}),
+            values.get("keep_model", False),
         )
 
 
@@ -273,12 +278,56 @@ def _arrays(outputs: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
+MODEL_META = ("meta/in_shape", "meta/num_outputs", "meta/mean", "meta/std")  # what rebuilds a stored model
+
+
+def _model_arrays(state: dict, task: Task, objective) -> dict[str, np.ndarray]:
+    """A run's final weights with what rebuilds its model: the input shape, the number of outputs, and the
+    per-channel mean and std its inputs were standardised with."""
+    arrays = {f"state/{name}": value.numpy() for name, value in state.items()}
+    arrays["meta/in_shape"] = np.asarray(task.image_shape)
+    arrays["meta/num_outputs"] = np.asarray(objective.num_outputs)
+    arrays["meta/mean"], arrays["meta/std"] = np.asarray(task.mean), np.asarray(task.std)
+    return arrays
+
+
+class TrainedModel(torch.nn.Module):
+    """A stored run's model as a plain network (eval mode): images (B, C, H, W) on the [0, 1] scale, standardised
+    as in training, → the model's outputs (B, …) (a face model's embedding, a classifier's logits)."""
+
+    def __init__(self, model: torch.nn.Module, mean, std):
+        super().__init__()
+        self.model = model.eval()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32)[None, :, None, None])
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32)[None, :, None, None])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(((x - self.mean) / self.std)[None])[0]
+
+
+def load_model(key: str, store: ResultsStore) -> TrainedModel:
+    """The model of the stored run ``key`` with its final weights (the run made with ``RunSpec(keep_model=True)``),
+    rebuilt as a one-run model; its parameters do not require gradients. Raises ``KeyError`` naming the run when
+    its weights are not in ``store``."""
+    record, arrays = store.get(key), store.get_model(key)
+    if record is None or not arrays:
+        raise KeyError(f"run {key} has no stored weights in {store.root}: train it with RunSpec(keep_model=True)")
+    config = record["config"]
+    shape, outputs = tuple(int(v) for v in arrays["meta/in_shape"]), int(arrays["meta/num_outputs"])
+    model = create_model(ModelSpec.from_dict(config["model"]), [config["seed"]], shape, outputs)
+    state = {name[len("state/") :]: torch.from_numpy(v) for name, v in arrays.items() if name.startswith("state/")}
+    model.load_state_dict(state)
+    model.requires_grad_(False)
+    return TrainedModel(model, arrays["meta/mean"], arrays["meta/std"])
+
+
 def _train_group(group: list[RunSpec], tasks: list[Task], device, store: ResultsStore, bar) -> None:
     recorder = _CurveRecorder(tasks) if group[0].curves else None
     callbacks = [recorder] if recorder else []
     checkpoint = Checkpoint(
         store.root / "checkpoints" / f"{config_key([s.key for s in group])}.pt", _checkpoint_seconds()
     )
+    objective = objective_for(group, tasks)
     outputs = train_runs(
         tasks,
         group[0].model,
@@ -287,9 +336,10 @@ def _train_group(group: list[RunSpec], tasks: list[Task], device, store: Results
         weight_decays=[s.recipe.weight_decay for s in group],
         device=device,
         callbacks=[*callbacks, lambda event: bar.update(len(group))],
-        objective=objective_for(group, tasks),
+        objective=objective,
         evaluate_on=group[0].evaluate_on,
         checkpoint=checkpoint,
+        keep_model=group[0].keep_model,
     )
     bar.update(len(group) * outputs[0].extras.get("resumed_from_epoch", 0))
     environment = _environment(device, len(group))
@@ -308,6 +358,8 @@ def _train_group(group: list[RunSpec], tasks: list[Task], device, store: Results
         }
         if spec.keep_outputs:
             record["outputs"] = store.put_outputs(spec.key, _arrays(out.outputs)).name
+        if spec.keep_model:
+            record["model"] = store.put_model(spec.key, _model_arrays(out.model_state, task, objective)).name
         store.put(record)
     checkpoint.remove()
 

@@ -36,6 +36,7 @@ __all__ = [
     "Recipe",
     "EpochEnd",
     "RunOutput",
+    "run_state",
     "Checkpoint",
     "train_runs",
     "learning_rate",
@@ -166,6 +167,17 @@ class RunOutput:
     train_loss: float
     seconds: float
     extras: dict = field(default_factory=dict)
+    model_state: dict | None = None  # with ``keep_model``: this run's final weights as a one-run model's state
+
+
+def run_state(model: torch.nn.Module, k: int, k_runs: int) -> dict[str, torch.Tensor]:
+    """Run k's part of a K-run model's state, on the CPU: the state of the one-run model of the same spec. Every
+    parameter and buffer of a K-run model leads with K equal blocks, one per run (``reprolib.models``); scalars
+    (BatchNorm's step counter) are shared."""
+    return {
+        name: (value.chunk(k_runs, dim=0)[k] if value.dim() else value).detach().cpu().contiguous().clone()
+        for name, value in model.state_dict().items()
+    }
 
 
 class Checkpoint:
@@ -288,6 +300,7 @@ def train_runs(
     objective: Objective | None = None,
     evaluate_on: Sequence[str] = ("test",),
     checkpoint: Checkpoint | None = None,
+    keep_model: bool = False,
 ) -> list[RunOutput]:
     """Train one run per (task, seed) of the architecture ``model_spec`` with ``recipe``, all at once.
 
@@ -295,7 +308,8 @@ def train_runs(
     with the number of images processed (summed over runs). ``objective`` (default ``BinaryCrossEntropy``) sets
     the loss, the extra trainable modules and the outputs. ``evaluate_on`` names the splits whose outputs are
     returned after training (``train``, ``validation``, ``test``). With ``checkpoint``, the state is saved every
-    few minutes and training resumes from a saved state. Returns one ``RunOutput`` per run, in order.
+    few minutes and training resumes from a saved state. With ``keep_model``, each ``RunOutput`` carries its run's
+    final weights (``run_state``). Returns one ``RunOutput`` per run, in order.
     """
     if len(tasks) != len(seeds):
         raise ValueError(f"one seed per task: got {len(tasks)} tasks and {len(seeds)} seeds")
@@ -413,6 +427,12 @@ def train_runs(
     if state is not None:
         speed["resumed_from_epoch"] = first_epoch
     return [
-        RunOutput({split: select_run(out, k) for split, out in outputs.items()}, float(last_loss[k]), seconds, speed)
+        RunOutput(
+            {split: select_run(out, k) for split, out in outputs.items()},
+            float(last_loss[k]),
+            seconds,
+            speed,
+            run_state(model, k, k_runs) if keep_model else None,
+        )
         for k in range(k_runs)
     ]

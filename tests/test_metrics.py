@@ -335,6 +335,22 @@ def test_rank_k_accuracy_probes_keep_the_whole_gallery():
     assert rank_k_accuracy(EMBEDDINGS, IDENTITIES, k=2, probes=probes) == pytest.approx(1 / 2)
 
 
+def test_rank_k_accuracy_matches_probes_against_the_gallery_only():
+    from reprolib.metrics import rank_k_accuracy
+
+    # probes 1 (18.4°, identity 0) and 4 (45°, identity 1) against gallery 0 (0°), 2 (90°), 3 (71.6°): 1 → 0 (hit);
+    # 4 → 3 (26.6°, identity 2), then 0 and 2 tied at 45°, lower index first (hit at rank 3)
+    probes, gallery = [False, True, False, False, True], [True, False, True, True, False]
+    for k, expected in ((1, 1 / 2), (2, 1 / 2), (3, 2 / 2)):
+        assert rank_k_accuracy(EMBEDDINGS, IDENTITIES, k=k, probes=probes, gallery=gallery) == pytest.approx(expected)
+    # a probe inside the gallery is never its own match; probes 0 and 1 have no gallery image of identity 0 and are
+    # left out; probe 4 → 3 (miss), then 2 (hit)
+    probes, gallery = [True, True, False, False, True], [False, False, True, True, True]
+    assert rank_k_accuracy(EMBEDDINGS, IDENTITIES, k=1, probes=probes, gallery=gallery) == 0.0
+    assert rank_k_accuracy(EMBEDDINGS, IDENTITIES, k=2, probes=probes, gallery=gallery) == 1.0
+    assert np.isnan(rank_k_accuracy(EMBEDDINGS, IDENTITIES, probes=[True] * 2 + [False] * 3, gallery=gallery))
+
+
 def test_rank_k_accuracy_without_any_pair_is_nan():
     from reprolib.metrics import rank_k_accuracy
 

@@ -275,6 +275,29 @@ def test_a_run_can_keep_its_per_example_outputs(tmp_path):
     assert store.get_outputs(specs(1, eps=(0.1,))[0].key) == {}
 
 
+def test_a_run_can_keep_its_final_weights_and_be_rebuilt(tmp_path):
+    import torch
+
+    from reprolib.sweep import load_model
+
+    store = ResultsStore(tmp_path)
+    kept = [dataclasses.replace(s, keep_outputs=True, keep_model=True) for s in specs(2, eps=(0.3,))]
+    plain = specs(1, eps=(0.3,))[0]
+    assert "keep_model" not in plain.config() and kept[0].key != dataclasses.replace(kept[0], keep_model=False).key
+    assert RunSpec.from_dict(json.loads(json.dumps(kept[0].to_dict()))).key == kept[0].key
+    run_sweep(kept, store, progress=False)  # both runs train together in one two-run model
+    for spec in kept:  # each rebuilt one-run model gives back its own run's stored test outputs
+        images = spec.task.build(None).test.images.float() / 255
+        model = load_model(spec.key, store)
+        with torch.no_grad():
+            probs = torch.sigmoid(model(images)[:, 0]).numpy()
+        assert store.get(spec.key)["model"] == f"{spec.key}.model.npz"
+        assert probs == pytest.approx(store.get_outputs(spec.key)["test"], abs=1e-5)
+        assert not any(p.requires_grad for p in model.parameters())
+    with pytest.raises(KeyError, match=f"run {plain.key} has no stored weights"):
+        load_model(plain.key, store)
+
+
 def test_force_trains_a_stored_run_again(tmp_path):
     store = ResultsStore(tmp_path)
     todo = specs(1, eps=(0.2,))

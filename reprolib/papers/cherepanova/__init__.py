@@ -1,6 +1,8 @@
 """Part IV — Cherepanova (2023), "Adversarial Robustness and Fairness in Deep Learning" (PhD thesis, University of
-Maryland). Chapter 4 of the thesis (Borgnia et al., ICASSP 2021): strong data augmentation as a defence against
-backdoor and targeted poisoning attacks.
+Maryland). Chapter 3 of the thesis (Cherepanova et al., ICLR 2021): LowKey, adversarial filters against face
+recognition — the attack as a stored artifact (``lowkey``) and the chapter ``c3`` (C-3-LOWKEY), on victims trained
+with the face identification pieces below (IR and ResNet backbones, ``face_models``). Chapter 4 (Borgnia et al.,
+ICASSP 2021): strong data augmentation as a defence against backdoor and targeted poisoning attacks.
 
 Chapters 5 and 6 (face identification: dataset imbalance, and train-time fairness interventions): identity
 populations and their exact compositions with the ``identification`` evaluator (``faces``), the ``margin_softmax``
@@ -21,6 +23,7 @@ from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
 from . import (  # noqa: F401 - they register
     backdoor,
+    c3,
     c4_t1,
     c5,
     c6,
@@ -30,6 +33,7 @@ from . import (  # noqa: F401 - they register
     face_models,
     faces,
     fairness_penalties,
+    lowkey,
     margins,
     sirn,
     transforms,
@@ -45,6 +49,7 @@ PAPER = register_paper(
     ),
 )
 
+register_chapter(c3.CHAPTER)
 register_chapter(c4_t1.CHAPTER)
 for chapter in c5.CHAPTERS:
     register_chapter(chapter)

@@ -1,14 +1,20 @@
-"""The thesis's face-recognition feature extractors as K-run models (thesis §5.3, §6.3.1): MobileFaceNet (Chen et
-al. 2018) and bottleneck ResNets of depth 50 and 152 (He et al. 2016), each ending in an embedding layer with
-batch normalisation, as face recognition libraries do (face.evoLVe, which the thesis's code modifies, §6.9.2).
+"""The thesis's face-recognition feature extractors as K-run models (thesis §3.4, §5.3, §6.3.1): MobileFaceNet
+(Chen et al. 2018), bottleneck ResNets (He et al. 2016) and improved-residual ResNets, "IR" (Deng et al. 2019),
+each ending in an embedding layer with batch normalisation, as face recognition libraries do (face.evoLVe, which
+the thesis's code uses and modifies, §3.8.1, §6.9.2).
+
+Depths: the thesis's 50 and 152 (ResNet blocks per stage (3, 4, 6, 3) and (3, 8, 36, 3); IR (3, 4, 14, 3) and
+(3, 8, 36, 3), face.evoLVe's ``get_blocks``), and two shallow ones per family for CPU-sized chapters: one or
+two blocks per stage (ResNet-14 and -26, three convolutions per block; IR-10 and -18, two per block).
 
 As in ``reprolib.models``, K runs train at once: a dense convolution is a grouped convolution with K groups over
-K·C channels, a depthwise one has K·C groups, and run k sees only its own channels. Only the ``paper`` presets
-use them (112 × 112 CelebA faces, a GPU); ``course`` uses the core's perceptron.
+K·C channels, a depthwise one has K·C groups, and run k sees only its own channels. Chapters 5 and 6 use them at
+``paper`` only (112 × 112 CelebA faces, a GPU); chapter 3 (C-3-LOWKEY) uses the shallow ones at ``course``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -17,11 +23,20 @@ from torch import nn
 from ...models import MultiLinear
 from ...specs import ModelSpec, check, check_range, register_model
 
-__all__ = ["MobileFaceNet", "FaceResNet", "EmbeddingLayer", "MOBILEFACENET_BLOCKS", "FACE_RESNET_BLOCKS"]
+__all__ = [
+    "MobileFaceNet",
+    "FaceResNet",
+    "FaceIR",
+    "EmbeddingLayer",
+    "MOBILEFACENET_BLOCKS",
+    "FACE_RESNET_BLOCKS",
+    "FACE_IR_BLOCKS",
+]
 
 # (expansion t, output channels as a multiple of the base width c/64, repeats n, stride s): Chen et al., Table 1
 MOBILEFACENET_BLOCKS = ((2, 1, 5, 2), (4, 2, 1, 2), (2, 2, 6, 1), (4, 2, 1, 2), (2, 2, 2, 1))
-FACE_RESNET_BLOCKS = {50: (3, 4, 6, 3), 152: (3, 8, 36, 3)}
+FACE_RESNET_BLOCKS = {14: (1, 1, 1, 1), 26: (2, 2, 2, 2), 50: (3, 4, 6, 3), 152: (3, 8, 36, 3)}
+FACE_IR_BLOCKS = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 50: (3, 4, 14, 3), 152: (3, 8, 36, 3)}
 
 
 def _conv(k, cin, cout, kernel, stride=1, depthwise=False):
@@ -140,6 +155,54 @@ class _FaceResNet(nn.Module):
         return self.embedding(self.features(_grouped_input(x)).mean((2, 3)))
 
 
+class _IRUnit(nn.Module):
+    """The improved residual unit (Deng et al. 2019, Fig. 7; face.evoLVe's ``bottleneck_IR``): BN → 3×3 conv →
+    PReLU → 3×3 conv (the stride) → BN, plus a shortcut (subsampling, or a strided 1×1 conv with BN when the
+    width changes)."""
+
+    def __init__(self, k, cin, cout, stride):
+        super().__init__()
+        self.stride = stride
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(k * cin),
+            _conv(k, cin, cout, 3),
+            nn.PReLU(k * cout),
+            _conv(k, cout, cout, 3, stride),
+            nn.BatchNorm2d(k * cout),
+        )
+        self.projection = (
+            nn.Sequential(_conv(k, cin, cout, 1, stride), nn.BatchNorm2d(k * cout)) if cin != cout else None
+        )
+
+    def forward(self, x):
+        shortcut = self.projection(x) if self.projection is not None else x[:, :, :: self.stride, :: self.stride]
+        return self.body(x) + shortcut
+
+
+class _FaceIR(nn.Module):
+    """IR backbone (face.evoLVe's ``Backbone``): 3×3 conv → BN → PReLU, four stages of IR units (widths w, 2w, 4w,
+    8w, the first unit of each strided), then BN and the flattened maps into the embedding layer. face.evoLVe's
+    dropout before the embedding is left out: its draws would come from the global generator, not the run's."""
+
+    def __init__(self, k, in_shape, dim, width, blocks):
+        super().__init__()
+        c, h, w = in_shape
+        layers = [_conv(k, c, width, 3), nn.BatchNorm2d(k * width), nn.PReLU(k * width)]
+        cin = width
+        for stage, n in enumerate(blocks):
+            for i in range(n):
+                layers.append(_IRUnit(k, cin, width * 2**stage, 2 if i == 0 else 1))
+                cin = width * 2**stage
+        layers.append(nn.BatchNorm2d(k * cin))
+        self.features = nn.Sequential(*layers)
+        side_h, side_w = -(-h // 16), -(-w // 16)  # four stride-2 stages
+        self.embedding = EmbeddingLayer(k, cin * side_h * side_w, dim)
+        self.num_runs = k
+
+    def forward(self, x):
+        return self.embedding(self.features(_grouped_input(x)).flatten(1))
+
+
 @register_model("mobilefacenet")
 @dataclass(frozen=True)
 class MobileFaceNet(ModelSpec):
@@ -156,17 +219,23 @@ class MobileFaceNet(ModelSpec):
         return _MobileFaceNet(num_runs, in_shape, num_outputs, self.width)
 
 
+def _depth_from_name(name: str, prefix: str, depths) -> int | None:
+    match = re.fullmatch(rf"{prefix}(\d+)", name)
+    return int(match.group(1)) if match and int(match.group(1)) in depths else None
+
+
 @register_model("face_resnet")
 @dataclass(frozen=True)
 class FaceResNet(ModelSpec):
-    """A bottleneck ResNet (He et al. 2016) of depth 50 or 152 as a face feature extractor (thesis §5.3, §6.3.1),
-    ending in a batch-normalised linear embedding; ``face_resnet50`` and ``face_resnet152`` name it."""
+    """A bottleneck ResNet (He et al. 2016) as a face feature extractor (thesis §3.4, §5.3, §6.3.1), ending in a
+    batch-normalised linear embedding; ``face_resnet<depth>`` names it (depths: ``FACE_RESNET_BLOCKS``)."""
 
     depth: int = 50
     width: int = 64
 
     def validate(self):
-        check(self.depth in FACE_RESNET_BLOCKS, f"depth must be 50 or 152, got {self.depth}")
+        depths = ", ".join(map(str, FACE_RESNET_BLOCKS))
+        check(self.depth in FACE_RESNET_BLOCKS, f"depth must be one of {depths}, got {self.depth}")
         check_range("width", self.width, 4, 512, integer=True)
 
     def build(self, num_runs, in_shape, num_outputs):
@@ -174,4 +243,29 @@ class FaceResNet(ModelSpec):
 
     @classmethod
     def from_name(cls, name):
-        return {"face_resnet50": cls(depth=50), "face_resnet152": cls(depth=152)}.get(name)
+        depth = _depth_from_name(name, "face_resnet", FACE_RESNET_BLOCKS)
+        return cls(depth=depth) if depth else None
+
+
+@register_model("face_ir")
+@dataclass(frozen=True)
+class FaceIR(ModelSpec):
+    """An improved-residual ResNet, "IR" (Deng et al. 2019; the thesis's IR-50 and IR-152, §3.4), ending in a
+    batch-normalised linear embedding of the flattened final maps; ``face_ir<depth>`` names it (depths:
+    ``FACE_IR_BLOCKS``)."""
+
+    depth: int = 50
+    width: int = 64
+
+    def validate(self):
+        depths = ", ".join(map(str, FACE_IR_BLOCKS))
+        check(self.depth in FACE_IR_BLOCKS, f"depth must be one of {depths}, got {self.depth}")
+        check_range("width", self.width, 4, 512, integer=True)
+
+    def build(self, num_runs, in_shape, num_outputs):
+        return _FaceIR(num_runs, in_shape, num_outputs, self.width, FACE_IR_BLOCKS[self.depth])
+
+    @classmethod
+    def from_name(cls, name):
+        depth = _depth_from_name(name, "face_ir", FACE_IR_BLOCKS)
+        return cls(depth=depth) if depth else None
