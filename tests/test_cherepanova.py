@@ -12,7 +12,8 @@ from reprolib.evaluation import evaluate_outputs
 from reprolib.models import MLP
 from reprolib.objectives import CrossEntropy
 from reprolib.papers.cherepanova.backdoor import PatchBackdoorTask, add_patch, patch_side, upscale
-from reprolib.papers.cherepanova.c4_t1 import CHAPTER, DEFENCES, target_class
+from reprolib.papers.cherepanova import rules
+from reprolib.papers.cherepanova.c4_t1 import CHAPTER, DEFENCES, PILOT_RUNS, TRIGGER_CANDIDATES, target_class
 from reprolib.papers.cherepanova.transforms import CutMix, Cutout, KWayMixup, Mixup
 from reprolib.params import ParameterError
 from reprolib.sources import load_source
@@ -192,8 +193,14 @@ def test_every_preset_configures_and_pairs_runs_across_defences():
     for preset in CHAPTER.presets:
         config = CHAPTER.configure(preset)
         specs = CHAPTER.specs(config)
-        assert len(specs) == len(config["defences"]) * len(config["poisoned_shares"]) * config["runs"]
-        for spec in specs:
+        table = [s for s in specs if s.tags["stage"] == "table"]
+        pilot = [s for s in specs if s.tags["stage"] == "pilot"]
+        assert len(table) == len(config["defences"]) * len(config["poisoned_shares"]) * config["runs"]
+        assert len(pilot) == len(TRIGGER_CANDIDATES) * len(PILOT_RUNS)
+        assert all(s.recipe.batch_transform is None and s.task.poisoned_share == 1.0 for s in pilot)
+        assert not {s.seed for s in pilot} & {s.seed for s in table}  # the pilot never reuses the table's runs
+        assert all(s.task.trigger == config["trigger"] for s in table)
+        for spec in table:
             assert spec.task.target_class == target_class(spec.tags["run"]) and spec.task.seed == spec.seed
             assert spec.recipe.batch_transform == DEFENCES[spec.tags["defence"]]
     assert [target_class(r) for r in range(4)] == [target_class(r) for r in range(4)]
@@ -206,6 +213,7 @@ def _frame(success: dict, accuracy: dict, runs: int = 4) -> pd.DataFrame:
             noise = 0.01 * ((run * 7) % 3 - 1)
             rows.append(
                 {
+                    "stage": "table",
                     "defence": defence,
                     "share": share,
                     "run": run,
@@ -237,7 +245,57 @@ def test_claims_against_the_thesis_are_not_reproduced_and_missing_defences_not_r
     success = {(d, s): v for s in ("100%", "10%") for d, v in (("none", 0.02), ("mixup", 0.02), ("cutmix", 0.5))}
     claims = CHAPTER.claims(_frame(success, {"none": 0.9, "mixup": 0.85, "cutmix": 0.8}), config)
     assert claims["verdict"].tolist() == ["not reproduced"] * 3 + ["inconclusive"]
-    assert claims["measured"].iloc[3].endswith("the backdoor did not succeed without a defence")
+    assert claims["measured"].iloc[3].startswith("without a defence +0.0175")
     config = CHAPTER.configure("smoke", defences=["none"], poisoned_shares=[0.1])
     claims = CHAPTER.claims(_frame({("none", "10%"): 0.2}, {"none": 0.9}), config)
     assert claims["verdict"].tolist() == ["not run at this scale"] * 4
+
+
+def test_the_pilot_rule_picks_the_smallest_trigger_above_one_half_and_ignores_the_table():
+    config = CHAPTER.configure("smoke")
+    rows = [
+        {"stage": "pilot", "trigger": t, "run": r, "metrics.success": v}
+        for t, v in zip(TRIGGER_CANDIDATES, (0.01, 0.45, 0.7, 0.99), strict=True)
+        for r in PILOT_RUNS
+    ]
+    rows.append({"stage": "table", "trigger": None, "run": 0, "metrics.success": 1.0})
+    results = pd.DataFrame(rows)
+    assert CHAPTER.pilot_choice(results) == 12 / 32
+    table = CHAPTER.pilot_table(results, config)
+    assert table["passes (> 50%)"].tolist() == [False, False, True, True]
+    assert table["patch (pixels)"].tolist() == ["2 × 2", "4 × 4", "6 × 6", "8 × 8"]  # at 16 × 16
+    assert CHAPTER.pilot_choice(results[results["trigger"] != 12 / 32].assign(**{"metrics.success": 0.5})) is None
+
+
+def test_the_task_patch_follows_its_trigger_field():
+    task = PatchBackdoorTask(size=16, poisoned_share=1.0, target_class=0, seed=0, trigger=12 / 32).build(None)
+    poisoned = task.train.images[task.train.groups == 1]
+    assert task.info["patch_side"] == 6
+    assert (poisoned[:, 0, 10:, 10:] == add_patch(poisoned, 12 / 32)[:, 0, 10:, 10:]).all()
+    assert poisoned[0, 0, 10, 10] == 255 and poisoned[0, 0, 10, 11] == 0
+
+
+# --- the calibrated rules ----------------------------------------------------------------------------------
+
+
+def test_the_new_rules_are_calibrated_false_reproduced_at_most_5_percent():
+    rates = rules.calibration(runs=4, draws=20_000, seed=0)
+    assert set(rates) == {"rate_lower", "defence_fails (attack fails)", "defence_fails (defence works)"}
+    assert all(rate <= 0.05 for rate in rates.values()), rates
+
+
+def test_rate_lower_is_the_exact_sign_test_on_discordant_pairs():
+    # 5 discordant pairs all for the claim: p = 0.5**5 = 0.031 < 0.05; 4 of them: p = 0.0625, inconclusive
+    a, b = [0, 0, 0, 0, 0, 1, 1], [1, 1, 1, 1, 1, 1, 1]
+    verdict = rules.rate_lower(a, b)
+    assert verdict.verdict == "reproduced" and "p=0.0312" in verdict.measured
+    assert rules.rate_lower(a[1:], b[1:]).verdict == "inconclusive"
+    assert rules.rate_lower(b, a).verdict == "not reproduced"
+    assert rules.rate_lower([], []).verdict == "not run at this scale"
+
+
+def test_defence_fails_needs_the_attack_to_work():
+    works = [0.9, 0.95, 1.0, 0.92]
+    assert rules.defence_fails(works, [0.91, 0.94, 0.99, 0.93], 0.1).verdict == "reproduced"
+    assert rules.defence_fails(works, [0.3, 0.2, 0.25, 0.3], 0.1).verdict == "not reproduced"
+    assert rules.defence_fails([0.0, 0.01, 0.02, 0.0], [0.0, 0.01, 0.02, 0.01], 0.1).verdict == "inconclusive"
