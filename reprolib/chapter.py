@@ -18,14 +18,13 @@ import pandas as pd
 from . import params as P
 from .params import Check, ParameterError
 from .registry import Registry
-from .store import ResultsStore
+from .store import RESULTS_ONLY, ResultsStore, current_store, using_store
 from .sweep import RunSpec, run_sweep
 
 __all__ = ["Chapter", "PRESETS", "ParameterError", "ResultsMissing", "RESULTS_ONLY", "CHAPTERS", "register_chapter"]
 
 PRESETS = ("smoke", "course", "paper")
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS_ONLY = "REPROLIB_RESULTS_ONLY"  # set by `reprolib book`, `batch`, and `run` with submitit: never train
 
 
 class ResultsMissing(RuntimeError):
@@ -91,11 +90,12 @@ class Chapter:
 
         With ``$REPROLIB_RESULTS_ONLY`` set, train nothing: print which runs are missing, and raise
         ``ResultsMissing`` (naming the command to run) when none is stored."""
-        store = store or ResultsStore()
+        store = store or current_store()
         specs = self.specs(config)
         if not os.environ.get(RESULTS_ONLY):
-            run_sweep(specs, store, device=config["device"], progress=progress, **sweep_options)
-            return self.results(config, store, specs)
+            with using_store(store):
+                run_sweep(specs, store, device=config["device"], progress=progress, **sweep_options)
+                return self.results(config, store, specs)
         results = self.results(config, store, specs)
         message = self.missing_message(config, store, specs)
         if results.empty:
@@ -119,7 +119,7 @@ class Chapter:
         self, config: dict, store: ResultsStore | None = None, specs: Sequence[RunSpec] | None = None
     ) -> str:
         """'' when every run of ``config`` is stored; otherwise a line saying how many are missing and what to run."""
-        store = store or ResultsStore()
+        store = store or current_store()
         keys = list(dict.fromkeys(s.key for s in (specs if specs is not None else self.specs(config))))
         states = [store.state(k) for k in keys]
         missing = len(keys) - states.count("done")
@@ -134,7 +134,7 @@ class Chapter:
     def failure_message(self, config: dict, store: ResultsStore | None = None) -> str:
         """'' unless every run of ``config`` failed (e.g. its data set is not on disk); then one line with the
         first run's error and the command that lists every error."""
-        store = store or ResultsStore()
+        store = store or current_store()
         keys = list(dict.fromkeys(s.key for s in self.specs(config)))
         if not keys or any(store.state(k) != "failed" for k in keys):
             return ""
@@ -148,7 +148,7 @@ class Chapter:
         self, config: dict, store: ResultsStore | None = None, specs: Sequence[RunSpec] | None = None
     ) -> pd.DataFrame:
         """Stored results of this configuration, one row per finished run; trains nothing."""
-        store = store or ResultsStore()
+        store = store or current_store()
         specs = specs if specs is not None else self.specs(config)
         frame = store.frame([s.key for s in specs])
         if frame.empty:

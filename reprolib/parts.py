@@ -15,7 +15,7 @@ import pandas as pd
 from .chapter import Chapter
 from .chapters import chapters
 from .papers import PAPERS, load_papers
-from .store import ResultsStore
+from .store import ResultsStore, current_store
 from .verdicts import VERDICTS
 
 __all__ = ["Part", "parts", "part_chapters", "part_claims", "verdict_counts", "RESULTS_MISSING", "PART_VERDICTS"]
@@ -57,7 +57,7 @@ def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> 
     train and none stored gets one row whose verdict is ``results missing`` and whose ``measured`` says which
     command trains them; a chapter with nothing to train (a figure of the data) gets its claims table as is.
     """
-    store = store or ResultsStore()
+    store = store or current_store()
     tables = []
     for chapter in part_chapters(prefix):
         config = chapter.configure(preset)

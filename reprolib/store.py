@@ -18,6 +18,7 @@ or a launcher trains it anew; a live marker from another host is trusted.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -31,11 +32,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["ResultsStore", "config_key", "default_store_root", "STATES", "HEARTBEAT_SECONDS", "STALE_BEATS"]
+__all__ = [
+    "ResultsStore",
+    "config_key",
+    "default_store_root",
+    "current_store",
+    "using_store",
+    "RESULTS_ONLY",
+    "STATES",
+    "HEARTBEAT_SECONDS",
+    "STALE_BEATS",
+]
 
 STATES = ("done", "failed", "running", "pending")
 HEARTBEAT_SECONDS = 60.0  # how often a training process renews its markers ($REPROLIB_HEARTBEAT_SECONDS overrides)
 STALE_BEATS = 10  # a marker whose heartbeat is older than this many of its intervals is stale
+RESULTS_ONLY = "REPROLIB_RESULTS_ONLY"  # set by `reprolib book`, `batch`, and `run` with submitit: never compute
 
 
 def config_key(config: dict) -> str:
@@ -221,3 +233,22 @@ class ResultsStore:
         flat = pd.json_normalize([{k: v for k, v in r.items() if k != "curves"} for r in records])
         flat["curves"] = [r.get("curves", []) for r in records]
         return flat
+
+
+_CURRENT: contextvars.ContextVar[ResultsStore | None] = contextvars.ContextVar("reprolib_store", default=None)
+
+
+def current_store() -> ResultsStore:
+    """The store of the sweep or chapter run in progress (``using_store``), else the default store: what a task
+    builder or a chapter reads stored artifacts and outputs from."""
+    return _CURRENT.get() or ResultsStore()
+
+
+@contextlib.contextmanager
+def using_store(store: ResultsStore) -> Iterator[ResultsStore]:
+    """Make ``store`` the ``current_store()`` for the duration of the block."""
+    token = _CURRENT.set(store)
+    try:
+        yield store
+    finally:
+        _CURRENT.reset(token)

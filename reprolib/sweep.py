@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .evaluation import evaluate_outputs
 from .objectives import BinaryCE
 from .specs import MethodSpec, ModelSpec, TaskSpec, strip_versions
-from .store import ResultsStore, config_key
+from .store import ResultsStore, config_key, using_store
 from .tasks import Task
 from .training import TRAINER_VERSION, Checkpoint, EpochEnd, Recipe, select_run, train_runs
 
@@ -354,7 +354,7 @@ def run_sweep(
     todo = pending_specs(specs, store, force)
     total = sum(s.recipe.epochs for s in todo)
     desc = f"{len(todo)} of {len(specs)} runs to train"
-    with tqdm(total=total, unit="run-epoch", disable=not progress, desc=desc) as bar:
+    with using_store(store), tqdm(total=total, unit="run-epoch", disable=not progress, desc=desc) as bar:
         for members in compatible_groups(todo):
             size = group_size or _positive_int_env("REPROLIB_GROUP_SIZE")
             if size is None and device.type != "cuda":
