@@ -85,9 +85,7 @@ class TrainJob(submitit.helpers.Checkpointable):
             torch.set_num_threads(threads)
         specs = [RunSpec.from_dict(values) for values in json.loads(Path(specs_file).read_text())]
         store = ResultsStore(store_root)
-        run_sweep(
-            specs, store, device=device, group_size=group_size, data_root=data_root, progress=False, force=force
-        )
+        run_sweep(specs, store, device=device, group_size=group_size, data_root=data_root, progress=False, force=force)
         return dict(Counter(store.state(s.key) for s in specs))
 
 

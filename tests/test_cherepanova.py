@@ -11,9 +11,10 @@ from reprolib import mixing
 from reprolib.evaluation import evaluate_outputs
 from reprolib.models import MLP
 from reprolib.objectives import CrossEntropy
-from reprolib.papers.cherepanova.backdoor import PatchBackdoorTask, add_patch, patch_side, upscale
 from reprolib.papers.cherepanova import rules
+from reprolib.papers.cherepanova.backdoor import PatchBackdoorTask, add_patch, patch_side, upscale
 from reprolib.papers.cherepanova.c4_t1 import CHAPTER, DEFENCES, PILOT_RUNS, TRIGGER_CANDIDATES, target_class
+from reprolib.papers.cherepanova.methods import DPSGD, MaxUp
 from reprolib.papers.cherepanova.transforms import CutMix, Cutout, KWayMixup, Mixup
 from reprolib.params import ParameterError
 from reprolib.sources import load_source
@@ -299,3 +300,113 @@ def test_defence_fails_needs_the_attack_to_work():
     assert rules.defence_fails(works, [0.91, 0.94, 0.99, 0.93], 0.1).verdict == "reproduced"
     assert rules.defence_fails(works, [0.3, 0.2, 0.25, 0.3], 0.1).verdict == "not reproduced"
     assert rules.defence_fails([0.0, 0.01, 0.02, 0.0], [0.0, 0.01, 0.02, 0.01], 0.1).verdict == "inconclusive"
+
+
+# --- MaxUp and DP-SGD as training methods ------------------------------------------------------------------
+
+
+def _setup(seeds=(0, 1)):
+    from reprolib.models import create_model
+    from reprolib.objectives import Setup
+
+    tasks = [PatchBackdoorTask(size=8, poisoned_share=1.0, target_class=k, seed=k).build(None) for k in seeds]
+    model = create_model(MLP(hidden=8, depth=1), list(seeds), (1, 8, 8), 10)
+    return tasks, model, Setup(MLP(hidden=8, depth=1), list(seeds), tasks, (1, 8, 8), torch.device("cpu"))
+
+
+def _batch(tasks, n=6):
+    from reprolib.objectives import Batch
+
+    x = torch.stack([t.train.images[:n].float() / 255 for t in tasks])
+    mean = torch.tensor([t.mean for t in tasks])[:, None, :, None, None]
+    std = torch.tensor([t.std for t in tasks])[:, None, :, None, None]
+    labels = torch.stack([t.train.labels[:n] for t in tasks])
+    return Batch((x - mean) / std, labels, torch.zeros_like(labels), labels, 0.0), x, mean, std
+
+
+def test_maxup_is_the_mean_over_images_of_the_worst_copy_per_image():
+    from reprolib.papers.cherepanova.methods import step_generators
+
+    tasks, model, setup = _setup()
+    objective = MaxUp(m=3, transform=Cutout(size=4)).objective([MaxUp(m=3, transform=Cutout(size=4))], tasks)
+    extra = objective.build(model, setup)
+    batch, pixels, mean, std = _batch(tasks)
+    loss = objective.loss(model, extra, batch)
+    generators = step_generators([0, 1], 0, objective.salt)  # step 0, replayed by hand
+    per_copy = []
+    for _ in range(3):
+        x, _ = mixing.cutout(pixels, batch.labels, generators, size=4)
+        logits = model((x - mean) / std)
+        per_copy.append(
+            torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch.labels.flatten(), reduction="none")
+        )
+    expected = torch.stack(per_copy).view(3, 2, -1).max(0).values.mean(1)
+    assert torch.allclose(loss, expected, atol=1e-6)
+    assert int(extra.step) == 1  # the next step draws new copies
+    assert not torch.allclose(objective.loss(model, extra, batch), loss)
+
+
+def test_dp_sgd_clips_each_runs_gradient_to_the_bound_and_adds_noise_of_scale_clip_times_noise():
+
+    tasks, model, setup = _setup()
+    batch, *_ = _batch(tasks, n=32)
+
+    def gradient(noise, clip):
+        objective = DPSGD(clip=clip, noise=noise).objective([DPSGD(clip=clip, noise=noise)], tasks)
+        extra = objective.build(model, setup)
+        model.zero_grad()
+        loss = objective.loss(model, extra, batch)
+        loss.sum().backward()
+        return loss, [p.grad.reshape(2, -1) for p in model.parameters()]
+
+    raw_loss, raw = gradient(0.0, 1e9)  # no clipping, no noise: the plain gradient
+    plain = CrossEntropy(10).loss(model, None, batch)
+    assert torch.allclose(raw_loss, plain)  # the loss keeps the cross-entropy's value
+    raw_norm = torch.cat(raw, 1).norm(dim=1)
+    clip = float(raw_norm.min()) / 2  # both runs' gradients are clipped
+    _, clipped = gradient(0.0, clip)
+    assert torch.allclose(torch.cat(clipped, 1).norm(dim=1), torch.full((2,), clip), rtol=1e-4)
+    assert torch.allclose(torch.cat(clipped, 1), torch.cat(raw, 1) * (clip / raw_norm)[:, None], rtol=1e-4)
+    _, noisy = gradient(0.5, clip)
+    residual = torch.cat(noisy, 1) - torch.cat(clipped, 1)
+    assert residual.shape[1] > 500 and abs(float(residual.std()) / (clip * 0.5) - 1) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: MaxUp(m=0),
+            "m must be an integer ≥ 1",
+        ),
+        (
+            lambda: DPSGD(clip=0),
+            "clip must be a number > 0",
+        ),
+        (
+            lambda: DPSGD(noise=-1),
+            "noise must be a number ≥ 0",
+        ),
+    ],
+)
+def test_bad_method_fields_stop_with_one_line(make, message):
+    with pytest.raises(SpecError, match=f"^{message}"):
+        make()
+
+
+@pytest.mark.parametrize("method", ["maxup", "dp_sgd"])
+def test_a_run_spec_naming_maxup_or_dp_sgd_trains_through_the_sweep(method, tmp_path):
+    from reprolib.specs import MethodSpec
+    from reprolib.store import ResultsStore
+    from reprolib.sweep import RunSpec, run_sweep
+
+    spec = MaxUp(m=2, transform=Cutout(size=2)) if method == "maxup" else DPSGD(clip=1.0, noise=0.05)
+    assert MethodSpec.from_dict(spec.to_dict()) == spec
+    task = PatchBackdoorTask(size=8, poisoned_share=1.0, target_class=0, seed=0)
+    runs = [
+        RunSpec(task.replace(seed=s), MLP(hidden=8, depth=1), Recipe(epochs=1, batch_size=128, lr=0.05), s, spec)
+        for s in (0, 1)
+    ]
+    store = ResultsStore(tmp_path)
+    run_sweep(runs, store, progress=False)
+    assert all(store.is_done(r.key) and 0 <= store.get(r.key)["metrics"]["accuracy"] <= 1 for r in runs)

@@ -2,15 +2,16 @@
 Maryland). Chapter 4 of the thesis (Borgnia et al., ICASSP 2021): strong data augmentation as a defence against
 backdoor and targeted poisoning attacks.
 
-Importing this package registers the augmentations as batch transforms (``transforms``), the patch backdoor task
-and its ``backdoor`` evaluator (``backdoor``), and the chapters.
+Importing this package registers the augmentations as batch transforms (``transforms``), MaxUp and DP-SGD as
+training methods (``methods``), the patch backdoor task and its ``backdoor`` evaluator (``backdoor``), and the
+chapters.
 """
 
 from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import backdoor, c4_t1, transforms  # noqa: F401 - they register
+from . import backdoor, c4_t1, methods, transforms  # noqa: F401 - they register
 
 PAPER = register_paper(
     "cherepanova",
