@@ -4,6 +4,7 @@
   as the adversarial class; thesis §4.4.2), so "defence A lowers success below B" on runs paired by target is
   judged with the exact one-sided sign test on the discordant pairs (McNemar's exact test): a t-test on 0/±1
   differences of a handful of runs has no exact level.
+- :func:`rate_above`: "the attack succeeds on most targets", the exact binomial test of a 0/1 rate above ½.
 - :func:`defence_fails`: "the defence does not defend" is vacuous when the attack fails without any defence. It
   is ``reproduced`` only when both hold at level α: the attack succeeds without a defence (mean success > ½,
   one-sided t-test over runs) *and* the defence's paired change of success lies within ±tolerance (TOST).
@@ -21,7 +22,15 @@ from scipy import stats
 
 from ... import verdicts as V
 
-__all__ = ["rate_lower", "rate_lower_codes", "defence_fails", "defence_fails_codes", "calibration"]
+__all__ = [
+    "rate_lower",
+    "rate_lower_codes",
+    "rate_above",
+    "rate_above_codes",
+    "defence_fails",
+    "defence_fails_codes",
+    "calibration",
+]
 
 _REP, _PART, _NOT, _INC = range(4)
 
@@ -55,6 +64,27 @@ def rate_lower(a, b, alpha: float = V.ALPHA) -> V.Verdict:
     return V._verdict(rate_lower_codes(a[None], b[None], alpha), measured)
 
 
+def rate_above_codes(values, level: float, alpha: float = V.ALPHA) -> np.ndarray:
+    """Codes of :func:`rate_above` for 0/1 outcomes of shape (..., runs)."""
+    values = np.asarray(values, dtype=bool)
+    n, k = values.shape[-1], values.sum(-1)
+    p_for = stats.binom.sf(k - 1, n, level)  # P(X ≥ k), X ~ Bin(n, level)
+    p_against = stats.binom.cdf(k, n, level)
+    return np.select([p_for < alpha, p_against < alpha], [_REP, _NOT], _INC)
+
+
+def rate_above(values, level: float = 0.5, alpha: float = V.ALPHA) -> V.Verdict:
+    """A 0/1 success rate above ``level``: the exact one-sided binomial test over runs; ``not reproduced`` when it
+    is significantly below."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return V.not_run("no runs")
+    k = int((values > 0).sum())
+    p = float(stats.binom.sf(k - 1, len(values), level))
+    measured = f"{k} of {len(values)} ({k / len(values) * 100:.0f}%; binomial test against {level:g}, p={p:.3g})"
+    return V._verdict(rate_above_codes(values[None], level, alpha), measured)
+
+
 def defence_fails_codes(baseline, difference, tolerance: float, alpha: float = V.ALPHA) -> np.ndarray:
     """Codes of :func:`defence_fails` for shapes (..., runs)."""
     works = V.sign_codes(np.asarray(baseline, dtype=float) - 0.5, 1, alpha)
@@ -78,10 +108,11 @@ def defence_fails(baseline, defended, tolerance: float, alpha: float = V.ALPHA) 
 
 
 def calibration(runs: int = 4, draws: int = 20_000, seed: int = 0) -> dict[str, float]:
-    """False-``reproduced`` rates of both rules at their least favourable nulls, ``runs`` runs per draw:
+    """False-``reproduced`` rates of the rules at their least favourable nulls, ``runs`` runs per draw:
 
     - ``rate_lower``: A and B with equal success probability p (0.3, 0.5, 0.9), outcomes correlated within a
       run (a shared latent draw), the worst rate over p;
+    - ``rate_above``: success probability exactly ½ (the edge of "most");
     - ``defence_fails (attack fails)``: baseline success at exactly ½ (the edge of "succeeds"), the defence
       changes nothing;
     - ``defence_fails (defence works)``: the attack succeeds (mean 0.95) and the defence shifts success by
@@ -93,6 +124,7 @@ def calibration(runs: int = 4, draws: int = 20_000, seed: int = 0) -> dict[str, 
         a = latent < p
         b = np.where(rng.random(latent.shape) < 0.5, latent, rng.random(latent.shape)) < p
         worst = max(worst, float((rate_lower_codes(a, b) == _REP).mean()))
+    above = rate_above_codes(rng.random((draws, runs * 5)) < 0.5, 0.5)  # success exactly at the level
     tolerance, sd = 0.10, 0.10
     base = 0.5 + rng.normal(0, sd, (draws, runs))
     fails_attack = defence_fails_codes(base, rng.normal(0, sd, (draws, runs)), tolerance)
@@ -100,6 +132,7 @@ def calibration(runs: int = 4, draws: int = 20_000, seed: int = 0) -> dict[str, 
     fails_band = defence_fails_codes(base, tolerance + rng.normal(0, sd, (draws, runs)), tolerance)
     return {
         "rate_lower": worst,
+        "rate_above": float((above == _REP).mean()),
         "defence_fails (attack fails)": float((fails_attack == _REP).mean()),
         "defence_fails (defence works)": float((fails_band == _REP).mean()),
     }
