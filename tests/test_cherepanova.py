@@ -490,9 +490,16 @@ def test_poison_success_is_whether_the_target_goes_to_the_adversarial_class():
     split = Split(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), labels, groups, labels)
     task = Task("t", split, split, (0.0,), (1.0,), {"adversarial_class": 2}, evaluator="targeted_poison")
     one_hot = torch.nn.functional.one_hot(torch.tensor([0, 1, 1, 2]), 3).float()
-    assert evaluate_outputs(task, "test", one_hot) == {"accuracy": 2 / 3, "success": 1.0}
-    one_hot = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 1]), 3).float()
-    assert evaluate_outputs(task, "test", one_hot) == {"accuracy": 1.0, "success": 0.0}
+    assert evaluate_outputs(task, "test", one_hot) == {
+        "accuracy": 2 / 3,
+        "success": 1.0,
+        "adversarial_probability": 1.0,
+    }
+    probs = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 1]), 3).float()
+    probs[3] = torch.tensor([0.1, 0.6, 0.3])  # the target stays in its class; 0.3 on the adversarial one
+    metrics = evaluate_outputs(task, "test", probs)
+    assert metrics["accuracy"] == 1.0 and metrics["success"] == 0.0
+    assert metrics["adversarial_probability"] == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize(

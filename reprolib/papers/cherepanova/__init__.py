@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import backdoor, c4_t1, c4_t2, methods, poison, transforms  # noqa: F401 - they register
+from . import backdoor, c4_t1, c4_t2, c4_views, methods, poison, transforms  # noqa: F401 - they register
 
 PAPER = register_paper(
     "cherepanova",
@@ -25,3 +25,4 @@ PAPER = register_paper(
 
 register_chapter(c4_t1.CHAPTER)
 register_chapter(c4_t2.CHAPTER)
+register_chapter(c4_views.CHAPTER)

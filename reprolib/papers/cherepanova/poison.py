@@ -304,12 +304,15 @@ class PoisonedTask(TaskSpec):
 @register_evaluator("targeted_poison")
 def poison_metrics(task: Task, split: str, outputs: torch.Tensor) -> dict:
     """Clean accuracy (group 0) and poison success (thesis §4.4.2): 1 if the target image (group 1) is classified
-    as the adversarial class, else 0."""
+    as the adversarial class, else 0; and the probability the model gives the target's adversarial class (a
+    graded view of the same attack, for runs where it moves the model without flipping the target)."""
     part = task.split(split)
     preds = outputs.argmax(-1)
     clean = part.groups == 0
     target = part.groups == 1
+    adversarial = task.info["adversarial_class"]
     return {
         "accuracy": M.accuracy(part.labels[clean], preds[clean]),
-        "success": float((preds[target] == task.info["adversarial_class"]).float().mean()),
+        "success": float((preds[target] == adversarial).float().mean()),
+        "adversarial_probability": float(outputs[target, adversarial].float().mean()),
     }
