@@ -1,5 +1,7 @@
 """Cherepanova (2023), thesis ch. 4: the augmentations as batch transforms, the patch backdoor task and its
-evaluator (exact patch, exact poisoned counts, hand-computed success), and chapter C-4-T1's parameters and claims."""
+evaluator (exact patch, exact poisoned counts, hand-computed success), chapter C-4-T1's parameters, pilot and
+claims; the calibrated rules; MaxUp and DP-SGD as training methods; Witches' Brew (matching loss, poisons within ε,
+the stored artifact and the task nesting it, the evaluator); chapter C-4-T2's parameters, runs and claims."""
 
 import numpy as np
 import pandas as pd
@@ -11,9 +13,13 @@ from reprolib import mixing
 from reprolib.evaluation import evaluate_outputs
 from reprolib.models import MLP
 from reprolib.objectives import CrossEntropy
+from reprolib.papers.cherepanova import poison as WB
 from reprolib.papers.cherepanova import rules
 from reprolib.papers.cherepanova.backdoor import PatchBackdoorTask, add_patch, patch_side, upscale
 from reprolib.papers.cherepanova.c4_t1 import CHAPTER, DEFENCES, PILOT_RUNS, TRIGGER_CANDIDATES, target_class
+from reprolib.papers.cherepanova.c4_t2 import ATTACK_CANDIDATES, draw_target
+from reprolib.papers.cherepanova.c4_t2 import CHAPTER as T2
+from reprolib.papers.cherepanova.c4_t2 import DEFENCES as T2_DEFENCES
 from reprolib.papers.cherepanova.methods import DPSGD, MaxUp
 from reprolib.papers.cherepanova.transforms import CutMix, Cutout, KWayMixup, Mixup
 from reprolib.params import ParameterError
@@ -422,11 +428,6 @@ def test_a_run_spec_naming_maxup_or_dp_sgd_trains_through_the_sweep(method, tmp_
 
 # --- Witches' Brew ------------------------------------------------------------------------------------------
 
-from reprolib.papers.cherepanova import poison as WB  # noqa: E402
-from reprolib.papers.cherepanova.c4_t2 import CHAPTER as T2  # noqa: E402
-from reprolib.papers.cherepanova.c4_t2 import DEFENCES as T2_DEFENCES  # noqa: E402
-from reprolib.papers.cherepanova.c4_t2 import draw_target  # noqa: E402
-
 
 def test_the_matching_loss_is_one_minus_the_cosine_over_all_parameters():
     t = [torch.tensor([1.0, 0.0]), torch.tensor([0.0])]
@@ -548,6 +549,10 @@ def test_t2_victims_pair_runs_and_adaptive_poisons_are_crafted_with_the_defence(
         assert poison.method == T2_DEFENCES[crafted_with][1]
         assert spec.method == T2_DEFENCES[spec.tags["defence"]][1]
     assert all(1 <= draw_target(r, "digits")[1] <= 9 for r in range(50))
+    pilot = [s for s in T2.specs(T2.configure("course", pilot=True)) if s.tags["stage"] == "pilot"]
+    assert len(pilot) == 4 * 6 and {s.tags["run"] for s in pilot} == set(range(100, 106))
+    assert all(s.recipe.batch_transform is None and s.task.poison.recipe.batch_transform is None for s in pilot)
+    assert {(s.task.poison.epsilon, s.task.poison.budget) for s in pilot} == set(ATTACK_CANDIDATES)
 
 
 def _t2_frame(success: dict, accuracy: dict, runs: int = 20) -> pd.DataFrame:
@@ -557,6 +562,7 @@ def _t2_frame(success: dict, accuracy: dict, runs: int = 20) -> pd.DataFrame:
         for run in range(runs):
             rows.append(
                 {
+                    "stage": "table",
                     "defence": defence,
                     "attack": attack,
                     "run": run,
