@@ -21,7 +21,24 @@ from .registry import Registry
 from .store import RESULTS_ONLY, ResultsStore, current_store, using_store
 from .sweep import RunSpec, run_sweep
 
-__all__ = ["Chapter", "PRESETS", "ParameterError", "ResultsMissing", "RESULTS_ONLY", "CHAPTERS", "register_chapter"]
+__all__ = [
+    "Chapter",
+    "PRESETS",
+    "ParameterError",
+    "ResultsMissing",
+    "RESULTS_ONLY",
+    "CHAPTERS",
+    "register_chapter",
+    "run_ids",
+]
+FIRST_RUN = P.integer(0, 1_000_000)
+
+
+def run_ids(config: dict) -> range:
+    """The runs of a chapter's ``config``: ``runs`` indices from ``first_run``; run r is seeded by r."""
+    first = config.get("first_run") or 0
+    return range(first, first + config["runs"])
+
 
 PRESETS = ("smoke", "course", "paper")
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,22 +62,33 @@ class Chapter:
     def notebook_path(self) -> Path:
         return self.notebooks_dir / self.notebook
 
+    def all_parameters(self) -> dict[str, Check]:
+        """The chapter's parameters; a chapter with ``runs`` also takes ``first_run`` (right after it): the index
+        of its first run, so that ``first_run=100`` trains a second, disjoint set of seeds (and class
+        assignments) to check that a verdict does not depend on the seeds."""
+        checks = {}
+        for name, check in self.parameters.items():
+            checks[name] = check
+            if name == "runs":
+                checks["first_run"] = FIRST_RUN
+        return checks
+
     def parameter_names(self) -> list[str]:
-        return ["preset", *self.parameters, "device"]
+        return ["preset", *self.all_parameters(), "device"]
 
     def configure(self, preset: str = "course", device: str = "cpu", **params) -> dict:
         """Preset values overridden by the non-None ``params``, validated. Raises ParameterError."""
         if preset not in self.presets:
             raise ParameterError(f"preset must be one of {', '.join(self.presets)}, got {preset!r}")
-        unknown = sorted(set(params) - set(self.parameters))
+        checks = self.all_parameters()
+        unknown = sorted(set(params) - set(checks))
         if unknown:
             raise ParameterError(
                 f"unknown parameter {unknown[0]!r} for {self.id}; accepted: {', '.join(self.parameter_names())}"
             )
-        config = {**self.presets[preset], **{k: v for k, v in params.items() if v is not None}}
-        config = {
-            name: self.parameters[name](name, value) if value is not None else None for name, value in config.items()
-        }
+        defaults = {"first_run": 0} if "first_run" in checks else {}
+        config = {**defaults, **self.presets[preset], **{k: v for k, v in params.items() if v is not None}}
+        config = {name: checks[name](name, value) if value is not None else None for name, value in config.items()}
         self.check(config)
         return {"preset": preset, "device": P.device("device", device), **config}
 
@@ -109,7 +137,7 @@ class Chapter:
         preset = self.configure(config["preset"], config["device"])
         changed = [
             f" -p {name}={json.dumps(config[name], separators=(',', ':'))}"
-            for name in self.parameters
+            for name in self.all_parameters()
             if config.get(name) != preset.get(name)  # a parameter no preset sets is absent unless given
         ]
         device = f" --device {config['device']}" if config["device"] != "cpu" else ""

@@ -1,4 +1,5 @@
-"""Parts of the book: a landing page per paper that gathers every chapter's verdicts, from stored results only.
+"""Parts of the book: a landing page per paper that gathers every chapter's verdicts, from stored results only,
+and the book's front page, which counts them per paper and preset.
 
 A part is a registered paper (``reprolib.papers.register_paper``) with a landing notebook; its chapters are those
 whose catalogue ids share its prefix (``H-`` for Hall et al. 2022), in the order the paper registered them, so a
@@ -12,13 +13,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from .chapter import Chapter
+from .chapter import PRESETS, ROOT, Chapter
 from .chapters import chapters
 from .papers import PAPERS, load_papers
 from .store import ResultsStore, current_store
 from .verdicts import VERDICTS
 
-__all__ = ["Part", "parts", "part_chapters", "part_claims", "verdict_counts", "RESULTS_MISSING", "PART_VERDICTS"]
+__all__ = [
+    "Part",
+    "OVERVIEW",
+    "parts",
+    "part_chapters",
+    "part_claims",
+    "verdict_counts",
+    "verdict_tally",
+    "RESULTS_MISSING",
+    "PART_VERDICTS",
+]
 
 RESULTS_MISSING = "results missing"
 # The verdicts a part's table can show, in the order they are counted: those of ``reprolib.verdicts``, then a
@@ -38,11 +49,16 @@ class Part:
         return self.notebooks_dir / self.notebook
 
 
+# The book's front page: its prefix "" holds every chapter, and its table counts the verdicts per paper and preset.
+OVERVIEW = Part("", "Bias amplification, reproduced", "overview.md", ROOT / "notebooks")
+
+
 def parts() -> dict[str, Part]:
-    """The parts with a landing page, prefix → part, in the book's order."""
+    """The landing pages, prefix → part: the front page (prefix ""), then each paper's that has one, in the
+    book's order."""
     load_papers()
     papers = sorted((paper for _, paper in PAPERS.items() if paper.landing), key=lambda p: p.part)
-    return {p.prefix: Part(p.prefix, p.title, p.landing, p.notebooks) for p in papers}
+    return {"": OVERVIEW, **{p.prefix: Part(p.prefix, p.title, p.landing, p.notebooks) for p in papers}}
 
 
 def part_chapters(prefix: str) -> list[Chapter]:
@@ -82,3 +98,19 @@ def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
     counts = table["verdict"].value_counts()
     order = [*PART_VERDICTS, *(v for v in counts.index if v not in PART_VERDICTS)]
     return counts.reindex(order, fill_value=0).rename_axis("verdict").to_frame("claims")
+
+
+def verdict_tally(presets: tuple[str, ...] = PRESETS, store: ResultsStore | None = None) -> pd.DataFrame:
+    """The verdicts of every paper's claims at each of ``presets``, counted: one row per (paper, preset), one
+    column per verdict of ``PART_VERDICTS`` (then "—", a figure without a claim), from stored results only."""
+    load_papers()
+    rows = []
+    for _, paper in sorted(PAPERS.items(), key=lambda item: item[1].part):
+        if not part_chapters(paper.prefix):
+            continue
+        for preset in presets:
+            counts = verdict_counts(part_claims(paper.prefix, preset, store))["claims"]
+            rows.append({"part": paper.part, "paper": paper.title, "preset": preset, **counts.to_dict()})
+    table = pd.DataFrame(rows).fillna(0)
+    counted = [c for c in table.columns if c not in ("part", "paper", "preset")]
+    return table.astype({c: int for c in counted})

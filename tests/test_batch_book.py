@@ -82,7 +82,7 @@ def test_book_with_no_results_says_so_on_each_page_and_trains_nothing(store_dir,
     assert not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
     paths = sorted((book_dir / "book" / "chapters").glob("*.ipynb"))
     pages = [nbformat.read(path, as_version=4) for path in paths]  # W-F4 computes its attackers when asked
-    assert len(pages) == len(CHAPTERS) + len(parts())  # every chapter, and every part's landing page
+    assert len(pages) == len(CHAPTERS) + len(parts())  # every chapter, every part's landing page, the front page
     stored = [page for path, page in zip(paths, pages, strict=True) if path.name != "wang_f4.ipynb"]
     assert not [c for page in stored for c in page.cells if "{glue:" in c.source]  # no results to cite
     assert not store_dir.exists()

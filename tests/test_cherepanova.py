@@ -189,6 +189,10 @@ def test_a_recipe_naming_a_transform_trains(spec):
         ({"defences": ["none", "maxup"]}, r"^defences must be one of none, mixup, cutmix, cutout, kway_mixup"),
         ({"size": 12}, r"^size must be one of 8, 16, 32, 64"),
         ({"dataset": "cifar10", "size": 16}, r"^size must be a multiple of 32 for cifar10"),
+        (
+            {"first_run": 99},
+            r"^first_run must keep the runs clear of the trigger pilot's seeds 100–103, got runs 99–100$",
+        ),
     ],
 )
 def test_bad_chapter_parameters_stop_with_one_line_before_training(params, message):
@@ -527,6 +531,8 @@ def test_bad_poison_fields_stop_with_one_line(fields, message):
         ({"budget": 1.5}, r"^budget must be a number in \(0, 1\]"),
         ({"defences": ["none", "autoaugment"]}, r"^defences must be one of none, dp_0.01, dp_0.05, mixup"),
         ({"attacks": ["clever"]}, r"^attacks must be one of basic, adaptive"),
+        ({"pilot": True, "first_run": 104}, r"^first_run must keep the runs clear of the attack pilot's seeds 100–105"),
+        ({"pilot": "yes"}, r"^pilot must be one of False, True"),
     ],
 )
 def test_bad_t2_parameters_stop_with_one_line_before_training(params, message):

@@ -234,6 +234,35 @@ def test_mean_bias_amplification_three_groups_at_exactly_one_third():
     assert mean_bias_amplification(train, predicted) == 0.0
 
 
+def test_bias_score_and_mean_bias_amplification_match_the_bias_amplification_package():
+    """Cross-check against the PyPI package ``bias-amplification`` (its Zhao et al. 2017 metric, BA_MALS), built
+    from its own pieces: ``computeAgivenT`` is P(g | o), i.e. ``bias_score`` transposed, and ``check_bias`` is the
+    mask b*(o, g) > 1/G. Its ``computeBiasAmp`` is not compared: it subtracts joint probabilities P(g, o) where
+    Zhao et al.'s eq. subtracts the bias scores P(g | o), and it reads training and predictions off one set,
+    while Zhao et al. compare the training set's labels with predictions on the evaluation set."""
+    torch = pytest.importorskip("torch")
+    package = pytest.importorskip("bias_amplification", reason="the test extra's bias-amplification is not installed")
+    from reprolib.metrics import bias_score, mean_bias_amplification
+
+    rng = np.random.default_rng(0)
+    train_groups, test_groups = rng.integers(0, 2, 200), rng.integers(0, 2, 150)
+    train_labels = (rng.random((200, 5)) < np.array([0.3, 0.5, 0.2, 0.4, 0.6]) * (1 + train_groups[:, None]) / 2) * 1
+    predictions = (rng.random((150, 5)) < np.array([0.4, 0.3, 0.5, 0.2, 0.6]) * (1 + test_groups[:, None]) / 2) * 1
+    metric = package.BA_MALS()
+
+    def tensors(labels, groups):
+        return torch.tensor(np.eye(2)[groups], dtype=torch.float32), torch.tensor(labels, dtype=torch.float32)
+
+    b_star = metric.computeAgivenT(*tensors(train_labels, train_groups)).numpy().T
+    b_tilde = metric.computeAgivenT(*tensors(predictions, test_groups)).numpy().T
+    np.testing.assert_allclose(bias_score(train_labels, train_groups), b_star, rtol=1e-6)
+    np.testing.assert_allclose(bias_score(predictions, test_groups), b_tilde, rtol=1e-6)
+    mask = metric.check_bias(*tensors(train_labels, train_groups)).numpy().T
+    np.testing.assert_array_equal(mask, bias_score(train_labels, train_groups) > 1 / 2)
+    expected = float((mask * (b_tilde - b_star)).sum() / train_labels.shape[1])
+    assert mean_bias_amplification(b_star, b_tilde) == pytest.approx(expected, rel=1e-5)
+
+
 def test_mean_bias_amplification_rejects_mismatched_shapes():
     from reprolib.metrics import mean_bias_amplification
 

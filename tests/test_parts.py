@@ -6,7 +6,16 @@ import pandas as pd
 from reprolib import claims as C
 from reprolib.chapters import CHAPTERS, get_chapter
 from reprolib.cli import execute_notebook
-from reprolib.parts import PART_VERDICTS, RESULTS_MISSING, part_chapters, part_claims, parts, verdict_counts
+from reprolib.parts import (
+    OVERVIEW,
+    PART_VERDICTS,
+    RESULTS_MISSING,
+    part_chapters,
+    part_claims,
+    parts,
+    verdict_counts,
+    verdict_tally,
+)
 from reprolib.store import ResultsStore
 from reprolib.verdicts import VERDICTS
 
@@ -54,3 +63,31 @@ def test_verdict_counts_list_every_verdict_in_order_then_other_entries():
     assert list(counts.index) == [*PART_VERDICTS, "—"]
     assert counts["reproduced"] == 2 and counts["inconclusive"] == 1 and counts["by construction"] == 0
     assert PART_VERDICTS[: len(VERDICTS)] == VERDICTS
+
+
+def test_the_front_page_counts_each_papers_verdicts_per_preset(store_dir):
+    chapter = get_chapter("H-fn1")
+    chapter.run(chapter.configure("smoke"), progress=False)
+    tally = verdict_tally(("smoke", "course")).set_index(["paper", "preset"])
+    hall = parts()["H-"].title
+    smoke = verdict_counts(part_claims("H-", "smoke"))["claims"]
+    assert tally.loc[(hall, "smoke"), list(smoke.index)].tolist() == smoke.tolist()
+    with_runs = [c for c in part_chapters("H-") if c.specs(c.configure("course"))]
+    assert tally.loc[(hall, "course"), RESULTS_MISSING] == len(with_runs)  # nothing stored at course
+    assert tally.loc[(hall, "course"), "reproduced"] == 0
+    papers = tally.index.get_level_values("paper").unique()
+    assert len(papers) == len({c.id.split("-")[0] for c in CHAPTERS.values()})  # every paper with chapters
+
+
+def test_the_front_page_is_the_first_landing_page_and_holds_every_chapter():
+    assert next(iter(parts().values())) == OVERVIEW
+    assert [c.id for c in part_chapters(OVERVIEW.prefix)] == list(CHAPTERS)
+
+
+def test_the_front_page_runs_from_an_empty_store(tmp_path, store_dir):
+    out = execute_notebook(OVERVIEW, {"preset": "smoke"}, tmp_path / "overview.ipynb", log_output=False)
+    outputs = [o for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html = " ".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert RESULTS_MISSING in html and "Part I" in html
+    assert not store_dir.exists()

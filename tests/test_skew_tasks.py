@@ -1,9 +1,11 @@
+import numpy as np
 import pytest
 import torch
 
 from reprolib.papers.kurmi.skew_tasks import (
     COLOURS,
     aligned_mask,
+    cell_accuracies,
     make_colour_skew_task,
     make_grey_colour_task,
     validation_source,
@@ -82,3 +84,18 @@ def test_validation_source_holds_out_a_stratified_fifth_of_train(digits):
 def test_bad_skew_is_refused(digits, skew):
     with pytest.raises(ValueError, match="skew must lie in"):
         make_colour_skew_task(digits, skew, seed=0)
+
+
+def test_cell_accuracies_weigh_every_cell_equally():
+    """3 classes × 3 colours, aligned colour of class c = c; hand-made cells of unequal size."""
+    labels = torch.tensor([0, 0, 0, 0, 0, 1, 1, 2])
+    groups = torch.tensor([0, 0, 0, 1, 2, 1, 0, 0])
+    preds = torch.tensor([0, 0, 1, 0, 1, 1, 0, 2])
+    # cells: (0,0) 2/3 aligned; (0,1) 1/1; (0,2) 0/1; (1,1) 1/1 aligned; (1,0) 0/1; (2,0) 1/1
+    m = cell_accuracies(labels, preds, groups, [0, 1, 2])
+    assert m["aligned"] == pytest.approx((2 / 3 + 1) / 2)
+    assert m["conflicting"] == pytest.approx((1 + 0 + 0 + 1) / 4)
+    assert m["mean"] == pytest.approx(((2 / 3 + 1) / 2 + 0.5) / 2)
+    assert m["gap"] == pytest.approx((2 / 3 + 1) / 2 - 0.5)
+    assert m["accuracy"] == pytest.approx((2 / 3 + 1 + 0 + 1 + 0 + 1) / 6)  # the empty cells are left out
+    assert np.isnan(cell_accuracies(labels[:1], preds[:1], groups[:1], [0, 1, 2])["conflicting"])

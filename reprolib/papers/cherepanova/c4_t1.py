@@ -22,7 +22,7 @@ import torch
 
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
@@ -139,6 +139,11 @@ class CherepanovaT41(Chapter):
         side = SOURCE_SIDES[config["dataset"]]
         if config["size"] % side:
             raise P.ParameterError(f"size must be a multiple of {side} for {config['dataset']}, got {config['size']}")
+        if set(run_ids(config)) & set(PILOT_RUNS):
+            raise P.ParameterError(
+                f"first_run must keep the runs clear of the trigger pilot's seeds {PILOT_RUNS[0]}–{PILOT_RUNS[-1]}, "
+                f"got runs {run_ids(config).start}–{run_ids(config).stop - 1}"
+            )
 
     def recipe(self, config, defence: str) -> Recipe:
         """SGD with Nesterov momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 after 14, 24 and 35 of 40 epochs (scaled to
@@ -169,7 +174,7 @@ class CherepanovaT41(Chapter):
         for defence in config["defences"]:
             recipe = self.recipe(config, defence)
             for share in config["poisoned_shares"]:
-                for run in range(config["runs"]):
+                for run in run_ids(config):
                     target = target_class(run)
                     task = PatchBackdoorTask(config["dataset"], config["size"], share, target, run, config["trigger"])
                     tags = {"stage": "table", "defence": defence, "share": share_label(share), "run": run}

@@ -33,7 +33,7 @@ import torch
 
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
@@ -181,6 +181,11 @@ class CherepanovaT42(Chapter):
         side = {"digits": 8, "cifar10": 32}[config["dataset"]]
         if config["size"] % side:
             raise P.ParameterError(f"size must be a multiple of {side} for {config['dataset']}, got {config['size']}")
+        if config.get("pilot") and set(run_ids(config)) & set(PILOT_RUNS):
+            raise P.ParameterError(
+                f"first_run must keep the runs clear of the attack pilot's seeds {PILOT_RUNS[0]}–{PILOT_RUNS[-1]}, "
+                f"got runs {run_ids(config).start}–{run_ids(config).stop - 1}"
+            )
 
     def recipe(self, config, defence: str) -> Recipe:
         """The C-4-T1 schedule (Geiping et al.'s framework: SGD, Nesterov 0.9, weight decay 5·10⁻⁴, lr ÷ 10 after
@@ -231,7 +236,7 @@ class CherepanovaT42(Chapter):
             for attack in config["attacks"]:
                 if defence == "none" and attack == "adaptive" and "basic" in config["attacks"]:
                     continue
-                for run in range(config["runs"]):
+                for run in run_ids(config):
                     poison = self.poison(config, run, "none" if attack == "basic" else defence)
                     tags = {"stage": "table", "defence": defence, "attack": attack, "run": run}
                     specs.append(

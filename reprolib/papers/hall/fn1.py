@@ -12,7 +12,7 @@ from scipy import stats
 from ... import claims as C
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from .protocol import DISPLAY, inversion_run, mean_text, model_for, recipe_for
@@ -52,7 +52,7 @@ class HallFn1(Chapter):
                 swap_roles=True,
             )
             for dataset in config["dataset"]
-            for run in range(config["runs"])
+            for run in run_ids(config)
         ]
 
     def figure(self, results, config):

@@ -8,7 +8,7 @@ import pandas as pd
 from ... import claims as C
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from .protocol import DISPLAY, inversion_run, model_for, model_label, recipe_for
 
@@ -43,7 +43,7 @@ class HallRQ1(Chapter):
             inversion_run(dataset, model_for(config["model"], dataset), eps, run, recipe_for(dataset, config["epochs"]))
             for dataset in config["dataset"]
             for eps in config["eps"]
-            for run in range(config["runs"])
+            for run in run_ids(config)
         ]
 
     def figure(self, results, config):

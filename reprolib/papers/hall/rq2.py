@@ -14,7 +14,7 @@ import pandas as pd
 from ... import claims as C
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from ...models import CIFAR_DEPTHS, parse_model
 from ...params import ParameterError
@@ -69,7 +69,7 @@ def capacity_specs(config: dict) -> list[RunSpec]:
     for depth, width, decay in capacity_points(config):
         recipe = recipe_for(dataset, config["epochs"], weight_decay=decay)
         for eps in config["eps"]:
-            for run in range(config["runs"]):
+            for run in run_ids(config):
                 spec = inversion_run(dataset, f"resnet{depth}", eps, run, recipe, width=width)
                 specs.append(spec.with_tags(depth=depth, width=width, weight_decay=decay))
     return specs

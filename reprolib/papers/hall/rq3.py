@@ -12,7 +12,7 @@ import numpy as np
 from ... import claims as C
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from ...sweep import RunSpec
 from .protocol import DISPLAY, PAPER_PROTOCOL, inversion_run, recipe_for
@@ -34,7 +34,7 @@ def fraction_specs(config: dict) -> list[RunSpec]:
     for fraction in config["fractions"]:
         recipe = recipe_for(dataset, scaled_epochs(config["epochs"], fraction))
         for eps in config["eps"]:
-            for run in range(config["runs"]):
+            for run in run_ids(config):
                 spec = inversion_run(dataset, config["model"], eps, run, recipe, train_fraction=fraction)
                 specs.append(spec.with_tags(fraction=fraction))
     return specs

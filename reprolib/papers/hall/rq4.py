@@ -106,7 +106,7 @@ class HallRQ4b(Chapter):
 
     def configure(self, preset="course", device="cpu", **params):
         config = super().configure(preset, device, **params)
-        shared = {name: config[name] for name in self.parameters}
+        shared = {name: config[name] for name in self.all_parameters()}
         config["capacity"] = rq2.CHAPTER.configure(preset, device, **shared)
         config["data"] = rq3.CHAPTER.configure(preset, device, **shared)
         return config

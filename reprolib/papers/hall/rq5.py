@@ -25,7 +25,7 @@ import pandas as pd
 from ... import claims as C
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from .protocol import DISPLAY, inversion_run, mean_text, model_for, recipe_for
 
@@ -121,7 +121,7 @@ class HallRQ5(Chapter):
         model = model_for(config["model"], dataset)
         return [
             inversion_run(dataset, model, config["eps"], run, recipe, curves=True, swap_roles=self.swap_roles)
-            for run in range(config["runs"])
+            for run in run_ids(config)
         ]
 
     def figure(self, results, config):

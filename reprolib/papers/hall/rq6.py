@@ -11,7 +11,7 @@ import numpy as np
 from ... import claims as C
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from ...models import parse_model
 from ...sources import load_source
@@ -84,7 +84,7 @@ class HallRQ6(Chapter):
             overlay_run(dataset, model, eta, eps, run, recipe)
             for eps in config["eps"]
             for eta in config["eta"]
-            for run in range(config["runs"])
+            for run in run_ids(config)
         ]
 
     def examples_figure(self, config, seed: int = 0):

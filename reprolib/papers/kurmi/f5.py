@@ -8,7 +8,8 @@ import pandas as pd
 from ... import claims as C
 from ...figures import new_figure
 from ...metrics import friedman_nemenyi
-from .common import METHOD_NAMES, metric_column
+from .common import METHOD_NAMES, Row, metric_column
+from .f13 import FIGURE
 from .t1 import GreyColourChapter, _presets
 
 COMPARISONS = {
@@ -88,7 +89,7 @@ class KurmiF5(GreyColourChapter):
         last = int((scores[gba] < scores.drop(columns=gba).min(axis=1)).sum())
         return {"gba_rank": f"{rank:.2f}", "gba_last": f"{last} of {len(scores)}"}
 
-    def claims(self, results, config):
+    def claim_rows(self, results, config):
         """Nemenyi's test after Friedman's, the paper's own: reproduced when GBA's average rank is better than the
         other method's by more than the critical difference CD; not reproduced when it is worse by more than CD;
         inconclusive when the two ranks lie within CD of each other (no significant difference)."""
@@ -98,7 +99,7 @@ class KurmiF5(GreyColourChapter):
             claim = f"GBA is significantly different from {other} (rank difference > CD)"
             name = "(a) baseline, adversarial, GBA"
             if name not in tests:
-                rows.append(C.not_run(claim, "CD = 1.048", "needs vanilla, adversarial and gba"))
+                rows.append(Row(C.not_run(claim, "CD = 1.048", "needs vanilla, adversarial and gba"), FIGURE, True))
                 continue
             scores, test = tests[name]
             ranks = dict(zip(scores.columns, test["average_ranks"], strict=True))
@@ -106,8 +107,8 @@ class KurmiF5(GreyColourChapter):
             cd = test["critical_difference"]
             verdict = C.REPRODUCED if diff > cd else C.NOT_REPRODUCED if diff < -cd else C.INCONCLUSIVE
             measured = f"rank difference {diff:+.2f} vs CD {cd:.3f} (Friedman p = {test['p_value']:.3g})"
-            rows.append(C.Claim(claim, "GBA ranked first, outside the CD", measured, verdict))
-        return C.claims_frame(rows)
+            rows.append(Row(C.Claim(claim, "GBA ranked first, outside the CD", measured, verdict), FIGURE, True))
+        return rows
 
 
 def _cd_diagram(ax, names, ranks, cd, title):

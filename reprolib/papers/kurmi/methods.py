@@ -221,15 +221,16 @@ class GroupDROObjective(Objective):
 
 
 class LfFObjective(Objective):
-    """Learning from Failure (Nam et al. 2020): a biased model trained with generalised cross-entropy (q = 0.7)
-    and the debiased model trained with per-image weights W = L_B / (L_B + L_D), where L_B and L_D are the
-    exponential moving averages (α = 0.7) of each image's cross-entropy under the two models, each divided by
-    its class's maximum. The biased model is a second K-run model of the same architecture."""
+    """Learning from Failure (Nam et al. 2020): a biased model trained with generalised cross-entropy (its
+    ``gce_q``; Nam et al. use q = 0.7) and the debiased model trained with per-image weights W = L_B / (L_B + L_D),
+    where L_B and L_D are the exponential moving averages (α = 0.7) of each image's cross-entropy under the two
+    models, each divided by its class's maximum. The biased model is a second K-run model of the same
+    architecture."""
 
-    gce_q, ema_alpha = 0.7, 0.7
+    ema_alpha = 0.7
 
-    def __init__(self, num_classes):
-        self.num_outputs = num_classes
+    def __init__(self, num_classes, gce_q: float = 0.7):
+        self.num_outputs, self.gce_q = num_classes, gce_q
 
     def build(self, model, setup):
         seeds = [s + EXTRA_SEED_OFFSET for s in setup.seeds]
@@ -472,11 +473,16 @@ class GroupDRO(MethodSpec):
 @register_method("lff")
 @dataclass(frozen=True)
 class LfF(MethodSpec):
-    """Learning from Failure (Nam et al. 2020)."""
+    """Learning from Failure (Nam et al. 2020) with the generalised cross-entropy's ``q`` (theirs: 0.7)."""
+
+    q: float = 0.7
+
+    def validate(self):
+        check_range("q", self.q, 0, 1, open_low=True)
 
     @classmethod
     def objective(cls, specs, tasks):
-        return LfFObjective(tasks[0].info["num_classes"])
+        return LfFObjective(tasks[0].info["num_classes"], specs[0].q)
 
 
 @register_method("repair")

@@ -36,6 +36,7 @@ __all__ = [
     "aligned_mask",
     "skew_info",
     "skew_metrics",
+    "cell_accuracies",
     "validation_source",
     "VALIDATION_FRACTION",
 ]
@@ -229,6 +230,7 @@ class SkewTaskSpec(TaskSpec):
     (``test``, or ``validation``: a held-out part of the training split, for choosing hyperparameters)."""
 
     per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew"})
+    version: ClassVar[int] = 2  # 2: accuracies averaged over (class, bias value) cells (``cell_accuracies``)
 
     dataset: str = "digits"
     skew: float = 0.95
@@ -270,24 +272,66 @@ class GreyColourTask(SkewTaskSpec):
         return make_grey_colour_task(source, self.skew, self.seed, self.binary)
 
 
+def cell_accuracies(labels, preds, groups, aligned_group) -> dict[str, float]:
+    """Accuracy averaged over (class, bias value) cells, as Nam et al. (2020) evaluate and Kurmi et al. (2022)
+    report "on the unbiased test set": each cell present in the split gets the accuracy of its images;
+    ``aligned`` is the mean over the cells whose bias value is the class's aligned value
+    (``aligned_group[class]``), ``conflicting`` the mean over the other cells, ``mean`` = (aligned +
+    conflicting) / 2 (Tables 1–3), ``gap`` = aligned − conflicting (signed; the tables print |gap|) and
+    ``accuracy`` the mean over every cell (Table 4's unbiased accuracy; LfF's ``attrwise_acc.mean()``).
+
+    On a test split with equally many images per cell (CIFAR-10S, Colored MNIST) these equal the accuracies
+    pooled over images; on a naturally biased one (CelebA's partitions) the cells are weighted equally, as on an
+    unbiased test set. NaN for a part with no images."""
+    labels, preds, groups = (torch.as_tensor(t).long().flatten() for t in (labels, preds, groups))
+    if not len(labels) == len(preds) == len(groups):
+        raise ValueError(
+            f"labels, preds and groups must have equal lengths, got {len(labels)}, {len(preds)}, {len(groups)}"
+        )
+    aligned_group = torch.as_tensor(aligned_group).long()
+    num_groups = int(max(int(groups.max()) + 1, int(aligned_group.max()) + 1)) if len(groups) else 1
+    cell = labels * num_groups + groups
+    size = len(aligned_group) * num_groups
+    count = torch.bincount(cell, minlength=size).double()
+    correct = torch.bincount(cell, weights=(labels == preds).double(), minlength=size)
+    present = count > 0
+    accuracy = correct / count.clamp(min=1)
+    cell_aligned = (torch.arange(size) % num_groups) == aligned_group.repeat_interleave(num_groups)
+
+    def average(mask) -> float:
+        mask = mask & present
+        return float(accuracy[mask].mean()) if mask.any() else float("nan")
+
+    on_aligned, on_conflicting = average(cell_aligned), average(~cell_aligned)
+    return {
+        "accuracy": average(torch.ones(size, dtype=torch.bool)),
+        "aligned": on_aligned,
+        "conflicting": on_conflicting,
+        "mean": (on_aligned + on_conflicting) / 2,
+        "gap": on_aligned - on_conflicting,
+    }
+
+
 @register_evaluator("skew")
 def skew_metrics(task: Task, split: str, outputs: dict) -> dict:
-    """Kurmi et al. (2022): for each test protocol the method reports, accuracy on the whole (unbiased) split and
-    on its bias-aligned and bias-conflicting parts, their mean and gap, and that mean per class (``class_mean``,
-    the blocks of the Friedman test of Fig. 5); the discriminator's accuracy on the bias attribute, on aligned and
-    conflicting images, when the method has a discriminator."""
+    """Kurmi et al. (2022): for each test protocol the method reports, the cell-averaged accuracies of
+    ``cell_accuracies`` (unbiased accuracy; on bias-aligned and bias-conflicting cells, their mean and gap), the
+    accuracy pooled over the split's images (``pooled``), and the mean of aligned and conflicting per class
+    (``class_mean``, the blocks of the Friedman test of Fig. 5); the discriminator's accuracy on the bias
+    attribute, on aligned and conflicting images, when the method has a discriminator."""
     part = task.split(split)
     aligned = aligned_mask(task, split)
+    aligned_group = task.info["aligned_group"]
     metrics = {"protocols": {}}
     for key, preds in outputs.items():
         if key.startswith("pred_"):
             per_class = [
-                M.bias_conflict_accuracy(part.labels[c], preds[c], aligned[c])["mean"]
+                cell_accuracies(part.labels[c], preds[c], part.groups[c], aligned_group)["mean"]
                 for c in (part.labels == k for k in range(task.info["num_classes"]))
             ]
             metrics["protocols"][key.removeprefix("pred_")] = {
-                "accuracy": M.accuracy(part.labels, preds),
-                **M.bias_conflict_accuracy(part.labels, preds, aligned),
+                **cell_accuracies(part.labels, preds, part.groups, aligned_group),
+                "pooled": M.accuracy(part.labels, preds),
                 "class_mean": per_class,
             }
     if "bias_pred" in outputs:

@@ -9,6 +9,8 @@ from ...chapter import Chapter, ResultsMissing
 from ...figures import new_figure
 from ...store import ResultsStore
 from . import f5, f13, t1, t3, t4, t5
+from .calibration import calibration_frame
+from .common import ON_PAPER, PROTOCOL_LABELS
 
 PART3 = [t1.CHAPTER, t3.CHAPTER, t4.CHAPTER, t5.CHAPTER, f13.CHAPTER, f5.CHAPTER]
 # One colour per verdict of ``reprolib.verdicts.VERDICTS``, in its order.
@@ -62,17 +64,41 @@ class KurmiSummary(Chapter):
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def summary(self, results, config):
-        """K-T4's values (``t4_vanilla_95``, …; see ``KurmiChapter.summary``) and the claims this run reproduces,
-        ``reproduced`` ("none" if no claim is)."""
+        """K-T4's values (``t4_vanilla_95``, …; see ``KurmiChapter.summary``); the claims this run reproduces,
+        ``reproduced`` ("none" if no claim is); the verdict counts of the rows judged with the true test bias
+        label, ``counts_true``, and without a test-time bias label, ``counts_free``; and the claims whose rule
+        does not reproduce on the paper's own numbers, ``stronger_than_paper`` (the rule asks more than the
+        paper's table shows)."""
         table4 = t4.CHAPTER
         part = results[results["chapter"] == table4.id] if not results.empty else results
         values = {
             f"t4_{k}": v for k, v in table4.summary(part, table4.configure(config["preset"], config["device"])).items()
         }
         table = self.claims(results, config)
-        rows = table[table["verdict"] == "reproduced"] if not table.empty else table
+        if table.empty:
+            table = pd.DataFrame(columns=["chapter", "claim", ON_PAPER, "verdict"])
+        rows = table[table["verdict"] == V.REPRODUCED]
         reproduced = "; ".join(f"{r.chapter}: {r.claim}" for r in rows.itertuples()) or "none"
-        return {**values, "reproduced": reproduced}
+        free = [label for key, label in PROTOCOL_LABELS.items() if key != "true"]
+
+        def counts(mask) -> str:
+            found = table.loc[mask, "verdict"].value_counts()
+            return ", ".join(f"{found[v]} {v}" for v in V.VERDICTS if v in found) or "no claims"
+
+        with_true = table["claim"].str.endswith(f"[{PROTOCOL_LABELS['true']}]")
+        without = table["claim"].apply(lambda c: any(c.endswith(f"[{label}]") for label in free))
+        stronger = table[table[ON_PAPER].isin([V.INCONCLUSIVE, V.NOT_REPRODUCED, V.PARTLY]) & ~without]
+        return {
+            **values,
+            "reproduced": reproduced,
+            "counts_true": counts(with_true),
+            "counts_free": counts(without),
+            "stronger_than_paper": "; ".join(f"{r.chapter}: {r.claim}" for r in stronger.itertuples()) or "none",
+        }
+
+    def calibration(self, draws: int = 1000):
+        """Part III's own rules on simulated runs (``papers.kurmi.calibration``)."""
+        return calibration_frame(draws)
 
     def figure(self, results, config):
         table = self.claims(results, config)

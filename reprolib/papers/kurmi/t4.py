@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from ... import claims as C
 from ... import params as P
-from .common import COURSE_LAMBDAS, DEFAULT_DROP_FRACTION, KurmiChapter, part3_model
+from .common import (
+    COMMON_PRESET,
+    COURSE_GRIDS,
+    COURSE_OPTIMISER,
+    PAPER_GRIDS,
+    SMOKE_GRIDS,
+    KurmiChapter,
+    Row,
+    part3_model,
+)
 from .skew_tasks import ColourSkewTask
 
 ALL_METHODS = ["vanilla", "domain_independent", "filter_drop", "group_dro", "repair", "lff", "adversarial", "gba"]
 COMMON = {  # what the presets share; each overrides the rest
+    **COMMON_PRESET,
     "skews": [0.95, 0.98],
     "methods": ALL_METHODS,
     "lr": 0.05,
-    "lambda_schedule": "constant",
-    "discriminator_input": "unmasked",
-    "test_protocol": "true",
     "model": "mlp",
     "width": 100,
-    "drop_fraction": DEFAULT_DROP_FRACTION,
 }
 
 
@@ -26,34 +32,41 @@ class KurmiT4(KurmiChapter):
     title = "Table 4: Colored MNIST at 95% and 98% skew"
     notebook = "kurmi_t4.md"
     table_metric = "accuracy"  # Table 4 reports accuracy on the unbiased test set (Nam et al. 2020)
+    # paper: LfF's released Colored-MNIST protocol (Kurmi et al. take the data set from Nam et al. 2020 and give no
+    # optimiser): Adam at 10⁻³, no weight decay, batch 256, 100 epochs, the MLP with three hidden layers of 100.
     presets = {
         "smoke": {
             **COMMON,
+            **COURSE_OPTIMISER,
+            **SMOKE_GRIDS,
             "dataset": "digits",
             "skews": [0.95],
             "methods": ["vanilla", "adversarial", "gba"],
             "runs": 2,
             "epochs": 1,
             "batch_size": 64,
-            "lambdas": [0.1, 1.0],
             "width": 16,
         },
         "course": {
             **COMMON,
+            **COURSE_OPTIMISER,
+            **COURSE_GRIDS,
             "dataset": "digits",
             "runs": 3,
             "epochs": 20,
             "batch_size": 64,
-            "lambdas": COURSE_LAMBDAS,
         },
         "paper": {
             **COMMON,
+            **PAPER_GRIDS,
             "dataset": "mnist",
             "runs": 5,
             "epochs": 100,
-            "lr": 0.01,
+            "optimizer": "adam",
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "lr_step_epochs": 0,
             "batch_size": 256,
-            "lambdas": [0.01, 0.03, 0.1, 0.3, 1.0],
         },
     }
     parameters = {
@@ -71,6 +84,16 @@ class KurmiT4(KurmiChapter):
         "adversarial": {"95%": 80.35, "98%": 64.83},
         "gba": {"95%": 87.92, "98%": 79.11},
     }
+    paper_sd = {  # the ± of Table 4
+        "vanilla": {"95%": 0.44, "98%": 1.47},
+        "domain_independent": {"95%": 0.81, "98%": 1.20},
+        "filter_drop": {"95%": 0.58, "98%": 1.72},
+        "group_dro": {"95%": 0.46, "98%": 1.53},
+        "repair": {"95%": 0.59, "98%": 1.47},
+        "lff": {"95%": 0.94, "98%": 0.45},
+        "adversarial": {"95%": 0.52, "98%": 0.34},
+        "gba": {"95%": 0.6, "98%": 1.6},
+    }
 
     def settings(self, config):
         return {
@@ -80,32 +103,15 @@ class KurmiT4(KurmiChapter):
     def model_spec(self, config):
         return part3_model(config["model"], config["width"])
 
-    def claims(self, results, config):
-        rows = [
+    def claim_rows(self, results, config):
+        return [
+            # §Results, Colored MNIST: "the proposed model improves on the adversarial method by a large number"
             self.better_claim(
-                results,
-                config,
-                "GBA improves the adversarial method (unbiased accuracy)",
-                "87.92 vs 80.35 (95%); 79.11 vs 64.83 (98%)",
-                "gba",
-                "adversarial",
+                results, config, "GBA improves the adversarial method (unbiased accuracy)", "gba", "adversarial"
             ),
-            self.better_claim(
-                results,
-                config,
-                "GBA improves on vanilla training",
-                "87.92 vs 77.63 (95%); 79.11 vs 62.29 (98%)",
-                "gba",
-                "vanilla",
-            ),
-            self.better_claim(
-                results,
-                config,
-                "Adversarial training improves on vanilla",
-                "80.35 vs 77.63 (95%); 64.83 vs 62.29 (98%)",
-                "adversarial",
-                "vanilla",
-            ),
+            self.better_claim(results, config, "GBA improves on vanilla training", "gba", "vanilla"),
+            self.better_claim(results, config, "Adversarial training improves on vanilla", "adversarial", "vanilla"),
+            # "along with outperforming the recent methods": Table 4 has GBA best at 95% only
             self.best_at(
                 results,
                 config,
@@ -117,23 +123,23 @@ class KurmiT4(KurmiChapter):
             self.best_at(
                 results, config, "LfF is the most accurate method at 98% skew", "80.48 (next: GBA 79.11)", "lff", "98%"
             ),
+            # "the recent domain independent network performs poorly in this multiple domains setting"
             self.better_claim(
                 results,
                 config,
                 "Domain-independent training is worse than vanilla with ten bias values",
-                "65.82 vs 77.63 (95%); 45.39 vs 62.29 (98%)",
                 "vanilla",
                 "domain_independent",
             ),
         ]
-        return C.claims_frame(rows)
 
-    def best_at(self, results, config, claim, paper, method, skew) -> C.Claim:
+    def best_at(self, results, config, claim, paper, method, skew) -> Row:
         """``method`` is the most accurate at one skew only (``best_claim`` on that setting): Table 4 shows GBA
         best at 95% and LfF best at 98% (GBA second), so "the most accurate method" is judged skew by skew, as
         the table shows it."""
         if skew not in self.settings(config):
-            return C.not_run(claim, paper, f"no {skew} skew")
+            on_paper = self.best_claim(results, {**config, "methods": []}, claim, paper, method, settings=[skew])
+            return Row(C.not_run(claim, paper, f"no {skew} skew"), on_paper.on_paper, True)
         return self.best_claim(results, config, claim, paper, method, settings=[skew])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ... import claims as C
 from .f13 import curve_panels
 from .t1 import GreyColourChapter, _presets, cifar10s_paper
 
@@ -24,28 +23,27 @@ class KurmiT5(GreyColourChapter):
         """Fig. 4: test accuracy on aligned and conflicting images per epoch, one panel per variant."""
         return curve_panels(self, results, config, config["methods"], "classifier")
 
-    def claims(self, results, config):
-        return C.claims_frame(
-            [
-                self.best_claim(results, config, "GBA has the best mean accuracy of the variants", "92.00", "gba"),
-                self.best_claim(
-                    results,
-                    config,
-                    "GBA has the smallest bias gap of the variants",
-                    "0.10",
-                    "gba",
-                    metric="gap",
-                ),
-                self.better_claim(
-                    results,
-                    config,
-                    "Conditioning on the discriminator being right helps (GBA > GBA-n, mean)",
-                    "92.00 vs 91.32",
-                    "gba",
-                    "gba_n",
-                ),
-            ]
-        )
+    def claim_rows(self, results, config):
+        """Table 5 (bold) and §Ablation: "better bias removal than GBA-n" for GBA-c, and GBA above GBA-n. The
+        paper gives no spread for Table 5, so its numbers cannot be run through the rules. Its means are not a
+        "systematic improvement" GBA-n → GBA-c → GBA in accuracy (91.32 → 90.37 → 92.00); they are in the gap
+        (1.45 → 0.63 → 0.10)."""
+        return [
+            self.best_claim(results, config, "GBA has the best mean accuracy of the variants", "92.00", "gba"),
+            self.best_claim(
+                results, config, "GBA has the smallest bias gap of the variants", "0.10", "gba", metric="gap"
+            ),
+            self.better_claim(
+                results,
+                config,
+                "Conditioning on the discriminator being right helps (GBA > GBA-n, mean)",
+                "gba",
+                "gba_n",
+            ),
+            self.better_claim(
+                results, config, "GBA-c removes more bias than GBA-n (smaller gap)", "gba_c", "gba_n", metric="gap"
+            ),
+        ]
 
 
 CHAPTER = KurmiT5()

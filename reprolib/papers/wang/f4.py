@@ -13,7 +13,7 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
+from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from ...metrics import mean_ci
 from .leakage import balanced_indices, dataset_leakage
@@ -82,7 +82,7 @@ class WangF4(Chapter):
         attacker = {"epochs": config["epochs"], "lr": config["lr"]}
         rows = []
         for a in config["f1"]:
-            for run in range(config["runs"]):
+            for run in run_ids(config):
                 leakage, flipped = dataset_leakage(splits, a, run, **attacker)
                 rows.append({"f1": a, "run": run, "leakage": leakage, "flipped": flipped})
         return pd.DataFrame(rows)
