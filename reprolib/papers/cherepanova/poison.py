@@ -126,13 +126,17 @@ def craft(model, normalise, target, adversarial, base, labels, epsilon, steps, r
     """Witches' Brew on ``model`` (a one-run K = 1 model in eval mode): perturbations Δ (P, C, H, W) of the [0, 1]
     images ``base`` with labels ``labels`` minimising :func:`matching_loss` against the target image ``target``
     (1, C, H, W) and class ``adversarial``. ``augment(x, generator)`` augments the poisons differentiably each step.
-    Returns (best Δ, its final loss, every restart's final loss)."""
+    Random numbers come from the CPU ``generator``; the tensors live on ``base``'s device. Returns (best Δ, its
+    final loss, every restart's final loss)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    target_loss = F.cross_entropy(model(normalise(target)[None, None])[0].float(), torch.tensor([adversarial]))
+    device = base.device
+    target_loss = F.cross_entropy(
+        model(normalise(target)[None, None])[0].float(), torch.tensor([adversarial], device=device)
+    )
     target_grads = [g.detach() for g in torch.autograd.grad(target_loss, params)]
     best, best_loss, losses = None, math.inf, []
     for _ in range(restarts):
-        delta = ((torch.rand(base.shape, generator=generator) * 2 - 1) * epsilon).requires_grad_()
+        delta = ((torch.rand(base.shape, generator=generator) * 2 - 1) * epsilon).to(device).requires_grad_()
         optimiser = torch.optim.Adam([delta], lr=lr)
         milestones = [round(steps * f) for f in (3 / 8, 5 / 8, 7 / 8)]
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones, gamma=0.1)
@@ -227,28 +231,31 @@ class PoisonSpec(ArtifactSpec):
         indices = poison_indices(task.train.labels, adversarial, self.budget, generator)
         capture = _Capture(self.recipe.epochs)
         objective = self.method.objective([self.method], [task])
-        train_runs([task], self.model, self.recipe, [self.seed], objective=objective, callbacks=[capture])
-        model = capture.model.eval()
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # as the sweep's "auto"
+        train_runs(
+            [task], self.model, self.recipe, [self.seed], device=device, objective=objective, callbacks=[capture]
+        )
+        model = capture.model.eval()  # crafting runs outside autocast: full precision
         for p in model.parameters():
             p.requires_grad_(True)
-        mean = torch.tensor(task.mean)[:, None, None]
-        std = torch.tensor(task.std)[:, None, None]
-        base = task.train.images[indices].float() / 255
+        mean = torch.tensor(task.mean, device=device)[:, None, None]
+        std = torch.tensor(task.std, device=device)[:, None, None]
+        base = task.train.images[indices].float().to(device) / 255
         augmentation = A.AUGMENTATIONS.get(self.recipe.augment)
         augment = None
         if augmentation.sample is not None:
 
             def augment(x, g):
-                theta = augmentation.sample(len(x), tuple(x.shape[-2:]), self.recipe, g)
+                theta = augmentation.sample(len(x), tuple(x.shape[-2:]), self.recipe, g).to(x.device)
                 return A.apply_affine(x, theta, augmentation.interpolation)
 
         delta, _, losses = craft(
             model,
             lambda x: (x - mean) / std,
-            task.test.images[self.target_index].float() / 255,
+            task.test.images[self.target_index].float().to(device) / 255,
             adversarial,
             base,
-            task.train.labels[indices],
+            task.train.labels[indices].to(device),
             self.epsilon,
             self.steps,
             self.restarts,
@@ -256,7 +263,7 @@ class PoisonSpec(ArtifactSpec):
             generator,
             augment,
         )
-        images = quantise(task.train.images[indices], base + delta, self.epsilon)
+        images = quantise(task.train.images[indices], (base + delta).cpu(), self.epsilon)
         return {"indices": indices.numpy(), "images": images.numpy(), "loss": np.asarray(losses)}
 
 
