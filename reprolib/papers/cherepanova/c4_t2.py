@@ -20,8 +20,9 @@ choice, on the undefended basic attack only (never on a defence): the first of `
 1%), (32/255, 9%), (64/255, 9%), (128/255, 9%); 9% is about the whole adversarial class — whose undefended basic
 attack succeeds on more than half of the ``PILOT_RUNS`` (seeds 100–105, never the table's); if none does, the
 strongest. ``pilot=True`` adds the pilot's runs to a configuration and the page shows them. Run for this book
-(course settings, cores contended): 0/6, 0/6, 0/6 and 2/6 successes, so none passes and the course uses the
-strongest, (128/255, 9%) — far from imperceptible, and still weaker than the thesis's baseline (90%); the claims
+at the course settings, before this chapter's target draw was written (same seeds, targets drawn by a script
+with the same distribution; ``pilot=True`` recomputes it with ``draw_target``): 0/6, 0/6, 0/6 and 2/6
+successes, so none passes and the course uses the strongest, (128/255, 9%) — far from imperceptible, and still weaker than the thesis's baseline (90%); the claims
 about defences are judged against that weaker attack, and the first claim says how weak.
 """
 
