@@ -180,22 +180,19 @@ def maxup_copies(
 ) -> list[tuple[torch.Tensor, Targets]]:
     """MaxUp's m augmented copies (Gong et al., 2021): ``fn(x, labels, generators, **strength)`` called m times,
     copy after copy, each run drawing from its own generator; the thesis's "MaxUp-cutout" is ``fn=cutout, m=4``.
-    Train on the worst copy: compute each copy's loss per run and reduce the (m, K) losses with :func:`worst_of`."""
+    Train on the worst copy of each image: compute each copy's per-image losses and reduce the (m, K, B) losses
+    with :func:`worst_of` (what a MaxUp training method does)."""
     if isinstance(m, bool) or not isinstance(m, int) or m < 1:
         raise ValueError(f"m must be an integer >= 1, got {m!r}")
     return [fn(x, labels, generators, **strength) for _ in range(m)]
 
 
 def worst_of(losses: torch.Tensor) -> torch.Tensor:
-    """The MaxUp loss of each run: the largest of its m copies' losses, (m, K) → (K,); the gradient flows through
-    the worst copy only.
-
-    This is batch-level MaxUp: the max is over copies of a run's whole-batch loss, max_j mean_i L_ij. Gong et al.
-    (and the thesis, §4.3) take the max per image, mean_i max_j L_ij, which needs every image's loss per copy; the
-    trainer's objectives reduce to one loss per run (shape (K,)), so the batch-level max is what it can do. It
-    bounds the per-image objective from below and picks one copy per run and step instead of one per image."""
-    if losses.dim() != 2:
-        raise ValueError(f"losses must be (m, K): one loss per copy and run, got shape {tuple(losses.shape)}")
+    """The MaxUp loss of each image: the largest of its m copies' losses, (m, K, B) → (K, B); the gradient flows
+    through each image's worst copy only. This is Gong et al.'s objective (thesis §4.3), min_θ E_x[max_j
+    L(x̃_j, θ)]: the max is taken per image, then averaged over the batch by the caller."""
+    if losses.dim() != 3:
+        raise ValueError(f"losses must be (m, K, B): one loss per copy, run and image, got shape {tuple(losses.shape)}")
     return losses.max(0).values
 
 

@@ -1,5 +1,7 @@
 """Cherepanova (2023), thesis ch. 4: the augmentations as batch transforms, the patch backdoor task and its
-evaluator (exact patch, exact poisoned counts, hand-computed success), and chapter C-4-T1's parameters and claims."""
+evaluator (exact patch, exact poisoned counts, hand-computed success), chapter C-4-T1's parameters, pilot and
+claims; the calibrated rules; MaxUp and DP-SGD as training methods; Witches' Brew (matching loss, poisons within ε,
+the stored artifact and the task nesting it, the evaluator); chapter C-4-T2's parameters, runs and claims."""
 
 import numpy as np
 import pandas as pd
@@ -11,8 +13,14 @@ from reprolib import mixing
 from reprolib.evaluation import evaluate_outputs
 from reprolib.models import MLP
 from reprolib.objectives import CrossEntropy
+from reprolib.papers.cherepanova import poison as WB
+from reprolib.papers.cherepanova import rules
 from reprolib.papers.cherepanova.backdoor import PatchBackdoorTask, add_patch, patch_side, upscale
-from reprolib.papers.cherepanova.c4_t1 import CHAPTER, DEFENCES, target_class
+from reprolib.papers.cherepanova.c4_t1 import CHAPTER, DEFENCES, PILOT_RUNS, TRIGGER_CANDIDATES, target_class
+from reprolib.papers.cherepanova.c4_t2 import ATTACK_CANDIDATES, draw_target
+from reprolib.papers.cherepanova.c4_t2 import CHAPTER as T2
+from reprolib.papers.cherepanova.c4_t2 import DEFENCES as T2_DEFENCES
+from reprolib.papers.cherepanova.methods import DPSGD, MaxUp
 from reprolib.papers.cherepanova.transforms import CutMix, Cutout, KWayMixup, Mixup
 from reprolib.params import ParameterError
 from reprolib.sources import load_source
@@ -181,6 +189,10 @@ def test_a_recipe_naming_a_transform_trains(spec):
         ({"defences": ["none", "maxup"]}, r"^defences must be one of none, mixup, cutmix, cutout, kway_mixup"),
         ({"size": 12}, r"^size must be one of 8, 16, 32, 64"),
         ({"dataset": "cifar10", "size": 16}, r"^size must be a multiple of 32 for cifar10"),
+        (
+            {"first_run": 99},
+            r"^first_run must keep the runs clear of the trigger pilot's seeds 100–103, got runs 99–100$",
+        ),
     ],
 )
 def test_bad_chapter_parameters_stop_with_one_line_before_training(params, message):
@@ -192,8 +204,14 @@ def test_every_preset_configures_and_pairs_runs_across_defences():
     for preset in CHAPTER.presets:
         config = CHAPTER.configure(preset)
         specs = CHAPTER.specs(config)
-        assert len(specs) == len(config["defences"]) * len(config["poisoned_shares"]) * config["runs"]
-        for spec in specs:
+        table = [s for s in specs if s.tags["stage"] == "table"]
+        pilot = [s for s in specs if s.tags["stage"] == "pilot"]
+        assert len(table) == len(config["defences"]) * len(config["poisoned_shares"]) * config["runs"]
+        assert len(pilot) == len(TRIGGER_CANDIDATES) * len(PILOT_RUNS)
+        assert all(s.recipe.batch_transform is None and s.task.poisoned_share == 1.0 for s in pilot)
+        assert not {s.seed for s in pilot} & {s.seed for s in table}  # the pilot never reuses the table's runs
+        assert all(s.task.trigger == config["trigger"] for s in table)
+        for spec in table:
             assert spec.task.target_class == target_class(spec.tags["run"]) and spec.task.seed == spec.seed
             assert spec.recipe.batch_transform == DEFENCES[spec.tags["defence"]]
     assert [target_class(r) for r in range(4)] == [target_class(r) for r in range(4)]
@@ -206,6 +224,7 @@ def _frame(success: dict, accuracy: dict, runs: int = 4) -> pd.DataFrame:
             noise = 0.01 * ((run * 7) % 3 - 1)
             rows.append(
                 {
+                    "stage": "table",
                     "defence": defence,
                     "share": share,
                     "run": run,
@@ -237,7 +256,350 @@ def test_claims_against_the_thesis_are_not_reproduced_and_missing_defences_not_r
     success = {(d, s): v for s in ("100%", "10%") for d, v in (("none", 0.02), ("mixup", 0.02), ("cutmix", 0.5))}
     claims = CHAPTER.claims(_frame(success, {"none": 0.9, "mixup": 0.85, "cutmix": 0.8}), config)
     assert claims["verdict"].tolist() == ["not reproduced"] * 3 + ["inconclusive"]
-    assert claims["measured"].iloc[3].endswith("the backdoor did not succeed without a defence")
+    assert claims["measured"].iloc[3].startswith("without a defence +0.0175")
     config = CHAPTER.configure("smoke", defences=["none"], poisoned_shares=[0.1])
     claims = CHAPTER.claims(_frame({("none", "10%"): 0.2}, {"none": 0.9}), config)
     assert claims["verdict"].tolist() == ["not run at this scale"] * 4
+
+
+def test_the_pilot_rule_picks_the_smallest_trigger_above_one_half_and_ignores_the_table():
+    config = CHAPTER.configure("smoke")
+    rows = [
+        {"stage": "pilot", "trigger": t, "run": r, "metrics.success": v}
+        for t, v in zip(TRIGGER_CANDIDATES, (0.01, 0.45, 0.7, 0.99), strict=True)
+        for r in PILOT_RUNS
+    ]
+    rows.append({"stage": "table", "trigger": None, "run": 0, "metrics.success": 1.0})
+    results = pd.DataFrame(rows)
+    assert CHAPTER.pilot_choice(results) == 12 / 32
+    table = CHAPTER.pilot_table(results, config)
+    assert table["passes (> 50%)"].tolist() == [False, False, True, True]
+    assert table["patch (pixels)"].tolist() == ["2 × 2", "4 × 4", "6 × 6", "8 × 8"]  # at 16 × 16
+    assert CHAPTER.pilot_choice(results[results["trigger"] != 12 / 32].assign(**{"metrics.success": 0.5})) is None
+
+
+def test_the_task_patch_follows_its_trigger_field():
+    task = PatchBackdoorTask(size=16, poisoned_share=1.0, target_class=0, seed=0, trigger=12 / 32).build(None)
+    poisoned = task.train.images[task.train.groups == 1]
+    assert task.info["patch_side"] == 6
+    assert (poisoned[:, 0, 10:, 10:] == add_patch(poisoned, 12 / 32)[:, 0, 10:, 10:]).all()
+    assert poisoned[0, 0, 10, 10] == 255 and poisoned[0, 0, 10, 11] == 0
+
+
+# --- the calibrated rules ----------------------------------------------------------------------------------
+
+
+def test_the_new_rules_are_calibrated_false_reproduced_at_most_5_percent():
+    rates = rules.calibration(runs=4, draws=20_000, seed=0)
+    assert set(rates) == {"rate_lower", "rate_above", "defence_fails (attack fails)", "defence_fails (defence works)"}
+    assert all(rate <= 0.05 for rate in rates.values()), rates
+
+
+def test_rate_lower_is_the_exact_sign_test_on_discordant_pairs():
+    # 5 discordant pairs all for the claim: p = 0.5**5 = 0.031 < 0.05; 4 of them: p = 0.0625, inconclusive
+    a, b = [0, 0, 0, 0, 0, 1, 1], [1, 1, 1, 1, 1, 1, 1]
+    verdict = rules.rate_lower(a, b)
+    assert verdict.verdict == "reproduced" and "p=0.0312" in verdict.measured
+    assert rules.rate_lower(a[1:], b[1:]).verdict == "inconclusive"
+    assert rules.rate_lower(b, a).verdict == "not reproduced"
+    assert rules.rate_lower([], []).verdict == "not run at this scale"
+
+
+def test_rate_above_is_the_exact_binomial_test():
+    # 9 of 10 above ½: P(X ≥ 9) = 11/1024 = 0.0107; 8 of 10: 56/1024 = 0.0547, inconclusive
+    assert rules.rate_above([1] * 9 + [0]).verdict == "reproduced"
+    assert "p=0.0107" in rules.rate_above([1] * 9 + [0]).measured
+    assert rules.rate_above([1] * 8 + [0] * 2).verdict == "inconclusive"
+    assert rules.rate_above([0] * 10).verdict == "not reproduced"
+
+
+def test_defence_fails_needs_the_attack_to_work():
+    works = [0.9, 0.95, 1.0, 0.92]
+    assert rules.defence_fails(works, [0.91, 0.94, 0.99, 0.93], 0.1).verdict == "reproduced"
+    assert rules.defence_fails(works, [0.3, 0.2, 0.25, 0.3], 0.1).verdict == "not reproduced"
+    assert rules.defence_fails([0.0, 0.01, 0.02, 0.0], [0.0, 0.01, 0.02, 0.01], 0.1).verdict == "inconclusive"
+
+
+# --- MaxUp and DP-SGD as training methods ------------------------------------------------------------------
+
+
+def _setup(seeds=(0, 1)):
+    from reprolib.models import create_model
+    from reprolib.objectives import Setup
+
+    tasks = [PatchBackdoorTask(size=8, poisoned_share=1.0, target_class=k, seed=k).build(None) for k in seeds]
+    model = create_model(MLP(hidden=8, depth=1), list(seeds), (1, 8, 8), 10)
+    return tasks, model, Setup(MLP(hidden=8, depth=1), list(seeds), tasks, (1, 8, 8), torch.device("cpu"))
+
+
+def _batch(tasks, n=6):
+    from reprolib.objectives import Batch
+
+    x = torch.stack([t.train.images[:n].float() / 255 for t in tasks])
+    mean = torch.tensor([t.mean for t in tasks])[:, None, :, None, None]
+    std = torch.tensor([t.std for t in tasks])[:, None, :, None, None]
+    labels = torch.stack([t.train.labels[:n] for t in tasks])
+    return Batch((x - mean) / std, labels, torch.zeros_like(labels), labels, 0.0), x, mean, std
+
+
+def test_maxup_is_the_mean_over_images_of_the_worst_copy_per_image():
+    from reprolib.papers.cherepanova.methods import step_generators
+
+    tasks, model, setup = _setup()
+    objective = MaxUp(m=3, transform=Cutout(size=4)).objective([MaxUp(m=3, transform=Cutout(size=4))], tasks)
+    extra = objective.build(model, setup)
+    batch, pixels, mean, std = _batch(tasks)
+    loss = objective.loss(model, extra, batch)
+    generators = step_generators([0, 1], 0, objective.salt)  # step 0, replayed by hand
+    per_copy = []
+    for _ in range(3):
+        x, _ = mixing.cutout(pixels, batch.labels, generators, size=4)
+        logits = model((x - mean) / std)
+        per_copy.append(
+            torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch.labels.flatten(), reduction="none")
+        )
+    expected = torch.stack(per_copy).view(3, 2, -1).max(0).values.mean(1)
+    assert torch.allclose(loss, expected, atol=1e-6)
+    assert int(extra.step) == 1  # the next step draws new copies
+    assert not torch.allclose(objective.loss(model, extra, batch), loss)
+
+
+def test_dp_sgd_clips_each_runs_gradient_to_the_bound_and_adds_noise_of_scale_clip_times_noise():
+
+    tasks, model, setup = _setup()
+    batch, *_ = _batch(tasks, n=32)
+
+    def gradient(noise, clip):
+        objective = DPSGD(clip=clip, noise=noise).objective([DPSGD(clip=clip, noise=noise)], tasks)
+        extra = objective.build(model, setup)
+        model.zero_grad()
+        loss = objective.loss(model, extra, batch)
+        loss.sum().backward()
+        return loss, [p.grad.reshape(2, -1) for p in model.parameters()]
+
+    raw_loss, raw = gradient(0.0, 1e9)  # no clipping, no noise: the plain gradient
+    plain = CrossEntropy(10).loss(model, None, batch)
+    assert torch.allclose(raw_loss, plain)  # the loss keeps the cross-entropy's value
+    raw_norm = torch.cat(raw, 1).norm(dim=1)
+    clip = float(raw_norm.min()) / 2  # both runs' gradients are clipped
+    _, clipped = gradient(0.0, clip)
+    assert torch.allclose(torch.cat(clipped, 1).norm(dim=1), torch.full((2,), clip), rtol=1e-4)
+    assert torch.allclose(torch.cat(clipped, 1), torch.cat(raw, 1) * (clip / raw_norm)[:, None], rtol=1e-4)
+    _, noisy = gradient(0.5, clip)
+    residual = torch.cat(noisy, 1) - torch.cat(clipped, 1)
+    assert residual.shape[1] > 500 and abs(float(residual.std()) / (clip * 0.5) - 1) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: MaxUp(m=0),
+            "m must be an integer ≥ 1",
+        ),
+        (
+            lambda: DPSGD(clip=0),
+            "clip must be a number > 0",
+        ),
+        (
+            lambda: DPSGD(noise=-1),
+            "noise must be a number ≥ 0",
+        ),
+    ],
+)
+def test_bad_method_fields_stop_with_one_line(make, message):
+    with pytest.raises(SpecError, match=f"^{message}"):
+        make()
+
+
+@pytest.mark.parametrize("method", ["maxup", "dp_sgd"])
+def test_a_run_spec_naming_maxup_or_dp_sgd_trains_through_the_sweep(method, tmp_path):
+    from reprolib.specs import MethodSpec
+    from reprolib.store import ResultsStore
+    from reprolib.sweep import RunSpec, run_sweep
+
+    spec = MaxUp(m=2, transform=Cutout(size=2)) if method == "maxup" else DPSGD(clip=1.0, noise=0.05)
+    assert MethodSpec.from_dict(spec.to_dict()) == spec
+    task = PatchBackdoorTask(size=8, poisoned_share=1.0, target_class=0, seed=0)
+    runs = [
+        RunSpec(task.replace(seed=s), MLP(hidden=8, depth=1), Recipe(epochs=1, batch_size=128, lr=0.05), s, spec)
+        for s in (0, 1)
+    ]
+    store = ResultsStore(tmp_path)
+    run_sweep(runs, store, progress=False)
+    assert all(store.is_done(r.key) and 0 <= store.get(r.key)["metrics"]["accuracy"] <= 1 for r in runs)
+
+
+# --- Witches' Brew ------------------------------------------------------------------------------------------
+
+
+def test_the_matching_loss_is_one_minus_the_cosine_over_all_parameters():
+    t = [torch.tensor([1.0, 0.0]), torch.tensor([0.0])]
+    assert float(WB.matching_loss([torch.tensor([2.0, 0.0]), torch.tensor([0.0])], t)) == pytest.approx(0.0)
+    assert float(WB.matching_loss([torch.tensor([0.0, 3.0]), torch.tensor([0.0])], t)) == pytest.approx(1.0)
+    assert float(WB.matching_loss([torch.tensor([-1.0, 0.0]), torch.tensor([0.0])], t)) == pytest.approx(2.0)
+    # the parameters are one vector: (1, 0 | 1) against (1, 0 | 0) has cosine 1/√2
+    assert float(WB.matching_loss([torch.tensor([1.0, 0.0]), torch.tensor([1.0])], t)) == pytest.approx(1 - 2**-0.5)
+
+
+def test_quantised_poisons_stay_within_epsilon_and_the_pixel_range():
+    clean = torch.tensor([[0, 10, 250, 128]], dtype=torch.uint8)
+    crafted = torch.tensor([[0.2, 0.0, 1.0, 0.5 + 4.6 / 255]])
+    poisoned = WB.quantise(clean, crafted, 4 / 255)
+    assert poisoned.tolist() == [[4, 6, 254, 132]]  # clamped to ±4 levels; 128 + 4.6 → 133 → 132
+    assert WB.quantise(clean, crafted, 4.5 / 255).tolist() == [[4, 6, 254, 132]]  # ⌊4.5⌋ levels
+
+
+def test_poisons_are_budget_images_of_the_adversarial_class_and_a_larger_budget_is_one_line():
+    labels = torch.tensor([0] * 50 + [1] * 50)
+    idx = WB.poison_indices(labels, 1, 0.1, torch.Generator().manual_seed(0))
+    assert len(idx) == 10 and (labels[idx] == 1).all() and len(set(idx.tolist())) == 10
+    with pytest.raises(SpecError, match=r"^budget must be at most 0.500 \(class 1's share of the training set\)"):
+        WB.poison_indices(labels, 1, 0.6, torch.Generator())
+
+
+def _tiny_poison(**fields):
+    recipe = Recipe(epochs=1, batch_size=256, lr=0.05)
+    values = dict(size=8, target_index=3, adversarial_shift=2, epsilon=8 / 255, budget=0.02, steps=3, restarts=2)
+    return WB.PoisonSpec(**{**values, **fields, "model": MLP(hidden=8, depth=1), "recipe": recipe})
+
+
+def test_crafted_poisons_are_stored_once_within_epsilon_and_the_task_nests_them(tmp_path):
+    from reprolib.artifacts import artifact_key, artifact_store, load_artifact
+    from reprolib.store import ResultsStore, using_store
+
+    spec = _tiny_poison()
+    store = ResultsStore(tmp_path)
+    with using_store(store):
+        arrays = load_artifact(spec)
+        task = WB.PoisonedTask(spec).build(None)
+    assert artifact_store(store).is_done(artifact_key(spec)) and len(arrays["loss"]) == 2
+    source = load_source("digits")
+    idx = torch.from_numpy(arrays["indices"])
+    adversarial = (int(source.test_labels[3]) + 2) % 10
+    assert len(idx) == round(0.02 * len(source.train_labels)) and (source.train_labels[idx] == adversarial).all()
+    change = task.train.images.int() - source.train_images.int()
+    assert change.abs().max() <= 8 and change[idx].abs().max() > 0  # within ε = 8/255, and something moved
+    assert (change[task.train.groups == 0] == 0).all() and torch.equal(task.train.groups.nonzero().flatten(), idx)
+    assert torch.equal(task.test.images[-1], source.test_images[3]) and task.test.groups.tolist()[-2:] == [0, 1]
+    assert task.info["adversarial_class"] == adversarial
+    # the run key follows the poison's configuration
+    a, b = WB.PoisonedTask(spec), WB.PoisonedTask(spec.replace(epsilon=4 / 255))
+    assert a.to_dict()["poison"]["epsilon"] == 8 / 255 and a.to_dict() != b.to_dict()
+    assert WB.PoisonedTask.from_dict(a.to_dict()) == a
+
+
+def test_poison_success_is_whether_the_target_goes_to_the_adversarial_class():
+    labels = torch.tensor([0, 1, 2, 1])
+    groups = torch.tensor([0, 0, 0, 1])
+    split = Split(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), labels, groups, labels)
+    task = Task("t", split, split, (0.0,), (1.0,), {"adversarial_class": 2}, evaluator="targeted_poison")
+    one_hot = torch.nn.functional.one_hot(torch.tensor([0, 1, 1, 2]), 3).float()
+    assert evaluate_outputs(task, "test", one_hot) == {
+        "accuracy": 2 / 3,
+        "success": 1.0,
+        "adversarial_probability": 1.0,
+    }
+    probs = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 1]), 3).float()
+    probs[3] = torch.tensor([0.1, 0.6, 0.3])  # the target stays in its class; 0.3 on the adversarial one
+    metrics = evaluate_outputs(task, "test", probs)
+    assert metrics["accuracy"] == 1.0 and metrics["success"] == 0.0
+    assert metrics["adversarial_probability"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"epsilon": 0.0}, r"^epsilon must be a number in \(0, 1\], got 0.0"),
+        ({"epsilon": 1.5}, r"^epsilon must be a number in \(0, 1\], got 1.5"),
+        ({"budget": 0}, r"^budget must be a number in \(0, 1\], got 0"),
+        ({"budget": 2.0}, r"^budget must be a number in \(0, 1\], got 2.0"),
+        ({"adversarial_shift": 0}, r"^adversarial_shift must be an integer ≥ 1"),
+    ],
+)
+def test_bad_poison_fields_stop_with_one_line(fields, message):
+    with pytest.raises(SpecError, match=message):
+        _tiny_poison(**fields)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"epsilon": 0}, r"^epsilon must be a number in \(0, 1\]"),
+        ({"epsilon": 1.2}, r"^epsilon must be a number in \(0, 1\]"),
+        ({"budget": 0.0}, r"^budget must be a number in \(0, 1\]"),
+        ({"budget": 1.5}, r"^budget must be a number in \(0, 1\]"),
+        ({"defences": ["none", "autoaugment"]}, r"^defences must be one of none, dp_0.01, dp_0.05, mixup"),
+        ({"attacks": ["clever"]}, r"^attacks must be one of basic, adaptive"),
+        ({"pilot": True, "first_run": 104}, r"^first_run must keep the runs clear of the attack pilot's seeds 100–105"),
+        ({"pilot": "yes"}, r"^pilot must be one of False, True"),
+    ],
+)
+def test_bad_t2_parameters_stop_with_one_line_before_training(params, message):
+    with pytest.raises(ParameterError, match=message):
+        T2.configure("smoke", **params)
+
+
+def test_t2_victims_pair_runs_and_adaptive_poisons_are_crafted_with_the_defence():
+    config = T2.configure("course")
+    specs = T2.specs(config)
+    n_def, runs = len(config["defences"]), config["runs"]
+    assert len(specs) == (2 * n_def - 1) * runs  # the baseline's adaptive attack is its basic one
+    for spec in specs:
+        poison = spec.task.poison
+        index, shift = draw_target(spec.tags["run"], "digits")
+        assert (poison.target_index, poison.adversarial_shift, poison.seed) == (index, shift, spec.tags["run"])
+        assert spec.seed == 1000 + spec.tags["run"]  # victims never start from the crafting model's seed
+        crafted_with = "none" if spec.tags["attack"] == "basic" else spec.tags["defence"]
+        assert poison.recipe.batch_transform == T2_DEFENCES[crafted_with][0]
+        assert poison.method == T2_DEFENCES[crafted_with][1]
+        assert spec.method == T2_DEFENCES[spec.tags["defence"]][1]
+    assert all(1 <= draw_target(r, "digits")[1] <= 9 for r in range(50))
+    pilot = [s for s in T2.specs(T2.configure("course", pilot=True)) if s.tags["stage"] == "pilot"]
+    assert len(pilot) == 4 * 6 and {s.tags["run"] for s in pilot} == set(range(100, 106))
+    assert all(s.recipe.batch_transform is None and s.task.poison.recipe.batch_transform is None for s in pilot)
+    assert {(s.task.poison.epsilon, s.task.poison.budget) for s in pilot} == set(ATTACK_CANDIDATES)
+
+
+def _t2_frame(success: dict, accuracy: dict, runs: int = 20) -> pd.DataFrame:
+    rows = []
+    for (defence, attack), rate in success.items():
+        hits = round(rate * runs)
+        for run in range(runs):
+            rows.append(
+                {
+                    "stage": "table",
+                    "defence": defence,
+                    "attack": attack,
+                    "run": run,
+                    "metrics.success": float(run < hits),
+                    "metrics.accuracy": accuracy[defence] + 0.002 * ((run * 7) % 3 - 1),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_t2_claims_on_the_thesis_numbers_are_reproduced():
+    config = T2.configure("smoke", defences=list(T2_DEFENCES), runs=20)
+    thesis = T2.paper
+    success = {(d, "basic"): v[0] / 100 for d, v in thesis.items()}
+    success |= {(d, "adaptive"): v[1] / 100 for d, v in thesis.items() if d != "none"}
+    accuracy = {d: v[2] / 100 for d, v in thesis.items()}
+    claims = T2.claims(_t2_frame(success, accuracy), config)
+    # CutMix's 90% → 75% is 3 discordant targets of 20 (sign test p = 0.125): on the thesis's own runs that row
+    # alone is not significant, so "every augmentation" is partly (the others are at the Bonferroni level)
+    assert claims["verdict"].tolist() == ["reproduced", "partly"] + ["reproduced"] * 4, claims
+    assert T2.summary(_t2_frame(success, accuracy), config)["mixup_basic"] == "45%"
+
+
+def test_t2_claims_when_nothing_defends_are_not_reproduced_or_inconclusive():
+    config = T2.configure("smoke", defences=["none", "dp_0.05", "mixup"], runs=20)
+    success = {
+        (d, a): 0.9 for d in ("none", "dp_0.05", "mixup") for a in ("basic", "adaptive") if d != "none" or a == "basic"
+    }
+    claims = T2.claims(_t2_frame(success, {"none": 0.92, "dp_0.05": 0.92, "mixup": 0.80}), config)
+    verdicts = dict(zip(claims["claim"], claims["verdict"], strict=True))
+    assert verdicts["Without a defence the basic attack succeeds on most targets"] == "reproduced"
+    assert verdicts["Every augmentation lowers basic-attack success"] == "inconclusive"  # no discordant pair
+    assert verdicts["mixup, CutMix and cutout cost little clean accuracy (less than 2 points)"] == "not reproduced"
+    assert verdicts["DP-SGD with strong noise (0.05) costs clean accuracy"] != "reproduced"

@@ -129,11 +129,12 @@ def test_maxup_copies_are_successive_draws_and_worst_of_keeps_the_largest_loss()
     for mixed, _ in copies:
         assert torch.equal(mixed, cutout(x, labels, gens, size=3)[0])
 
-    losses = torch.tensor([[1.0, 5.0], [3.0, 2.0], [2.0, 4.0]], requires_grad=True)
+    # 3 copies, 1 run, 2 images: the max is per image (image 0's worst is copy 1, image 1's is copy 0)
+    losses = torch.tensor([[[1.0, 5.0]], [[3.0, 2.0]], [[2.0, 4.0]]], requires_grad=True)
     worst = worst_of(losses)
-    assert worst.tolist() == [3.0, 5.0]
+    assert worst.tolist() == [[3.0, 5.0]]
     worst.sum().backward()
-    assert losses.grad.tolist() == [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
+    assert losses.grad.tolist() == [[[0.0, 1.0]], [[1.0, 0.0]], [[0.0, 0.0]]]
 
 
 @pytest.mark.parametrize(
@@ -150,7 +151,10 @@ def test_maxup_copies_are_successive_draws_and_worst_of_keeps_the_largest_loss()
             lambda x, y, g: mixup(x, y, g[:1]),
             "x must be (K, B, C, H, W) with one generator per run, got (2, 4, 1, 6, 8) and 1 generator(s)",
         ),
-        (lambda x, y, g: worst_of(torch.ones(3)), "losses must be (m, K): one loss per copy and run, got shape (3,)"),
+        (
+            lambda x, y, g: worst_of(torch.ones(3, 2)),
+            "losses must be (m, K, B): one loss per copy, run and image, got shape (3, 2)",
+        ),
     ],
 )
 def test_bad_strengths_raise_one_line_errors(call, message):

@@ -13,8 +13,10 @@ CheXpert experiments: the binary stand-in task and its ``group_auc`` evaluator (
 the sensitive-information removal network on stored face embeddings (``sirn``, an artifact) and its chapter
 ``c6_sirn`` (C-6-SIRN).
 
-Importing this package registers the augmentations as batch transforms (``transforms``), the patch backdoor task
-and its ``backdoor`` evaluator (``backdoor``), the face identification pieces above, and the chapters.
+Importing this package registers the augmentations as batch transforms (``transforms``), MaxUp and DP-SGD as
+training methods (``methods``), the patch backdoor task and its ``backdoor`` evaluator (``backdoor``), Witches'
+Brew poisons as an artifact with their task and evaluator (``poison``), the face identification pieces above, and
+the chapters.
 """
 
 from pathlib import Path
@@ -25,6 +27,8 @@ from . import (  # noqa: F401 - they register
     backdoor,
     c3,
     c4_t1,
+    c4_t2,
+    c4_views,
     c5,
     c6,
     c6_cx,
@@ -35,6 +39,8 @@ from . import (  # noqa: F401 - they register
     fairness_penalties,
     lowkey,
     margins,
+    methods,
+    poison,
     sirn,
     transforms,
 )
@@ -51,6 +57,8 @@ PAPER = register_paper(
 
 register_chapter(c3.CHAPTER)
 register_chapter(c4_t1.CHAPTER)
+register_chapter(c4_t2.CHAPTER)
+register_chapter(c4_views.CHAPTER)
 for chapter in c5.CHAPTERS:
     register_chapter(chapter)
 register_chapter(c6.CHAPTER)

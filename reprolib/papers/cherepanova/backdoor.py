@@ -10,7 +10,9 @@ target class's own images carry the patch, no label changes).
 
 This book's choices, where the thesis is silent:
 - the patch is a black-and-white checkerboard (top-left pixel white) in the bottom-right corner, every channel
-  alike; its side is 4/32 of the image side (4 pixels on CIFAR-10's 32 × 32 images, 2 on the digits at 16 × 16);
+  alike; its side is the field ``trigger`` times the image side, by default the thesis's 4/32 (4 pixels on
+  CIFAR-10's 32 × 32 images, 2 on the digits at 16 × 16); chapter C-4-T1 chooses a larger one at ``course`` by
+  a rule stated in advance (see there);
 - images are upscaled to ``size`` by repeating pixels (nearest neighbour; the 8 × 8 digits at 16 × 16 by 2 × 2);
 - the thesis patches one base class; here every test image of every class but the target is a triggered image,
   so success is the mean over base classes (one base class of the digits has only ≈ 54 test images).
@@ -39,15 +41,16 @@ __all__ = ["PatchBackdoorTask", "patch_side", "add_patch", "upscale", "backdoor_
 TRIGGER_FRACTION = 4 / 32  # the thesis's 4 × 4 patch on 32 × 32 images (§4.4.1)
 
 
-def patch_side(size: int) -> int:
-    """The patch's side on ``size`` × ``size`` images: 4/32 of the side (4 on 32, 2 on 16, 1 on 8)."""
-    return max(1, round(size * TRIGGER_FRACTION))
+def patch_side(size: int, trigger: float = TRIGGER_FRACTION) -> int:
+    """The patch's side on ``size`` × ``size`` images: ``trigger`` of the side, rounded, at least 1 (the thesis's
+    4/32: 4 on 32, 2 on 16, 1 on 8)."""
+    return max(1, round(size * trigger))
 
 
-def add_patch(images: torch.Tensor) -> torch.Tensor:
+def add_patch(images: torch.Tensor, trigger: float = TRIGGER_FRACTION) -> torch.Tensor:
     """uint8 images (N, C, H, W) with the trigger: a checkerboard of 255 and 0 (255 at its top-left pixel) in the
-    bottom-right ``patch_side(H)`` × ``patch_side(H)`` corner of every channel; the rest unchanged."""
-    side = patch_side(images.shape[-2])
+    bottom-right ``patch_side(H, trigger)`` square of every channel; the rest unchanged."""
+    side = patch_side(images.shape[-2], trigger)
     rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
     checker = torch.where((rows + cols) % 2 == 0, 255, 0).to(torch.uint8)
     patched = images.clone()
@@ -61,7 +64,7 @@ def upscale(images: torch.Tensor, size: int) -> torch.Tensor:
     return images.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
 
 
-def poison_train(images, labels, target_class: int, share: float, generator: torch.Generator):
+def poison_train(images, labels, target_class: int, share: float, generator: torch.Generator, trigger: float):
     """The patch on exactly round(share · n_target) random training images of the target class (labels kept);
     returns (images, groups) with group 1 on the patched images."""
     members = torch.nonzero(labels == target_class).flatten()
@@ -69,7 +72,7 @@ def poison_train(images, labels, target_class: int, share: float, generator: tor
     groups = torch.zeros(len(labels), dtype=torch.int64)
     groups[chosen] = 1
     images = images.clone()
-    images[chosen] = add_patch(images[chosen])
+    images[chosen] = add_patch(images[chosen], trigger)
     return images, groups
 
 
@@ -79,6 +82,7 @@ class PatchBackdoorTask(TaskSpec):
     """The thesis's backdoor (§4.4.1) on ``dataset`` upscaled to ``size``: ``poisoned_share`` of the training images
     of ``target_class`` carry the patch; the test split is the clean test set, then all of it with the patch."""
 
+    version: ClassVar[int] = 2  # 2: the trigger's side is a field
     per_run: ClassVar[frozenset[str]] = frozenset({"seed", "poisoned_share", "target_class"})
 
     dataset: str = "digits"
@@ -86,9 +90,11 @@ class PatchBackdoorTask(TaskSpec):
     poisoned_share: float = 1.0  # Table 4.1: 1.0 ("100%") or 0.1 ("10%") of the target class
     target_class: int = 0
     seed: int = 0
+    trigger: float = TRIGGER_FRACTION  # the patch's side as a share of the image side
 
     def validate(self):
         check_choice("dataset", self.dataset, SOURCES.names())
+        check_range("trigger", self.trigger, 0, 1, open_low=True)
         check_range("size", self.size, 8, 256, integer=True)
         check_range("poisoned_share", self.poisoned_share, 0, 1, open_low=True)
         check_range("target_class", self.target_class, 0, None, integer=True)
@@ -112,11 +118,12 @@ class PatchBackdoorTask(TaskSpec):
             self.target_class,
             self.poisoned_share,
             generator,
+            self.trigger,
         )
         clean = upscale(source.test_images, self.size)
         n_test = len(source.test_labels)
         test = Split(
-            torch.cat([clean, add_patch(clean)]),
+            torch.cat([clean, add_patch(clean, self.trigger)]),
             source.test_labels.repeat(2),
             torch.cat([torch.zeros(n_test, dtype=torch.int64), torch.ones(n_test, dtype=torch.int64)]),
             source.test_labels.repeat(2),
@@ -128,6 +135,7 @@ class PatchBackdoorTask(TaskSpec):
             "target_class": self.target_class,
             "poisoned_share": self.poisoned_share,
             "poisoned": int(groups.sum()),
+            "patch_side": patch_side(self.size, self.trigger),
         }
         return Task(f"{self.dataset}-patch-backdoor", train, test, mean, std, info, evaluator="backdoor")
 

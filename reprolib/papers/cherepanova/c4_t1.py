@@ -3,6 +3,15 @@
 Runs: every (defence, poisoned share, run) trains once. Run r's target class is a seeded draw (the thesis: "a
 randomly selected target class") and its poisoned images, data order and initialisation are seeded by r, so the
 defences are compared on paired runs: the same target, the same poisons, the same seed.
+
+The trigger at ``course``. On the 8 × 8 digits (upscaled to 16 × 16) the thesis's patch, 4/32 of the image side,
+does not take hold without a defence: a digit's shape is an easier cue for its class than a 2 × 2 corner, so the
+claims about defences could not be judged. The course trigger is chosen by a rule fixed before the choice, on the
+undefended baseline only (never on a defence's result): the smallest of ``TRIGGER_CANDIDATES`` (4/32, 8/32,
+12/32, 16/32 of the side) whose undefended model, trained with the whole target class poisoned on the
+``PILOT_RUNS`` (seeds 100–103, which the table never uses), sends on average more than half of the triggered test
+images to the target class. The pilot's runs are part of every configuration (tag ``stage="pilot"``), so the
+page recomputes the rule's choice (``pilot_choice``) beside the trigger it uses.
 """
 
 from __future__ import annotations
@@ -20,10 +29,11 @@ from ...models import parse_model
 from ...objectives import MultiClassCE
 from ...sweep import RunSpec
 from ...training import Recipe
-from .backdoor import PatchBackdoorTask
+from . import rules
+from .backdoor import TRIGGER_FRACTION, PatchBackdoorTask, patch_side
 from .transforms import CutMix, Cutout, KWayMixup, Mixup
 
-__all__ = ["CherepanovaT41", "CHAPTER", "DEFENCES", "target_class"]
+__all__ = ["CherepanovaT41", "CHAPTER", "DEFENCES", "target_class", "TRIGGER_CANDIDATES", "PILOT_RUNS"]
 
 # name → the batch transform of the recipe (None: no defence), at the thesis's strengths (§4.3: α = 1, 4-way mixup)
 DEFENCES = {"none": None, "mixup": Mixup(), "cutmix": CutMix(), "cutout": Cutout(), "kway_mixup": KWayMixup(k=4)}
@@ -37,6 +47,9 @@ DEFENCE_NAMES = {
 NUM_CLASSES = 10  # the digits and CIFAR-10
 SOURCE_SIDES = {"digits": 8, "cifar10": 32}  # the sources' image sides: ``size`` is a multiple
 MIXUP_TOLERANCE = 0.10  # "mixup fails": its success within ±10 points of no defence; fixed before any run
+TRIGGER_CANDIDATES = (4 / 32, 8 / 32, 12 / 32, 16 / 32)  # the pilot's triggers, smallest (the thesis's) first
+PILOT_RUNS = (100, 101, 102, 103)  # the pilot's seeds, disjoint from the table's runs 0, 1, …
+PILOT_THRESHOLD = 0.5  # the rule: mean undefended success above one half
 
 
 def share_label(share: float) -> str:
@@ -70,6 +83,7 @@ class CherepanovaT41(Chapter):
             "augment": "none",
             "model": "mlp",
             "width": 32,
+            "trigger": 12 / 32,
         },
         "course": {
             "dataset": "digits",
@@ -83,6 +97,7 @@ class CherepanovaT41(Chapter):
             "augment": "none",
             "model": "resnet8",
             "width": 8,
+            "trigger": 12 / 32,  # the pilot rule's choice (module docstring): 4/32 and 8/32 stay below one half
         },
         "paper": {  # CIFAR-10, ResNet-18; the schedule of Geiping et al.'s framework (the thesis states none)
             "dataset": "cifar10",
@@ -96,6 +111,7 @@ class CherepanovaT41(Chapter):
             "augment": "pad_crop_flip",
             "model": "resnet18",
             "width": 64,
+            "trigger": TRIGGER_FRACTION,  # the thesis's 4 × 4 patch
         },
     }
     parameters = {
@@ -110,6 +126,7 @@ class CherepanovaT41(Chapter):
         "augment": P.choice("none", "pad_crop_flip"),
         "model": P.model(allowed=("mlp", "resnet8", "resnet20", "resnet18")),
         "width": P.integer(4, 512),
+        "trigger": P.number(0, 1, open_low=True),
     }
     # Table 4.1 (ResNet-18 on CIFAR-10, 4 runs): defence → share → (poison success, clean validation accuracy), %
     paper = {
@@ -122,6 +139,11 @@ class CherepanovaT41(Chapter):
         side = SOURCE_SIDES[config["dataset"]]
         if config["size"] % side:
             raise P.ParameterError(f"size must be a multiple of {side} for {config['dataset']}, got {config['size']}")
+        if set(run_ids(config)) & set(PILOT_RUNS):
+            raise P.ParameterError(
+                f"first_run must keep the runs clear of the trigger pilot's seeds {PILOT_RUNS[0]}–{PILOT_RUNS[-1]}, "
+                f"got runs {run_ids(config).start}–{run_ids(config).stop - 1}"
+            )
 
     def recipe(self, config, defence: str) -> Recipe:
         """SGD with Nesterov momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 after 14, 24 and 35 of 40 epochs (scaled to
@@ -145,6 +167,8 @@ class CherepanovaT41(Chapter):
         return spec.replace(hidden=config["width"], depth=2) if name == "mlp" else spec.replace(width=config["width"])
 
     def specs(self, config):
+        """The table's runs (tag ``stage="table"``), then the trigger pilot's (``stage="pilot"``): the undefended
+        baseline at every candidate trigger, the whole target class poisoned, on ``PILOT_RUNS``."""
         model = self.model_spec(config)
         specs = []
         for defence in config["defences"]:
@@ -152,10 +176,44 @@ class CherepanovaT41(Chapter):
             for share in config["poisoned_shares"]:
                 for run in run_ids(config):
                     target = target_class(run)
-                    task = PatchBackdoorTask(config["dataset"], config["size"], share, target, run)
-                    tags = {"defence": defence, "share": share_label(share), "run": run, "target": target}
-                    specs.append(RunSpec(task, model, recipe, seed=run, method=MultiClassCE(), tags=tags))
+                    task = PatchBackdoorTask(config["dataset"], config["size"], share, target, run, config["trigger"])
+                    tags = {"stage": "table", "defence": defence, "share": share_label(share), "run": run}
+                    specs.append(
+                        RunSpec(task, model, recipe, seed=run, method=MultiClassCE(), tags={**tags, "target": target})
+                    )
+        baseline = self.recipe(config, "none")
+        for trigger in TRIGGER_CANDIDATES:
+            for run in PILOT_RUNS:
+                task = PatchBackdoorTask(config["dataset"], config["size"], 1.0, target_class(run), run, trigger)
+                tags = {"stage": "pilot", "defence": "none", "share": "100%", "run": run, "trigger": trigger}
+                specs.append(RunSpec(task, model, baseline, seed=run, method=MultiClassCE(), tags=tags))
         return specs
+
+    def pilot_table(self, results: pd.DataFrame, config) -> pd.DataFrame:
+        """The trigger pilot: per candidate trigger, its patch side in pixels and the undefended baseline's mean
+        success (%) over the pilot runs, and whether it passes the rule (> 50%)."""
+        rows = []
+        for trigger in TRIGGER_CANDIDATES:
+            values = _pilot_success(results, trigger)
+            mean = float(values.mean()) if len(values) else float("nan")
+            rows.append(
+                {
+                    "trigger (share of side)": f"{round(trigger * 32)}/32",
+                    "patch (pixels)": f"{patch_side(config['size'], trigger)} × {patch_side(config['size'], trigger)}",
+                    "undefended success (%)": _pct(values.to_numpy()),
+                    "passes (> 50%)": bool(mean > PILOT_THRESHOLD) if len(values) else None,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def pilot_choice(self, results: pd.DataFrame) -> float | None:
+        """The rule's trigger: the smallest candidate whose mean undefended pilot success exceeds one half (None
+        if none does or the pilot has not run)."""
+        for trigger in TRIGGER_CANDIDATES:
+            values = _pilot_success(results, trigger)
+            if len(values) and values.mean() > PILOT_THRESHOLD:
+                return trigger
+        return None
 
     # --- results ---------------------------------------------------------------------------------------------
 
@@ -163,7 +221,8 @@ class CherepanovaT41(Chapter):
         """``metrics.<metric>`` of one (defence, share), ordered by run (paired across defences)."""
         if results.empty:
             return np.array([])
-        part = results[(results["defence"] == defence) & (results["share"] == share)].sort_values("run")
+        table = results[results["stage"] == "table"]
+        part = table[(table["defence"] == defence) & (table["share"] == share)].sort_values("run")
         return part[f"metrics.{metric}"].to_numpy(dtype=float)
 
     def table(self, results: pd.DataFrame, config) -> pd.DataFrame:
@@ -218,7 +277,9 @@ class CherepanovaT41(Chapter):
     def examples_figure(self, config, per_row: int = 6):
         """What the model is trained and tested on: poisoned training images of run 0's target class, triggered
         test images of other classes, and a batch of half poisoned, half clean training images after each defence."""
-        task = PatchBackdoorTask(config["dataset"], config["size"], 1.0, target_class(0), 0).build(None)
+        task = PatchBackdoorTask(config["dataset"], config["size"], 1.0, target_class(0), 0, config["trigger"]).build(
+            None
+        )
         poisoned = task.train.images[task.train.groups == 1][:per_row]
         other = (task.test.groups == 1) & (task.test.labels != task.info["target_class"])
         triggered = task.test.images[other][:per_row]
@@ -288,11 +349,8 @@ class CherepanovaT41(Chapter):
                 f"±{MIXUP_TOLERANCE * 100:g} points of no defence)",
                 "100% → 100% (100% poisoned)",
                 needs("none", "mixup", share="100%")
-                or _given_backdoor(
-                    works,
-                    V.equivalent_to_zero(
-                        get("mixup", "100%", "success") - get("none", "100%", "success"), MIXUP_TOLERANCE
-                    ),
+                or rules.defence_fails(
+                    get("none", "100%", "success"), get("mixup", "100%", "success"), MIXUP_TOLERANCE
                 ),
             ),
         ]
@@ -311,15 +369,24 @@ class CherepanovaT41(Chapter):
                     v = self.per_run(results, defence, share_label(share), metric)
                     key = f"{defence}_{share * 100:g}_{metric}"
                     out[key] = f"{v.mean() * 100:.0f}%" if len(v) else "not run"
+        side = patch_side(config["size"], config["trigger"])
+        out["trigger"] = f"{config['trigger'] * 32:g}/32 of the side ({side} × {side} pixels at {config['size']})"
+        choice = self.pilot_choice(results)
+        out["pilot_choice"] = "none of the candidates" if choice is None else f"{choice * 32:g}/32 of the side"
+        out["pilot_agrees"] = (
+            "the trigger this page uses"
+            if choice is not None and abs(choice - config["trigger"]) < 1e-12
+            else "not the trigger this page uses: its table is at a trigger the rule did not pick"
+        )
         return out
 
 
-def _given_backdoor(works: V.Verdict, verdict: V.Verdict) -> V.Verdict:
-    """A claim that a defence *fails* is vacuous where the attack fails without it: unless the first claim (the
-    backdoor succeeds without a defence) is reproduced, the verdict is ``inconclusive``, whatever the test says."""
-    if works.verdict in (V.REPRODUCED, V.NOT_RUN):
-        return verdict
-    return V.Verdict(V.INCONCLUSIVE, f"{verdict.measured}; the backdoor did not succeed without a defence")
+def _pilot_success(results: pd.DataFrame, trigger: float) -> pd.Series:
+    """The pilot runs' success at one candidate trigger (empty without pilot runs)."""
+    if results.empty or "trigger" not in results:
+        return pd.Series([], dtype=float)
+    pilot = results[(results["stage"] == "pilot") & np.isclose(results["trigger"].astype(float), trigger)]
+    return pilot["metrics.success"].astype(float)
 
 
 def _pct(values) -> str:

@@ -4,7 +4,7 @@ that calls the batched function of :mod:`reprolib.mixing` once per training step
 
 MaxUp (thesis §4.3, "MaxUp-cutout" of Table 4.2) is not among them: it trains on the worst of m augmented copies,
 which needs the loss of every copy, and a batch transform returns one (x, targets) per step before the loss is
-computed. It belongs in an objective (``mixing.maxup_copies`` and ``mixing.worst_of`` are written for one).
+computed. It is a training method (``methods.MaxUp``, registered as ``maxup``) that takes one of these transforms.
 """
 
 from __future__ import annotations
