@@ -64,7 +64,7 @@ class Chapter:
 
     def all_parameters(self) -> dict[str, Check]:
         """The chapter's parameters; a chapter with ``runs`` also takes ``first_run`` (right after it): the index
-        of its first run, so that ``first_run=100`` trains a second, disjoint set of seeds (and class
+        of its first run, so that ``first_run=10000`` trains a second, disjoint set of seeds (and class
         assignments) to check that a verdict does not depend on the seeds."""
         checks = {}
         for name, check in self.parameters.items():

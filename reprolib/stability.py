@@ -2,7 +2,7 @@
 
 A verdict is a result only if it does not depend on which seeds were drawn. ``seed_sets`` computes a chapter's
 claims table from the stored runs of two configurations that differ only in ``first_run`` (by default runs
-0 … n−1 and 100 … 100+n−1: no seed, and in Part I no class assignment, in common) and says of each claim
+0 … n−1 and 10,000 … 10,000+n−1: no seed, and in Part I no class assignment, in common) and says of each claim
 whether the two verdicts
 
 - ``agree``: the same verdict;
@@ -23,7 +23,7 @@ from .verdicts import INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED
 
 __all__ = ["SECOND_FIRST_RUN", "AGREEMENTS", "agreement", "seed_sets"]
 
-SECOND_FIRST_RUN = 100  # the first run of the second seed set: disjoint from the first for any preset's runs
+SECOND_FIRST_RUN = 10_000  # the first run of the second seed set: clear of any preset's runs and pilot seeds
 AGREEMENTS = ("agree", "one inconclusive", "differ", "flip")
 SUPPORT = (REPRODUCED, PARTLY)
 

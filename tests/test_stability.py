@@ -28,10 +28,10 @@ def test_agreement_of_two_verdicts(first, second, expected):
 
 def test_two_seed_sets_are_judged_apart_from_stored_runs(store_dir):
     chapter = get_chapter("H-fn1")
-    first, second = chapter.configure("smoke"), chapter.configure("smoke", first_run=100)
+    first, second = chapter.configure("smoke"), chapter.configure("smoke", first_run=10_000)
     for config in (first, second):
         chapter.run(config, progress=False)
-    table = seed_sets(chapter, first, 100, ResultsStore(store_dir))
+    table = seed_sets(chapter, first, 10_000, ResultsStore(store_dir))
     expected = [chapter.claims(chapter.results(c), c)["verdict"].tolist() for c in (first, second)]
     assert table["verdict (first seeds)"].tolist() == expected[0]
     assert table["verdict (second seeds)"].tolist() == expected[1]
