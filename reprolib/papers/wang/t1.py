@@ -11,10 +11,14 @@ side by side where they change a verdict: ``sources`` (which logits train the mo
 ``attackers.SOURCES``) and ``removals`` (how α-balancing removes images, ``reprolib.multilabel.REMOVALS``).
 
 On the stand-in, g = 1 (the bright person) plays "man" and g = 0 "woman"; ``men`` is the share of g = 1 images
-(COCO's training split: 16,225 of 22,826 = 0.71).
+(COCO's training split: 16,225 of 22,826 = 0.71). At ``paper`` the data are COCO 2014 (``real.WangCoco``, from
+``coco_root``) and the model ResNet-50 (``resnet50.ImageNetResNet50``); ``size`` and ``men`` then do nothing, and
+the control, which needs an image without its unlabelled object, exists on the stand-in only.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -25,19 +29,37 @@ from ...chapter import Chapter, run_ids
 from ...metrics import mean_ci
 from ...models import parse_model
 from ...multilabel import REMOVALS
-from ...store import current_store
+from ...specs import TaskSpec
+from ...store import RESULTS_ONLY, current_store
 from ...sweep import RunSpec
 from ...training import Recipe
 from .attackers import SOURCES, DatasetLeakage, ModelLeakage, load_stored, stored_attackers
+from .real import WangCoco, WangImSitu
 from .splits import AlphaBalanced
 from .standin import CocoStandIn, MultiLabelBCE
 
-__all__ = ["WangT1", "CHAPTER", "LEAKAGE_TOLERANCE", "split_specs", "leakage_frame", "run_values"]
+__all__ = [
+    "WangT1",
+    "CHAPTER",
+    "DataChapter",
+    "LEAKAGE_TOLERANCE",
+    "base_task",
+    "split_specs",
+    "leakage_frame",
+    "run_values",
+]
 
-COCO_MISSING = (
-    "COCO 2014 (people-only images, gender from captions) has no loader in this book yet; the stand-in is "
-    "dataset='standin'"
-)
+DATASETS = {"standin": "the stand-in", "coco": "COCO 2014", "imsitu": "imSitu"}
+
+
+STANDIN_ONLY = "the control without the unlabelled object exists on the stand-in only"
+
+
+def no_results(config) -> str:
+    """What an empty table or figure says: on real data, that its runs are not in the store."""
+    return "no results" if config["dataset"] == "standin" else f"no results on {DATASETS[config['dataset']]} stored"
+
+
 # "Nearly unchanged": within 2 points of leakage — the paper's own yardstick of a stable leakage estimate (§4,
 # "Attacker Learning is Robust": "none of the others vary in their estimation of leakage by more than 2
 # points"). Fixed before any run was judged.
@@ -61,16 +83,25 @@ def split_label(alpha: float | None, control: bool = False, gender: bool = False
     return f"control, {name}" if control else name
 
 
-def split_specs(config) -> list[tuple[dict, object, MultiLabelBCE]]:
-    """(tags, task spec, method) of every split of ``config``: original (joint gender), no gender, each α with
-    each removal, and the control (no unlabelled object) at no gender and at the smallest α."""
-    base = CocoStandIn(
+def base_task(config) -> TaskSpec:
+    """The data of a configuration: the stand-in, or (§4.1) COCO 2014 (``wang_coco``) or imSitu
+    (``wang_imsitu``) from the folder ``coco_root`` / ``imsitu_root`` (default: the data folder's)."""
+    if config["dataset"] == "coco":
+        return WangCoco(root=config.get("coco_root"))
+    if config["dataset"] == "imsitu":
+        return WangImSitu(root=config.get("imsitu_root"))
+    return CocoStandIn(
         n_train=config["size"],
         n_validation=max(20, round(0.3 * config["size"])),
         n_test=max(20, round(0.3 * config["size"])),
         group_rate=config["men"],
     )
-    control = base.replace(hidden=False)
+
+
+def split_specs(config) -> list[tuple[dict, object, MultiLabelBCE]]:
+    """(tags, task spec, method) of every split of ``config``: original (joint gender), no gender, each α with
+    each removal, and, on the stand-in, the control (no unlabelled object) at no gender and at the smallest α."""
+    base = base_task(config)
     plain, joint = MultiLabelBCE(), MultiLabelBCE(gender=True)
     removal0 = config["removals"][0]
     out = [
@@ -81,6 +112,9 @@ def split_specs(config) -> list[tuple[dict, object, MultiLabelBCE]]:
         for alpha in sorted(config["alphas"], reverse=True):
             task = AlphaBalanced(base=base, alpha=alpha, removal=removal)
             out.append(({"split": f"α={alpha:g}", "alpha": alpha, "removal": removal, "hidden": True}, task, plain))
+    if config["dataset"] != "standin":
+        return out
+    control = base.replace(hidden=False)
     smallest = min(config["alphas"])
     out.append(({"split": "control, no gender", "alpha": np.nan, "removal": "", "hidden": False}, control, plain))
     balanced = AlphaBalanced(base=control, alpha=smallest, removal=removal0)
@@ -142,7 +176,17 @@ def run_values(results: pd.DataFrame, column: str, by: str = "run") -> pd.Series
     return results.groupby(by)[column].mean()
 
 
-class WangT1(Chapter):
+class DataChapter(Chapter):
+    """A chapter of Part II whose data may be a user-given folder (``base_task``): before anything trains, a
+    missing folder stops the run with one line naming it and the download page."""
+
+    def run(self, config, store=None, progress=True, **sweep_options) -> pd.DataFrame:
+        if config["dataset"] != "standin" and not os.environ.get(RESULTS_ONLY):
+            base_task(config).require()
+        return super().run(config, store, progress, **sweep_options)
+
+
+class WangT1(DataChapter):
     id = "W-T1"
     title = "Table 1: leakage and bias amplification per training split"
     notebook = "wang_t1.md"
@@ -189,11 +233,12 @@ class WangT1(Chapter):
             "attacker_lr": 5e-5,
             "size": 22826,
             "men": 0.71,
-            "model": "resnet8",
+            "model": "resnet50_imagenet",  # §5.3: "a ResNet-50 classification network"
         },
     }
     parameters = {
         "dataset": P.choice("standin", "coco"),
+        "coco_root": P.folder,
         "alphas": P.numbers(1, 100, unique=True),
         "removals": P.choices(*REMOVALS),
         "sources": P.choices(*SOURCES),
@@ -209,9 +254,7 @@ class WangT1(Chapter):
     }
 
     def specs(self, config):
-        """One run per (split, model seed), keeping its logits on the three splits; none for COCO."""
-        if config["dataset"] == "coco":
-            return []
+        """One run per (split, model seed), keeping its logits on the three splits."""
         model = parse_model(config["model"])
         return [
             RunSpec(
@@ -272,7 +315,7 @@ class WangT1(Chapter):
         fig, axes = new_figure(1, width=9.0, height=3.8)
         ax = axes[0, 0]
         if results.empty:
-            ax.text(0.5, 0.5, COCO_MISSING if config["dataset"] == "coco" else "no results", ha="center", wrap=True)
+            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         part = results[results["source"] == config["sources"][0]]
         short = {"fewest_objects": "heuristic", "random": "random"}
@@ -307,7 +350,7 @@ class WangT1(Chapter):
         """
         rows = []
         if results.empty:
-            why = COCO_MISSING if config["dataset"] == "coco" else "no results"
+            why = no_results(config)
             for claim in (
                 "Δ > 0 in every split",
                 "α-balancing lowers λ_D",
@@ -353,12 +396,15 @@ class WangT1(Chapter):
                 )
                 rows.append((claim, "Δ: 9.93 → 10.28, 9.73, 10.37", _prefix(verdict, "Δ(α) − Δ(no gender)")))
         for source in config["sources"]:
+            claim = f"the unlabelled object drives Δ in the balanced split (α = {smallest:g}, {source} logits)"
+            if config["dataset"] != "standin":
+                rows.append((claim, "posited, not measured (§1, §4.2)", V.not_run(STANDIN_ONLY)))
+                continue
             part = results[results["source"] == source]
             with_object = run_values(_cell(part, smallest, first), "delta")
             control = run_values(part[part["split"] == f"control, α={smallest:g}"], "delta")
             common = with_object.index.intersection(control.index)
             verdict = V.sign((with_object.loc[common] - control.loc[common]).to_numpy(), 1)
-            claim = f"the unlabelled object drives Δ in the balanced split (α = {smallest:g}, {source} logits)"
             rows.append((claim, "posited, not measured (§1, §4.2)", _prefix(verdict, "Δ − Δ(control)")))
         return _frame(rows)
 
