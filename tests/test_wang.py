@@ -474,6 +474,22 @@ def test_resnet50_has_torchvisions_layout_and_copies_one_run_into_every_run():
         copy_into_runs(MultiBottleneckResNet(2, 1, 5, width=8), state)  # grey images: the stem does not fit
 
 
+def test_adversarial_removal_and_noise_train_on_resnet50_and_the_record_says_which_weights(tmp_path):
+    from reprolib.papers.wang.methods import Adversarial, Randomization
+    from reprolib.papers.wang.resnet50 import ImageNetResNet50
+
+    store = ResultsStore(tmp_path)
+    methods = [Adversarial(layer="conv4"), Adversarial(layer="conv5"), Randomization(sigma=1.0)]
+    specs = _method_run(methods, seeds=(0,), model=ImageNetResNet50(width=8))
+    run_sweep(specs, store, progress=False)
+    for spec in specs:
+        record = store.get(spec.key)
+        assert record["status"] == "done" and store.get_outputs(spec.key)["test/logits"].shape == (30, 5)
+        assert record["environment"]["weights"] == (
+            "no ImageNet weights for width 8 on 1-channel images: seeded initialisation"
+        )
+
+
 def test_resnet50_without_weights_in_the_hub_cache_says_so_and_downloads_nothing(tmp_path, monkeypatch):
     from reprolib.models import create_model
     from reprolib.papers.wang.resnet50 import ImageNetResNet50
