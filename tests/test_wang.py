@@ -364,6 +364,22 @@ def test_w_t1_claims_on_hand_made_frames():
     assert table["paper (COCO): λ_D / λ_M / Δ / F1"].iloc[1] == "67.72 / 70.46 / 9.93 / 53.75"
 
 
+def test_w_t1_says_which_open_choice_changes_which_verdict():
+    from reprolib.papers.wang.t1 import choice_effects
+
+    chapter = get_chapter("W-T1")
+    config = chapter.configure("smoke", alphas=[2.0, 1.0], sources=["train", "heldout"], removals=["fewest_objects"])
+    same = pd.concat([_t1_frame(), _t1_frame().assign(source="heldout")])
+    assert chapter.summary(same, config)["open_choices"] == "The logits source changes no verdict."
+    moved = pd.concat([_t1_frame(), _t1_frame(delta_shift=-0.05).assign(source="heldout")])  # Δ(α) 5 points lower
+    assert chapter.summary(moved, config)["open_choices"] == (
+        "The logits source changes “α-balancing leaves Δ nearly unchanged” (with fewest_objects removal) — "
+        "train logits: reproduced; heldout logits: not reproduced."
+    )
+    one = chapter.configure("smoke", alphas=[2.0, 1.0])
+    assert choice_effects(chapter.claim_rows(_t1_frame(), one), one).startswith("This configuration runs one value")
+
+
 def test_w_t2_claims_on_hand_made_frames():
     chapter = get_chapter("W-T2")
     config = chapter.configure("smoke")

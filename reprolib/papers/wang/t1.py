@@ -44,6 +44,7 @@ __all__ = [
     "DataChapter",
     "LEAKAGE_TOLERANCE",
     "base_task",
+    "choice_effects",
     "split_specs",
     "leakage_frame",
     "run_values",
@@ -52,6 +53,12 @@ __all__ = [
 DATASETS = {"standin": "the stand-in", "coco": "COCO 2014", "imsitu": "imSitu"}
 
 
+FAMILIES = (
+    "Δ > 0 in every split",
+    "α-balancing lowers λ_D",
+    "α-balancing leaves Δ nearly unchanged",
+    "the unlabelled object drives Δ in the balanced split",
+)
 STANDIN_ONLY = "the control without the unlabelled object exists on the stand-in only"
 
 
@@ -348,17 +355,15 @@ class WangT1(DataChapter):
         4. the paper's explanation (§1, §4.2: unlabelled gender-correlated objects) — Δ at the smallest α exceeds
            the control's without the unlabelled object, ``verdicts.sign`` of the paired difference, per source.
         """
+        return _frame([row[:3] for row in self.claim_rows(results, config)])
+
+    def claim_rows(self, results, config) -> list[tuple]:
+        """``claims``' rows as (claim, paper, verdict, family, choices): ``family`` the claim without its open
+        choices (one of ``FAMILIES``), ``choices`` the values of the open choices it was judged at."""
         rows = []
         if results.empty:
             why = no_results(config)
-            for claim in (
-                "Δ > 0 in every split",
-                "α-balancing lowers λ_D",
-                "α-balancing leaves Δ nearly unchanged",
-                "the unlabelled object drives Δ in the balanced split",
-            ):
-                rows.append((claim, "", V.not_run(why)))
-            return _frame(rows)
+            return [(family, "", V.not_run(why), family, {}) for family in FAMILIES]
         smallest = min(config["alphas"])
         first = config["removals"][0]
         for source in config["sources"]:
@@ -369,7 +374,7 @@ class WangT1(DataChapter):
                 if not s.startswith("control")
             }
             claim = f"Δ > 0 in every split (attacker on {source} logits)"
-            rows.append((claim, "9.73 to 12.85 (COCO)", V.positive(per_split)))
+            rows.append((claim, "9.73 to 12.85 (COCO)", V.positive(per_split), FAMILIES[0], {"source": source}))
         part = results[results["source"] == config["sources"][0]]
         reference = run_values(part[part["split"] == "no gender"], "lambda_D", by="attacker")
         for removal in config["removals"]:
@@ -380,7 +385,8 @@ class WangT1(DataChapter):
                 higher=False,
             )
             measured = _prefix(verdict, "λ_D(no gender) − λ_D(α)")
-            rows.append((f"α-balancing lowers λ_D ({removal} removal)", "67.72 → 62.00, 56.77, 53.15", measured))
+            claim = f"α-balancing lowers λ_D ({removal} removal)"
+            rows.append((claim, "67.72 → 62.00, 56.77, 53.15", measured, FAMILIES[1], {"removal": removal}))
         for source in config["sources"]:
             part = results[results["source"] == source]
             reference = run_values(part[part["split"] == "no gender"], "delta")
@@ -394,25 +400,29 @@ class WangT1(DataChapter):
                     f"α-balancing leaves Δ nearly unchanged, within ±{LEAKAGE_TOLERANCE * 100:g} points "
                     f"({source} logits, {removal} removal)"
                 )
-                rows.append((claim, "Δ: 9.93 → 10.28, 9.73, 10.37", _prefix(verdict, "Δ(α) − Δ(no gender)")))
+                measured = _prefix(verdict, "Δ(α) − Δ(no gender)")
+                choices = {"source": source, "removal": removal}
+                rows.append((claim, "Δ: 9.93 → 10.28, 9.73, 10.37", measured, FAMILIES[2], choices))
         for source in config["sources"]:
             claim = f"the unlabelled object drives Δ in the balanced split (α = {smallest:g}, {source} logits)"
+            paper = "posited, not measured (§1, §4.2)"
             if config["dataset"] != "standin":
-                rows.append((claim, "posited, not measured (§1, §4.2)", V.not_run(STANDIN_ONLY)))
+                rows.append((claim, paper, V.not_run(STANDIN_ONLY), FAMILIES[3], {"source": source}))
                 continue
             part = results[results["source"] == source]
             with_object = run_values(_cell(part, smallest, first), "delta")
             control = run_values(part[part["split"] == f"control, α={smallest:g}"], "delta")
             common = with_object.index.intersection(control.index)
             verdict = V.sign((with_object.loc[common] - control.loc[common]).to_numpy(), 1)
-            rows.append((claim, "posited, not measured (§1, §4.2)", _prefix(verdict, "Δ − Δ(control)")))
-        return _frame(rows)
+            rows.append((claim, paper, _prefix(verdict, "Δ − Δ(control)"), FAMILIES[3], {"source": source}))
+        return rows
 
     def summary(self, results, config):
         """Numbers the narrative cites: Δ of no gender and of the smallest α, λ_D of both (first source and
-        removal), in % with their 95% half-intervals; the same two Δ with the attacker on held-out logits."""
+        removal), in % with their 95% half-intervals; the same two Δ with the attacker on held-out logits; which
+        open choice changes which verdict (``choice_effects``)."""
         keys = ("delta_plain", "delta_balanced", "lambda_plain", "lambda_balanced", "alpha")
-        keys += ("delta_plain_heldout", "delta_balanced_heldout")
+        keys += ("delta_plain_heldout", "delta_balanced_heldout", "open_choices")
         if results.empty:
             return dict.fromkeys(keys, "not run")
         part = results[results["source"] == config["sources"][0]]
@@ -428,7 +438,41 @@ class WangT1(DataChapter):
             "alpha": f"{smallest:g}",
             "delta_plain_heldout": _pct(heldout.loc[heldout["split"] == "no gender", "delta"]),
             "delta_balanced_heldout": _pct(_cell(heldout, smallest, config["removals"][0])["delta"]),
+            "open_choices": choice_effects(self.claim_rows(results, config), config),
         }
+
+
+CHOICES = {"source": ("the logits source", "{} logits"), "removal": ("the removal heuristic", "{} removal")}
+
+
+def choice_effects(rows, config) -> str:
+    """Which open choice changes which verdict, from ``WangT1.claim_rows``: a sentence per (choice, claim, values
+    of the other choice) where the verdicts differ between the choice's values; one sentence when none does."""
+    varied = [c for c, key in (("source", "sources"), ("removal", "removals")) if len(config[key]) > 1]
+    if not varied:
+        return "This configuration runs one value of each open choice, so neither can change a verdict."
+    sentences = []
+    for choice in varied:
+        name, shown = CHOICES[choice]
+        for family in FAMILIES:
+            groups: dict[tuple, dict] = {}
+            for _, _, verdict, row_family, choices in rows:
+                if row_family == family and choice in choices:
+                    rest = tuple(CHOICES[k][1].format(v) for k, v in choices.items() if k != choice)
+                    groups.setdefault(rest, {})[shown.format(choices[choice])] = verdict.verdict
+            for rest, verdicts in groups.items():
+                if len(set(verdicts.values())) > 1:
+                    at = f" (with {', '.join(rest)})" if rest else ""
+                    listed = "; ".join(f"{value}: {verdict}" for value, verdict in verdicts.items())
+                    sentences.append(f"{name[0].upper()}{name[1:]} changes “{family}”{at} — {listed}.")
+    if sentences:
+        return " ".join(sentences)
+    names = " nor ".join(CHOICES[c][0] for c in varied)
+    return (
+        f"Neither {names} changes a verdict."
+        if len(varied) > 1
+        else f"{names[0].upper()}{names[1:]} changes no verdict."
+    )
 
 
 def _alphas(config) -> list[float]:
