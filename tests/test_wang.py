@@ -165,6 +165,20 @@ def test_w_f4_claims_on_hand_made_frames():
     assert set(chapter.summary(rising, config)) == {"leak_full", "leak_low", "low_f1", "slope", "r2"}
 
 
+def test_w_f4_has_results_once_an_attacker_is_stored_and_says_how_many_are_missing(tmp_path):
+    from reprolib.artifacts import load_artifact
+
+    chapter, store = get_chapter("W-F4"), ResultsStore(tmp_path)
+    config = chapter.configure("smoke")  # 3 F1 values × 2 seeds
+    assert not chapter.has_results(config, store)
+    message = chapter.missing_message(config, store)
+    assert message.startswith("results missing: 6 of 6 attackers of W-F4 at preset smoke")
+    load_artifact(chapter.attackers(config)[0], store=store)
+    assert chapter.has_results(config, store)
+    assert "`reprolib run W-F4 --preset smoke`" in chapter.missing_message(config, store)
+    assert chapter.missing_message(config, store).startswith("results missing: 5 of 6 attackers")
+
+
 def test_w_f4_at_the_paper_preset_is_not_run_without_coco():
     chapter = get_chapter("W-F4")
     config = chapter.configure("paper")
@@ -421,6 +435,12 @@ def test_the_paper_preset_trains_resnet50_on_coco(chapter_id):
     assert {s.recipe.batch_size for s in specs} == {32}  # §4.1
     claims = chapter.claims(chapter.results(config, ResultsStore("/nonexistent-store"), specs), config)
     assert set(claims["verdict"]) == {NOT_RUN} and "COCO 2014" in claims["measured"].iloc[0]
+
+
+@pytest.mark.parametrize("chapter_id", PAPER_CHAPTERS)
+def test_a_data_folder_for_another_dataset_stops_before_training(tmp_path, chapter_id):
+    with pytest.raises(ParameterError, match="^coco_root is read only with dataset=coco .*uses standin\\)$"):
+        get_chapter(chapter_id).configure("smoke", coco_root=str(tmp_path))
 
 
 def test_w_t45_at_the_paper_preset_reads_imsitu_for_table_5_without_person_masks():

@@ -187,6 +187,13 @@ class DataChapter(Chapter):
     """A chapter of Part II whose data may be a user-given folder (``base_task``): before anything trains, a
     missing folder stops the run with one line naming it and the download page."""
 
+    def check(self, config):
+        for dataset in ("coco", "imsitu"):
+            if config.get(f"{dataset}_root") is not None and config["dataset"] != dataset:
+                raise P.ParameterError(
+                    f"{dataset}_root is read only with dataset={dataset} (this configuration uses {config['dataset']})"
+                )
+
     def run(self, config, store=None, progress=True, **sweep_options) -> pd.DataFrame:
         if config["dataset"] != "standin" and not os.environ.get(RESULTS_ONLY):
             base_task(config).require()

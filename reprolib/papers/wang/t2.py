@@ -75,6 +75,7 @@ class WangT2(DataChapter):
     }
 
     def check(self, config):
+        super().check(config)
         if REFERENCE not in config["variants"]:
             got = config["variants"]
             raise ParameterError(f"variants must include the reference attacker {REFERENCE!r}, got {got}")
