@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .artifacts import ArtifactMissing
 from .chapter import PRESETS, ROOT, Chapter
 from .chapters import chapters
 from .papers import PAPERS, load_papers
@@ -71,8 +72,9 @@ def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> 
     """Every claim of every chapter of a part at ``preset``, computed from the stored results.
 
     Columns: chapter, claim, paper, measured, verdict, runs (finished / specified). A chapter with runs to
-    train and none stored gets one row whose verdict is ``results missing`` and whose ``measured`` says which
-    command trains them; a chapter with nothing to train (a figure of the data) gets its claims table as is, or,
+    train and none stored, or without results (``Chapter.has_results``: W-F4's attackers) or a stored computation
+    they read (results-only), gets one row whose verdict is ``results missing`` and whose ``measured`` says which
+    command makes them; a chapter with nothing to train (a figure of the data) gets its claims table as is, or,
     when that data set is not on disk, one ``not run at this scale`` row saying which folder it needs.
     """
     store = store or current_store()
@@ -81,14 +83,16 @@ def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> 
         config = chapter.configure(preset)
         specs = chapter.specs(config)
         try:
-            results = chapter.results(config, store, specs)
+            results, stored = chapter.results(config, store, specs), True
         except SourceUnavailable as error:  # a chapter that reads its data set to count it, absent here
             table = pd.DataFrame([{"claim": chapter.title, "paper": "", "measured": str(error), "verdict": NOT_RUN}])
             table.insert(0, "chapter", chapter.id)
             table["runs"] = "0/0"
             tables.append(table)
             continue
-        if specs and results.empty:
+        except ArtifactMissing:  # results-only: a stored computation its results read is not stored
+            results, stored = pd.DataFrame(), False
+        if not stored or (specs and results.empty) or not chapter.has_results(config, store):
             missing = f"run `reprolib run {chapter.id} --preset {preset}`"
             table = pd.DataFrame(
                 [{"claim": chapter.title, "paper": "", "measured": missing, "verdict": RESULTS_MISSING}]
