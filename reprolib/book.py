@@ -89,8 +89,7 @@ def render(chapter: Chapter, parameters: dict, output: Path, log_output: bool = 
     names = {k: v for k, v in parameters.items() if k not in ("preset", "device")}
     config = chapter.configure(parameters.get("preset", "course"), parameters.get("device", "cpu"), **names)
     message = chapter.missing_message(config)
-    specs, store = chapter.specs(config), ResultsStore()
-    stored = not specs or any(store.is_done(spec.key) for spec in specs)  # a chapter may train nothing
+    stored = chapter.has_results(config, ResultsStore())
     with results_only():
         execute_notebook(chapter, parameters, output, log_output=log_output, prepare_only=not stored)
     if not stored:

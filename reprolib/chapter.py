@@ -159,6 +159,13 @@ class Chapter:
             f"the results store ({detail}); run `{self.rerun_command(config)}`"
         )
 
+    def has_results(self, config: dict, store: ResultsStore | None = None) -> bool:
+        """Whether ``config`` has anything stored to show: some run done, or no run to train (a figure of the
+        data). The book renders a page without as its code, not run."""
+        store = store or current_store()
+        specs = self.specs(config)
+        return not specs or any(store.is_done(spec.key) for spec in specs)
+
     def failure_message(self, config: dict, store: ResultsStore | None = None) -> str:
         """'' unless every run of ``config`` failed (e.g. its data set is not on disk); then one line with the
         first run's error and the command that lists every error."""

@@ -205,7 +205,8 @@ def cmd_book(args) -> int:
     for part in parts().values():  # landing pages read stored results only
         output = book.page_path(part)
         print(f"rendering the landing page of {part.title} → {output}", file=sys.stderr)
-        execute_notebook(part, {"preset": args.preset}, output, log_output=False)
+        with book.results_only():  # a chapter's results may compute artifacts (W-F4's attackers): not here
+            execute_notebook(part, {"preset": args.preset}, output, log_output=False)
     for entry in entries_in_book():
         print(f"rendering {entry.chapter} at {entry.describe()} → {entry.output()}", file=sys.stderr)
         _report(entry.render())

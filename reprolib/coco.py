@@ -6,7 +6,7 @@ Train images" / "2014 Val images"), laid out as the archives unpack::
     <root>/annotations/instances_train2014.json   <root>/annotations/captions_train2014.json
     <root>/train2014/COCO_train2014_000000000009.jpg   (and the same for val)
 
-``read_coco(root, split)`` returns every image of the split with its object labels and captions;
+``read_coco(root, split)`` returns every image of the split with its object labels, boxes and captions;
 ``caption_gender`` labels an image's gender from its captions by Zhao et al. (2017)'s rule, as Choi et al. (§4.1)
 and Wang et al. (2019, §4.1) use it: "man" when some caption mentions a man word and none a woman word, "woman"
 the other way round, and neither when no caption or both kinds do (such images are dropped).
@@ -25,14 +25,24 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .sources import SourceUnavailable
 
-__all__ = ["CocoImages", "read_coco", "caption_gender", "MAN", "WOMAN", "NO_GENDER", "MAN_WORDS", "WOMAN_WORDS"]
+__all__ = [
+    "CocoImages",
+    "read_coco",
+    "check_coco",
+    "caption_gender",
+    "MAN",
+    "WOMAN",
+    "NO_GENDER",
+    "MAN_WORDS",
+    "WOMAN_WORDS",
+]
 
 COCO_PAGE = "https://cocodataset.org/#download"
 SPLITS = ("train", "val")
@@ -52,6 +62,7 @@ class CocoImages:
     categories: list[str]  # category names, in the order of their ids
     objects: np.ndarray  # (N, C) int64: category c annotated in image i
     captions: list[list[str]]  # every image's captions
+    boxes: list[np.ndarray] = field(default_factory=list)  # per image (n, 5): column, x, y, width, height (pixels)
 
     def image_path(self, i: int) -> Path:
         return self.root / f"{self.split}2014" / self.file_names[i]
@@ -62,17 +73,37 @@ class CocoImages:
             raise ValueError(f"unknown COCO category {name!r}; accepted: {', '.join(self.categories)}")
         return self.categories.index(name)
 
+    def category_boxes(self, i: int, name: str) -> np.ndarray:
+        """(n, 4) float boxes x0, y0, x1, y1 (pixels of the stored image) of every ``name`` annotated in image i."""
+        boxes = self.boxes[i]
+        chosen = boxes[boxes[:, 0] == self.column(name), 1:]
+        return np.concatenate([chosen[:, :2], chosen[:, :2] + chosen[:, 2:]], axis=1)
+
 
 def _annotation_files(root: Path, split: str) -> tuple[Path, Path]:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     files = (root / "annotations" / f"instances_{split}2014.json", root / "annotations" / f"captions_{split}2014.json")
     if not all(f.exists() for f in files):
-        raise SourceUnavailable(
-            f"COCO 2014 is not in {root}: put annotations/instances_{split}2014.json, "
-            f"annotations/captions_{split}2014.json and {split}2014/ there (from {COCO_PAGE})"
-        )
+        raise _unavailable(root, split)
     return files
+
+
+def _unavailable(root: Path, split: str) -> SourceUnavailable:
+    return SourceUnavailable(
+        f"COCO 2014 is not in {root}: put annotations/instances_{split}2014.json, "
+        f"annotations/captions_{split}2014.json and {split}2014/ there (from {COCO_PAGE})"
+    )
+
+
+def check_coco(root, splits=SPLITS) -> None:
+    """Raise ``SourceUnavailable`` (one line naming the folder and the download page) unless ``root`` holds the
+    annotation files and the image folder of every split of ``splits``; reads no file (a check before training)."""
+    root = Path(root).expanduser()
+    for split in splits:
+        _annotation_files(root, split)
+        if not (root / f"{split}2014").is_dir():
+            raise _unavailable(root, split)
 
 
 def read_coco(root, split: str = "train") -> CocoImages:
@@ -87,8 +118,12 @@ def read_coco(root, split: str = "train") -> CocoImages:
     categories = sorted(instances["categories"], key=lambda c: c["id"])
     column = {c["id"]: j for j, c in enumerate(categories)}
     objects = np.zeros((len(images), len(categories)), dtype=np.int64)
+    boxes: list[list[list[float]]] = [[] for _ in images]
     for annotation in instances["annotations"]:
-        objects[row[annotation["image_id"]], column[annotation["category_id"]]] = 1
+        i, j = row[annotation["image_id"]], column[annotation["category_id"]]
+        objects[i, j] = 1
+        if "bbox" in annotation:
+            boxes[i].append([j, *annotation["bbox"]])
     texts: list[list[str]] = [[] for _ in images]
     for annotation in captions["annotations"]:
         if annotation["image_id"] in row:
@@ -101,6 +136,7 @@ def read_coco(root, split: str = "train") -> CocoImages:
         [c["name"] for c in categories],
         objects,
         texts,
+        [np.array(b, dtype=np.float64).reshape(-1, 5) for b in boxes],
     )
 
 

@@ -307,9 +307,11 @@ def parse_model(name: str) -> ModelSpec:
 
 
 def create_model(spec: ModelSpec, seeds: Sequence[int], in_shape: Sequence[int], num_outputs: int = 1) -> nn.Module:
-    """Build the model ``spec`` describes with one run per seed, for inputs of shape ``in_shape`` (C, H, W)."""
+    """Build the model ``spec`` describes with one run per seed, for inputs of shape ``in_shape`` (C, H, W), then
+    load the weights the spec loads (``ModelSpec.load_weights``); ``model.weights_note`` is what it said."""
     model = spec.build(len(seeds), tuple(in_shape), num_outputs)
     init_per_run(model, seeds)
+    model.weights_note = spec.load_weights(model)
     return model
 
 

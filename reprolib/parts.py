@@ -72,8 +72,9 @@ def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> 
     """Every claim of every chapter of a part at ``preset``, computed from the stored results.
 
     Columns: chapter, claim, paper, measured, verdict, runs (finished / specified). A chapter with runs to
-    train and none stored gets one row whose verdict is ``results missing`` and whose ``measured`` says which
-    command trains them; a chapter with nothing to train (a figure of the data) gets its claims table as is, or,
+    train and none stored, or without results (``Chapter.has_results``: W-F4's attackers) or a stored computation
+    they read (results-only), gets one row whose verdict is ``results missing`` and whose ``measured`` says which
+    command makes them; a chapter with nothing to train (a figure of the data) gets its claims table as is, or,
     when that data set is not on disk, one ``not run at this scale`` row saying which folder it needs.
     """
     store = store or current_store()
@@ -93,7 +94,7 @@ def _part_claims(prefix: str, preset: str, store: ResultsStore) -> pd.DataFrame:
         rerun = f"run `reprolib run {chapter.id} --preset {preset}`"
         try:
             results = chapter.results(config, store, specs)
-            if specs and results.empty:
+            if (specs and results.empty) or not chapter.has_results(config, store):
                 table = _one_row(chapter, rerun, RESULTS_MISSING)
             else:
                 table = chapter.claims(results, config)

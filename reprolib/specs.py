@@ -196,6 +196,11 @@ class ModelSpec(Spec):
     def build(self, num_runs: int, in_shape: tuple[int, int, int], num_outputs: int):
         raise NotImplementedError
 
+    def load_weights(self, model) -> str:
+        """Load weights over the seeded initialisation of ``model`` (``models.create_model``), e.g. ImageNet's
+        from a local cache; returns a line for the run's record ('' when there is nothing to say). None here."""
+        return ""
+
     @classmethod
     def from_name(cls, name: str) -> ModelSpec | None:
         """The spec a short name stands for (``"resnet20"``), or None if this model does not know the name."""

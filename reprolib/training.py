@@ -424,6 +424,8 @@ def train_runs(
     outputs = {split: evaluate(split) for split in evaluate_on}
     seconds = time.perf_counter() - start
     speed = {"precision": precision, "channels_last": channels_last, "compile": recipe.compile}
+    if model.weights_note:  # e.g. "no ImageNet weights in …: seeded initialisation"
+        speed["weights"] = model.weights_note
     if state is not None:
         speed["resumed_from_epoch"] = first_epoch
     return [

@@ -165,6 +165,20 @@ def test_w_f4_claims_on_hand_made_frames():
     assert set(chapter.summary(rising, config)) == {"leak_full", "leak_low", "low_f1", "slope", "r2"}
 
 
+def test_w_f4_has_results_once_an_attacker_is_stored_and_says_how_many_are_missing(tmp_path):
+    from reprolib.artifacts import load_artifact
+
+    chapter, store = get_chapter("W-F4"), ResultsStore(tmp_path)
+    config = chapter.configure("smoke")  # 3 F1 values × 2 seeds
+    assert not chapter.has_results(config, store)
+    message = chapter.missing_message(config, store)
+    assert message.startswith("results missing: 6 of 6 attackers of W-F4 at preset smoke")
+    load_artifact(chapter.attackers(config)[0], store=store)
+    assert chapter.has_results(config, store)
+    assert "`reprolib run W-F4 --preset smoke`" in chapter.missing_message(config, store)
+    assert chapter.missing_message(config, store).startswith("results missing: 5 of 6 attackers")
+
+
 def test_w_f4_at_the_paper_preset_is_not_run_without_coco():
     chapter = get_chapter("W-F4")
     config = chapter.configure("paper")
@@ -364,6 +378,22 @@ def test_w_t1_claims_on_hand_made_frames():
     assert table["paper (COCO): λ_D / λ_M / Δ / F1"].iloc[1] == "67.72 / 70.46 / 9.93 / 53.75"
 
 
+def test_w_t1_says_which_open_choice_changes_which_verdict():
+    from reprolib.papers.wang.t1 import choice_effects
+
+    chapter = get_chapter("W-T1")
+    config = chapter.configure("smoke", alphas=[2.0, 1.0], sources=["train", "heldout"], removals=["fewest_objects"])
+    same = pd.concat([_t1_frame(), _t1_frame().assign(source="heldout")])
+    assert chapter.summary(same, config)["open_choices"] == "The logits source changes no verdict."
+    moved = pd.concat([_t1_frame(), _t1_frame(delta_shift=-0.05).assign(source="heldout")])  # Δ(α) 5 points lower
+    assert chapter.summary(moved, config)["open_choices"] == (
+        "The logits source changes “α-balancing leaves Δ nearly unchanged” (with fewest_objects removal) — "
+        "train logits: reproduced; heldout logits: not reproduced."
+    )
+    one = chapter.configure("smoke", alphas=[2.0, 1.0])
+    assert choice_effects(chapter.claim_rows(_t1_frame(), one), one).startswith("This configuration runs one value")
+
+
 def test_w_t2_claims_on_hand_made_frames():
     chapter = get_chapter("W-T2")
     config = chapter.configure("smoke")
@@ -388,13 +418,125 @@ def test_w_t2_claims_on_hand_made_frames():
     assert chapter.claims(pd.DataFrame(rows), config)["verdict"].iloc[0] == "not reproduced"
 
 
-@pytest.mark.parametrize("chapter_id", ["W-T1", "W-T2"])
-def test_the_paper_preset_is_not_run_without_coco(chapter_id):
+PAPER_CHAPTERS = ["W-T1", "W-T2", "W-T45", "W-F67", "W-T3"]
+
+
+def _base(task):
+    return _base(task.base) if hasattr(task, "base") else task
+
+
+@pytest.mark.parametrize("chapter_id", PAPER_CHAPTERS)
+def test_the_paper_preset_trains_resnet50_on_coco(chapter_id):
     chapter = get_chapter(chapter_id)
     config = chapter.configure("paper")
-    assert chapter.specs(config) == []
-    claims = chapter.claims(chapter.results(config, ResultsStore("/nonexistent-store")), config)
-    assert set(claims["verdict"]) == {NOT_RUN} and "COCO" in claims["measured"].iloc[0]
+    specs = chapter.specs(config)
+    assert specs and {_base(s.task).name for s in specs} == {"wang_coco"}
+    assert {s.model.name for s in specs} == {"resnet50_imagenet"}
+    assert {s.recipe.batch_size for s in specs} == {32}  # §4.1
+    claims = chapter.claims(chapter.results(config, ResultsStore("/nonexistent-store"), specs), config)
+    assert set(claims["verdict"]) == {NOT_RUN} and "COCO 2014" in claims["measured"].iloc[0]
+
+
+@pytest.mark.parametrize("chapter_id", PAPER_CHAPTERS)
+def test_a_data_folder_for_another_dataset_stops_before_training(tmp_path, chapter_id):
+    with pytest.raises(ParameterError, match="^coco_root is read only with dataset=coco .*uses standin\\)$"):
+        get_chapter(chapter_id).configure("smoke", coco_root=str(tmp_path))
+
+
+def test_w_t45_at_the_paper_preset_reads_imsitu_for_table_5_without_person_masks():
+    chapter = get_chapter("W-T45")
+    specs = chapter.specs(chapter.configure("paper", dataset="imsitu"))
+    assert {_base(s.task).name for s in specs} == {"wang_imsitu"}
+    assert not {"blackout", "blur"} & {s.tags["method"] for s in specs}  # no person boxes in imSitu's files
+    assert {"adv@image", "adv@conv4", "adv@conv5", "α=1"} <= {s.tags["method"] for s in specs}
+
+
+@pytest.mark.parametrize(
+    ("chapter_id", "params", "message"),
+    [
+        ("W-T1", {}, "^COCO 2014 is not in {root}: .*cocodataset.org/#download\\)$"),
+        ("W-T45", {"dataset": "imsitu"}, "^imSitu is not in {root}: .*github.com/my89/imSitu\\)$"),
+    ],
+)
+def test_the_paper_preset_stops_before_training_without_its_data(tmp_path, chapter_id, params, message):
+    from reprolib.sources import SourceUnavailable
+
+    chapter = get_chapter(chapter_id)
+    root = tmp_path / "data"
+    root.mkdir()
+    folder = "imsitu_root" if params else "coco_root"
+    config = chapter.configure("paper", **params, **{folder: str(root)})
+    store = ResultsStore(tmp_path / "store")
+    with pytest.raises(SourceUnavailable, match=message.format(root=root)) as error:
+        chapter.run(config, store=store, progress=False)
+    assert "\n" not in str(error.value) and list(store.records()) == []
+
+
+# --- ResNet-50 (§5.3), K runs at once, ImageNet weights from the torch hub cache --------------------------------
+
+
+def test_resnet50_trains_k_runs_each_the_one_run_model_of_its_seed():
+    from reprolib.models import create_model, parse_model
+
+    spec = parse_model("resnet50_imagenet").replace(width=8)
+    two, one = create_model(spec, [3, 7], (3, 32, 32), 5).eval(), create_model(spec, [7], (3, 32, 32), 5).eval()
+    x = torch.rand(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        out = two(x.expand(2, -1, -1, -1, -1))
+        assert out.shape == (2, 4, 5)
+        assert torch.allclose(out[1], one(x)[0], atol=1e-5) and not torch.allclose(out[0], out[1])
+    assert "seeded initialisation" in two.weights_note  # width 8: no ImageNet weights
+
+
+def test_resnet50_has_torchvisions_layout_and_copies_one_run_into_every_run():
+    from torchvision.models import resnet50
+
+    from reprolib.papers.wang.resnet50 import MultiBottleneckResNet, copy_into_runs
+
+    with torch.device("meta"):
+        theirs, ours = resnet50().state_dict(), MultiBottleneckResNet(1, 3, 10).state_dict()
+    assert [tuple(v.shape) for k, v in theirs.items() if not k.startswith("fc.")] == [
+        tuple(v.shape) for k, v in ours.items() if not k.startswith("head.")
+    ]
+    source = MultiBottleneckResNet(1, 3, 5, width=8).eval()
+    state = {k: v for k, v in source.state_dict().items() if not k.startswith("head.")}
+    target = MultiBottleneckResNet(3, 3, 5, width=8).eval()
+    copy_into_runs(target, {**state, "fc.weight": torch.zeros(5, 256)})
+    x = torch.rand(1, 2, 3, 32, 32)
+    with torch.no_grad():
+        features = target.features(x.expand(3, -1, -1, -1, -1))
+        assert all(torch.allclose(features[k], source.features(x)[0], atol=1e-5) for k in range(3))
+    with pytest.raises(ValueError, match="does not fit"):
+        copy_into_runs(MultiBottleneckResNet(2, 1, 5, width=8), state)  # grey images: the stem does not fit
+
+
+def test_adversarial_removal_and_noise_train_on_resnet50_and_the_record_says_which_weights(tmp_path):
+    from reprolib.papers.wang.methods import Adversarial, Randomization
+    from reprolib.papers.wang.resnet50 import ImageNetResNet50
+
+    store = ResultsStore(tmp_path)
+    methods = [Adversarial(layer="conv4"), Adversarial(layer="conv5"), Randomization(sigma=1.0)]
+    specs = _method_run(methods, seeds=(0,), model=ImageNetResNet50(width=8))
+    run_sweep(specs, store, progress=False)
+    for spec in specs:
+        record = store.get(spec.key)
+        assert record["status"] == "done" and store.get_outputs(spec.key)["test/logits"].shape == (30, 5)
+        assert record["environment"]["weights"] == (
+            "no ImageNet weights for width 8 on 1-channel images: seeded initialisation"
+        )
+
+
+def test_resnet50_without_weights_in_the_hub_cache_says_so_and_downloads_nothing(tmp_path, monkeypatch):
+    from reprolib.models import create_model
+    from reprolib.papers.wang.resnet50 import ImageNetResNet50
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    model = create_model(ImageNetResNet50(), [0], (3, 32, 32), 2)
+    assert model.weights_note == (
+        f"no ImageNet weights in {tmp_path / 'hub' / 'checkpoints'} (nothing is downloaded): seeded initialisation"
+    )
+    assert not (tmp_path / "hub").exists()
+    assert create_model(ImageNetResNet50(imagenet=False), [0], (3, 32, 32), 2).weights_note == ""
 
 
 # --- methods of §5: gradient reversal, the balanced critic loss, masks, noise; W-T45 and W-F67 --------------------
@@ -735,9 +877,11 @@ def _write_tiny_coco(root):
         images = [{"id": i, "file_name": f"COCO_{split}2014_{i:012d}.jpg"} for i in entries]
         for image in images:
             Image.new("RGB", (40, 30), (image["id"], 100, 200)).save(root / f"{split}2014" / image["file_name"])
-        annotations = [
-            {"id": n, "image_id": i, "category_id": c}
-            for n, (i, c) in enumerate((i, c) for i, (cats, _) in entries.items() for c in cats)
+        annotations = [  # every box [x, y, width, height] is [10, 5, 20, 15]; the val images' people have two
+            {"id": n, "image_id": i, "category_id": c, "bbox": [10.0, 5.0, 20.0, 15.0]}
+            for n, (i, c) in enumerate(
+                (i, c) for i, (cats, _) in entries.items() for c in [*cats, *([1] if split == "val" else [])]
+            )
         ]
         captions = [{"id": n, "image_id": i, "caption": text} for n, (i, (_, text)) in enumerate(entries.items())]
         (root / "annotations" / f"instances_{split}2014.json").write_text(
@@ -761,6 +905,34 @@ def test_the_coco_task_keeps_gendered_people_and_drops_the_person_label(tmp_path
     assert task.train.images.shape == (2, 3, 16, 16) and task.train.images.dtype == torch.uint8
     held_out = sorted(task.validation.groups.tolist() + task.test.groups.tolist())
     assert held_out == [0, 0, 1] and len(task.validation) + len(task.test) == 3  # image 23: both genders, dropped
+
+
+def test_the_coco_task_fits_every_persons_box_to_the_crop(tmp_path):
+    from reprolib.papers.wang.real import WangCoco
+
+    _write_tiny_coco(tmp_path)
+    task = WangCoco(root=str(tmp_path), image_size=16).build(None)
+    # 40 × 30 → 21 × 16 (shorter side 16, int(16 · 40 / 30) = 21), crop from x = round(2.5) = 2: the box
+    # (10, 5)–(30, 20) → x: 10 · 21/40 − 2 = 3.25 ↓ 3, 30 · 21/40 − 2 = 13.75 ↑ 14; y: 5 · 16/30 ↓ 2, 20 · 16/30 ↑ 11
+    assert task.info["person_boxes"]["train"].tolist() == [[[3, 2, 14, 11]], [[3, 2, 14, 11]]]
+    assert task.info["person_boxes"]["test"].shape[1:] == (2, 4)  # two people per val image
+
+
+def test_box_fitting_follows_the_resize_and_the_centre_crop():
+    from reprolib.papers.wang.real import fit_boxes
+
+    # 100 high × 50 wide → 20 × 40 at S = 20, crop from y = 10; a box past the bottom edge is clipped
+    boxes = np.array([[0.0, 0.0, 50.0, 100.0], [5.0, 30.0, 26.0, 99.0]])
+    assert fit_boxes(boxes, 100, 50, 20).tolist() == [[0, 0, 20, 20], [2, 2, 11, 20]]
+
+
+def test_masking_several_people_blacks_out_each_box_and_ignores_empty_ones():
+    from reprolib.papers.wang.splits import mask_people
+
+    images = torch.full((1, 1, 6, 6), 7, dtype=torch.uint8)
+    boxes = torch.tensor([[[0, 0, 2, 1], [4, 4, 6, 6], [0, 0, 0, 0]]])
+    masked = mask_people(images, boxes, "blackout")
+    assert int((masked == 0).sum()) == 2 + 4 and masked[0, 0, 0, :2].tolist() == [0, 0] and masked[0, 0, 5, 5] == 0
 
 
 def test_a_missing_coco_folder_stops_with_one_line_naming_it(tmp_path):

@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ... import verdicts as V
-from ...chapter import Chapter
 from ...figures import new_figure
 from ...metrics import macro_f1
 from ...store import current_store
 from .attackers import built_task
-from .t1 import COCO_MISSING, _frame, _prefix
+from .t1 import DataChapter, _frame, _prefix, no_results
 from .t45 import CHAPTER as T45
 from .t45 import choose
 
@@ -38,7 +37,7 @@ def label_f1(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
     return np.array([macro_f1(labels[:, [k]], logits[:, [k]] > 0) for k in range(labels.shape[1])])
 
 
-class WangF67(Chapter):
+class WangF67(DataChapter):
     id = "W-F67"
     title = "Figs. 6–7: images masked by the adversary; per-label F1 before and after debiasing"
     notebook = "wang_f67.md"
@@ -88,7 +87,7 @@ class WangF67(Chapter):
         left, right = axes[0]
         if results.empty:
             for ax in (left, right):
-                ax.text(0.5, 0.5, COCO_MISSING if config["dataset"] == "coco" else "no results", ha="center", wrap=True)
+                ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         image = results[(results["method"] == "adv@image") & results["chosen"] & (results["run"] == 0)]
         if not image.empty:
@@ -119,7 +118,7 @@ class WangF67(Chapter):
         band ±``PER_LABEL_TOLERANCE``, combined over labels by ``verdicts.combine``."""
         claim = f"no label's F1 falls more than {PER_LABEL_TOLERANCE * 100:g} points beyond the mean change"
         if results.empty:
-            why = COCO_MISSING if config["dataset"] == "coco" else "no results"
+            why = no_results(config)
             return _frame([(claim, "Fig. 7", V.not_run(why))])
         before = results[results["method"] == "original"].pivot_table("F1", "run", "label")
         after = results[(results["method"] == "adv@conv5") & results["chosen"]].pivot_table("F1", "run", "label")

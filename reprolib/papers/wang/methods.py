@@ -201,8 +201,11 @@ class AdversarialObjective(Objective):
             extras = _Extras(_ImageCritic(k, c, h), _UNet(k, c))
         else:
             stages = len(_stage_ends(model)) - (1 if self.layer == "conv4" else 0)
+            training = model.training
+            model.eval()  # the probe only reads shapes: no BatchNorm statistics of a one-image batch
             with torch.no_grad():
                 probe = feature_map(model, torch.zeros(k, 1, c, h, w, device=setup.device), stages)
+            model.train(training)
             channels, size = probe.shape[1] // k, probe.shape[2]
             critic = (
                 _ConvCritic(k, channels, size)

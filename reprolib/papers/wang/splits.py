@@ -8,7 +8,8 @@ multi-label task spec (the stand-in, COCO): ``removal`` chooses how images leave
 paper's heuristic (images with fewer objects first), or ``"random"`` — see ``reprolib.multilabel.alpha_balance``.
 
 ``wang_person_masked`` (§5.3, "Blackout - Box" and "Blur"): every image of every split with its person box
-(``info["person_boxes"]``, known to the stand-in as COCO's ground-truth boxes are) blacked out (grey level 0) or
+(``info["person_boxes"]``: the stand-in knows its one box, ``wang_coco`` reads every person's from COCO's
+instances) blacked out (grey level 0) or
 blurred (a Gaussian blur, torchvision's ``gaussian_blur``, inside the box).
 """
 
@@ -60,13 +61,15 @@ class AlphaBalanced(TaskSpec):
 
 
 def mask_people(images: torch.Tensor, boxes: torch.Tensor, mode: str, sigma: float = 2.0) -> torch.Tensor:
-    """uint8 images (N, C, H, W) with each image's box (x0, y0, x1, y1) set to 0 (``blackout``) or replaced by
-    the same region of the image blurred with a Gaussian of standard deviation ``sigma`` pixels (``blur``)."""
+    """uint8 images (N, C, H, W) with each image's box (x0, y0, x1, y1) — boxes (N, 4), or (N, M, 4) for several
+    people per image, empty boxes padding — set to 0 (``blackout``) or replaced by the same region of the image
+    blurred with a Gaussian of standard deviation ``sigma`` pixels (``blur``)."""
     check_choice("mode", mode, MASKS)
     out = images.clone()
     blurred = gaussian_blur(images.float(), [2 * round(3 * sigma) + 1] * 2, [sigma] * 2) if mode == "blur" else None
-    for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
-        out[i, :, y0:y1, x0:x1] = 0 if blurred is None else blurred[i, :, y0:y1, x0:x1].round().to(images.dtype)
+    for i, own in enumerate(boxes.view(len(images), -1, 4).tolist()):
+        for x0, y0, x1, y1 in own:
+            out[i, :, y0:y1, x0:x1] = 0 if blurred is None else blurred[i, :, y0:y1, x0:x1].round().to(images.dtype)
     return out
 
 

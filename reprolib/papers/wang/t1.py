@@ -11,10 +11,14 @@ side by side where they change a verdict: ``sources`` (which logits train the mo
 ``attackers.SOURCES``) and ``removals`` (how α-balancing removes images, ``reprolib.multilabel.REMOVALS``).
 
 On the stand-in, g = 1 (the bright person) plays "man" and g = 0 "woman"; ``men`` is the share of g = 1 images
-(COCO's training split: 16,225 of 22,826 = 0.71).
+(COCO's training split: 16,225 of 22,826 = 0.71). At ``paper`` the data are COCO 2014 (``real.WangCoco``, from
+``coco_root``) and the model ResNet-50 (``resnet50.ImageNetResNet50``); ``size`` and ``men`` then do nothing, and
+the control, which needs an image without its unlabelled object, exists on the stand-in only.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -25,19 +29,44 @@ from ...chapter import Chapter, run_ids
 from ...metrics import mean_ci
 from ...models import parse_model
 from ...multilabel import REMOVALS
-from ...store import current_store
+from ...specs import TaskSpec
+from ...store import RESULTS_ONLY, current_store
 from ...sweep import RunSpec
 from ...training import Recipe
 from .attackers import SOURCES, DatasetLeakage, ModelLeakage, load_stored, stored_attackers
+from .real import WangCoco, WangImSitu
 from .splits import AlphaBalanced
 from .standin import CocoStandIn, MultiLabelBCE
 
-__all__ = ["WangT1", "CHAPTER", "LEAKAGE_TOLERANCE", "split_specs", "leakage_frame", "run_values"]
+__all__ = [
+    "WangT1",
+    "CHAPTER",
+    "DataChapter",
+    "LEAKAGE_TOLERANCE",
+    "base_task",
+    "choice_effects",
+    "split_specs",
+    "leakage_frame",
+    "run_values",
+]
 
-COCO_MISSING = (
-    "COCO 2014 (people-only images, gender from captions) has no loader in this book yet; the stand-in is "
-    "dataset='standin'"
+DATASETS = {"standin": "the stand-in", "coco": "COCO 2014", "imsitu": "imSitu"}
+
+
+FAMILIES = (
+    "Δ > 0 in every split",
+    "α-balancing lowers λ_D",
+    "α-balancing leaves Δ nearly unchanged",
+    "the unlabelled object drives Δ in the balanced split",
 )
+STANDIN_ONLY = "the control without the unlabelled object exists on the stand-in only"
+
+
+def no_results(config) -> str:
+    """What an empty table or figure says: on real data, that its runs are not in the store."""
+    return "no results" if config["dataset"] == "standin" else f"no results on {DATASETS[config['dataset']]} stored"
+
+
 # "Nearly unchanged": within 2 points of leakage — the paper's own yardstick of a stable leakage estimate (§4,
 # "Attacker Learning is Robust": "none of the others vary in their estimation of leakage by more than 2
 # points"). Fixed before any run was judged.
@@ -61,16 +90,25 @@ def split_label(alpha: float | None, control: bool = False, gender: bool = False
     return f"control, {name}" if control else name
 
 
-def split_specs(config) -> list[tuple[dict, object, MultiLabelBCE]]:
-    """(tags, task spec, method) of every split of ``config``: original (joint gender), no gender, each α with
-    each removal, and the control (no unlabelled object) at no gender and at the smallest α."""
-    base = CocoStandIn(
+def base_task(config) -> TaskSpec:
+    """The data of a configuration: the stand-in, or (§4.1) COCO 2014 (``wang_coco``) or imSitu
+    (``wang_imsitu``) from the folder ``coco_root`` / ``imsitu_root`` (default: the data folder's)."""
+    if config["dataset"] == "coco":
+        return WangCoco(root=config.get("coco_root"))
+    if config["dataset"] == "imsitu":
+        return WangImSitu(root=config.get("imsitu_root"))
+    return CocoStandIn(
         n_train=config["size"],
         n_validation=max(20, round(0.3 * config["size"])),
         n_test=max(20, round(0.3 * config["size"])),
         group_rate=config["men"],
     )
-    control = base.replace(hidden=False)
+
+
+def split_specs(config) -> list[tuple[dict, object, MultiLabelBCE]]:
+    """(tags, task spec, method) of every split of ``config``: original (joint gender), no gender, each α with
+    each removal, and, on the stand-in, the control (no unlabelled object) at no gender and at the smallest α."""
+    base = base_task(config)
     plain, joint = MultiLabelBCE(), MultiLabelBCE(gender=True)
     removal0 = config["removals"][0]
     out = [
@@ -81,6 +119,9 @@ def split_specs(config) -> list[tuple[dict, object, MultiLabelBCE]]:
         for alpha in sorted(config["alphas"], reverse=True):
             task = AlphaBalanced(base=base, alpha=alpha, removal=removal)
             out.append(({"split": f"α={alpha:g}", "alpha": alpha, "removal": removal, "hidden": True}, task, plain))
+    if config["dataset"] != "standin":
+        return out
+    control = base.replace(hidden=False)
     smallest = min(config["alphas"])
     out.append(({"split": "control, no gender", "alpha": np.nan, "removal": "", "hidden": False}, control, plain))
     balanced = AlphaBalanced(base=control, alpha=smallest, removal=removal0)
@@ -142,7 +183,24 @@ def run_values(results: pd.DataFrame, column: str, by: str = "run") -> pd.Series
     return results.groupby(by)[column].mean()
 
 
-class WangT1(Chapter):
+class DataChapter(Chapter):
+    """A chapter of Part II whose data may be a user-given folder (``base_task``): before anything trains, a
+    missing folder stops the run with one line naming it and the download page."""
+
+    def check(self, config):
+        for dataset in ("coco", "imsitu"):
+            if config.get(f"{dataset}_root") is not None and config["dataset"] != dataset:
+                raise P.ParameterError(
+                    f"{dataset}_root is read only with dataset={dataset} (this configuration uses {config['dataset']})"
+                )
+
+    def run(self, config, store=None, progress=True, **sweep_options) -> pd.DataFrame:
+        if config["dataset"] != "standin" and not os.environ.get(RESULTS_ONLY):
+            base_task(config).require()
+        return super().run(config, store, progress, **sweep_options)
+
+
+class WangT1(DataChapter):
     id = "W-T1"
     title = "Table 1: leakage and bias amplification per training split"
     notebook = "wang_t1.md"
@@ -189,11 +247,12 @@ class WangT1(Chapter):
             "attacker_lr": 5e-5,
             "size": 22826,
             "men": 0.71,
-            "model": "resnet8",
+            "model": "resnet50_imagenet",  # §5.3: "a ResNet-50 classification network"
         },
     }
     parameters = {
         "dataset": P.choice("standin", "coco"),
+        "coco_root": P.folder,
         "alphas": P.numbers(1, 100, unique=True),
         "removals": P.choices(*REMOVALS),
         "sources": P.choices(*SOURCES),
@@ -209,9 +268,7 @@ class WangT1(Chapter):
     }
 
     def specs(self, config):
-        """One run per (split, model seed), keeping its logits on the three splits; none for COCO."""
-        if config["dataset"] == "coco":
-            return []
+        """One run per (split, model seed), keeping its logits on the three splits."""
         model = parse_model(config["model"])
         return [
             RunSpec(
@@ -272,7 +329,7 @@ class WangT1(Chapter):
         fig, axes = new_figure(1, width=9.0, height=3.8)
         ax = axes[0, 0]
         if results.empty:
-            ax.text(0.5, 0.5, COCO_MISSING if config["dataset"] == "coco" else "no results", ha="center", wrap=True)
+            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         part = results[results["source"] == config["sources"][0]]
         short = {"fewest_objects": "heuristic", "random": "random"}
@@ -305,17 +362,15 @@ class WangT1(Chapter):
         4. the paper's explanation (§1, §4.2: unlabelled gender-correlated objects) — Δ at the smallest α exceeds
            the control's without the unlabelled object, ``verdicts.sign`` of the paired difference, per source.
         """
+        return _frame([row[:3] for row in self.claim_rows(results, config)])
+
+    def claim_rows(self, results, config) -> list[tuple]:
+        """``claims``' rows as (claim, paper, verdict, family, choices): ``family`` the claim without its open
+        choices (one of ``FAMILIES``), ``choices`` the values of the open choices it was judged at."""
         rows = []
         if results.empty:
-            why = COCO_MISSING if config["dataset"] == "coco" else "no results"
-            for claim in (
-                "Δ > 0 in every split",
-                "α-balancing lowers λ_D",
-                "α-balancing leaves Δ nearly unchanged",
-                "the unlabelled object drives Δ in the balanced split",
-            ):
-                rows.append((claim, "", V.not_run(why)))
-            return _frame(rows)
+            why = no_results(config)
+            return [(family, "", V.not_run(why), family, {}) for family in FAMILIES]
         smallest = min(config["alphas"])
         first = config["removals"][0]
         for source in config["sources"]:
@@ -326,7 +381,7 @@ class WangT1(Chapter):
                 if not s.startswith("control")
             }
             claim = f"Δ > 0 in every split (attacker on {source} logits)"
-            rows.append((claim, "9.73 to 12.85 (COCO)", V.positive(per_split)))
+            rows.append((claim, "9.73 to 12.85 (COCO)", V.positive(per_split), FAMILIES[0], {"source": source}))
         part = results[results["source"] == config["sources"][0]]
         reference = run_values(part[part["split"] == "no gender"], "lambda_D", by="attacker")
         for removal in config["removals"]:
@@ -337,7 +392,8 @@ class WangT1(Chapter):
                 higher=False,
             )
             measured = _prefix(verdict, "λ_D(no gender) − λ_D(α)")
-            rows.append((f"α-balancing lowers λ_D ({removal} removal)", "67.72 → 62.00, 56.77, 53.15", measured))
+            claim = f"α-balancing lowers λ_D ({removal} removal)"
+            rows.append((claim, "67.72 → 62.00, 56.77, 53.15", measured, FAMILIES[1], {"removal": removal}))
         for source in config["sources"]:
             part = results[results["source"] == source]
             reference = run_values(part[part["split"] == "no gender"], "delta")
@@ -351,22 +407,29 @@ class WangT1(Chapter):
                     f"α-balancing leaves Δ nearly unchanged, within ±{LEAKAGE_TOLERANCE * 100:g} points "
                     f"({source} logits, {removal} removal)"
                 )
-                rows.append((claim, "Δ: 9.93 → 10.28, 9.73, 10.37", _prefix(verdict, "Δ(α) − Δ(no gender)")))
+                measured = _prefix(verdict, "Δ(α) − Δ(no gender)")
+                choices = {"source": source, "removal": removal}
+                rows.append((claim, "Δ: 9.93 → 10.28, 9.73, 10.37", measured, FAMILIES[2], choices))
         for source in config["sources"]:
+            claim = f"the unlabelled object drives Δ in the balanced split (α = {smallest:g}, {source} logits)"
+            paper = "posited, not measured (§1, §4.2)"
+            if config["dataset"] != "standin":
+                rows.append((claim, paper, V.not_run(STANDIN_ONLY), FAMILIES[3], {"source": source}))
+                continue
             part = results[results["source"] == source]
             with_object = run_values(_cell(part, smallest, first), "delta")
             control = run_values(part[part["split"] == f"control, α={smallest:g}"], "delta")
             common = with_object.index.intersection(control.index)
             verdict = V.sign((with_object.loc[common] - control.loc[common]).to_numpy(), 1)
-            claim = f"the unlabelled object drives Δ in the balanced split (α = {smallest:g}, {source} logits)"
-            rows.append((claim, "posited, not measured (§1, §4.2)", _prefix(verdict, "Δ − Δ(control)")))
-        return _frame(rows)
+            rows.append((claim, paper, _prefix(verdict, "Δ − Δ(control)"), FAMILIES[3], {"source": source}))
+        return rows
 
     def summary(self, results, config):
         """Numbers the narrative cites: Δ of no gender and of the smallest α, λ_D of both (first source and
-        removal), in % with their 95% half-intervals; the same two Δ with the attacker on held-out logits."""
+        removal), in % with their 95% half-intervals; the same two Δ with the attacker on held-out logits; which
+        open choice changes which verdict (``choice_effects``)."""
         keys = ("delta_plain", "delta_balanced", "lambda_plain", "lambda_balanced", "alpha")
-        keys += ("delta_plain_heldout", "delta_balanced_heldout")
+        keys += ("delta_plain_heldout", "delta_balanced_heldout", "open_choices")
         if results.empty:
             return dict.fromkeys(keys, "not run")
         part = results[results["source"] == config["sources"][0]]
@@ -382,7 +445,41 @@ class WangT1(Chapter):
             "alpha": f"{smallest:g}",
             "delta_plain_heldout": _pct(heldout.loc[heldout["split"] == "no gender", "delta"]),
             "delta_balanced_heldout": _pct(_cell(heldout, smallest, config["removals"][0])["delta"]),
+            "open_choices": choice_effects(self.claim_rows(results, config), config),
         }
+
+
+CHOICES = {"source": ("the logits source", "{} logits"), "removal": ("the removal heuristic", "{} removal")}
+
+
+def choice_effects(rows, config) -> str:
+    """Which open choice changes which verdict, from ``WangT1.claim_rows``: a sentence per (choice, claim, values
+    of the other choice) where the verdicts differ between the choice's values; one sentence when none does."""
+    varied = [c for c, key in (("source", "sources"), ("removal", "removals")) if len(config[key]) > 1]
+    if not varied:
+        return "This configuration runs one value of each open choice, so neither can change a verdict."
+    sentences = []
+    for choice in varied:
+        name, shown = CHOICES[choice]
+        for family in FAMILIES:
+            groups: dict[tuple, dict] = {}
+            for _, _, verdict, row_family, choices in rows:
+                if row_family == family and choice in choices:
+                    rest = tuple(CHOICES[k][1].format(v) for k, v in choices.items() if k != choice)
+                    groups.setdefault(rest, {})[shown.format(choices[choice])] = verdict.verdict
+            for rest, verdicts in groups.items():
+                if len(set(verdicts.values())) > 1:
+                    at = f" (with {', '.join(rest)})" if rest else ""
+                    listed = "; ".join(f"{value}: {verdict}" for value, verdict in verdicts.items())
+                    sentences.append(f"{name[0].upper()}{name[1:]} changes “{family}”{at} — {listed}.")
+    if sentences:
+        return " ".join(sentences)
+    names = " nor ".join(CHOICES[c][0] for c in varied)
+    return (
+        f"Neither {names} changes a verdict."
+        if len(varied) > 1
+        else f"{names[0].upper()}{names[1:]} changes no verdict."
+    )
 
 
 def _alphas(config) -> list[float]:

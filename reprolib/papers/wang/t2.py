@@ -13,7 +13,7 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter, ParameterError, run_ids
+from ...chapter import ParameterError, run_ids
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
@@ -21,7 +21,17 @@ from ...store import current_store
 from ...sweep import RunSpec
 from .attackers import SOURCES, ModelLeakage, load_stored, stored_attackers
 from .t1 import CHAPTER as T1
-from .t1 import COCO_MISSING, LEAKAGE_TOLERANCE, _frame, _pct, _prefix, model_recipe, run_values, split_specs
+from .t1 import (
+    LEAKAGE_TOLERANCE,
+    DataChapter,
+    _frame,
+    _pct,
+    _prefix,
+    model_recipe,
+    no_results,
+    run_values,
+    split_specs,
+)
 
 __all__ = ["WangT2", "CHAPTER", "VARIANTS", "REFERENCE"]
 
@@ -48,7 +58,7 @@ PAPER = {  # Table 2, model leakage on the original COCO (%)
 SHARED = ("dataset", "runs", "attacker_runs", "epochs", "lr", "attacker_epochs", "attacker_lr", "size", "men", "model")
 
 
-class WangT2(Chapter):
+class WangT2(DataChapter):
     id = "W-T2"
     title = "Table 2: the leakage estimate against the attacker's depth, width and data"
     notebook = "wang_t2.md"
@@ -59,18 +69,19 @@ class WangT2(Chapter):
     parameters = {
         "variants": P.choices(*VARIANTS),
         "source": P.choice(*SOURCES),
-        **{k: T1.parameters[k] for k in SHARED},
+        **{k: T1.parameters[k] for k in SHARED[:1]},
+        "coco_root": P.folder,
+        **{k: T1.parameters[k] for k in SHARED[1:]},
     }
 
     def check(self, config):
+        super().check(config)
         if REFERENCE not in config["variants"]:
             got = config["variants"]
             raise ParameterError(f"variants must include the reference attacker {REFERENCE!r}, got {got}")
 
     def specs(self, config):
         """W-T1's "no gender" runs for this configuration (the same keys: trained once for both chapters)."""
-        if config["dataset"] == "coco":
-            return []
         t1_config = {**config, "alphas": [1.0], "removals": ["fewest_objects"]}
         tags, task, method = next(s for s in split_specs(t1_config) if s[0]["split"] == "no gender")
         return [
@@ -136,7 +147,7 @@ class WangT2(Chapter):
         fig, axes = new_figure(1, width=6.5, height=3.4)
         ax = axes[0, 0]
         if results.empty:
-            ax.text(0.5, 0.5, COCO_MISSING if config["dataset"] == "coco" else "no results", ha="center", wrap=True)
+            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         stats = [mean_ci(results.loc[results["variant"] == v, "lambda_M"].to_numpy()) for v in config["variants"]]
         means = np.array([m for m, _, _ in stats])
@@ -160,7 +171,7 @@ class WangT2(Chapter):
         stable = f"the estimate is stable within ±{LEAKAGE_TOLERANCE * 100:g} points, except the 1-layer attacker"
         shallow = "the 1-layer attacker estimates less leakage than the 4-layer one"
         if results.empty:
-            why = COCO_MISSING if config["dataset"] == "coco" else "no results"
+            why = no_results(config)
             return _frame([(stable, "", V.not_run(why)), (shallow, "", V.not_run(why))])
         values = {v: run_values(results[results["variant"] == v], "lambda_M") for v in config["variants"]}
         reference = values[REFERENCE]

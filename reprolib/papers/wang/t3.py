@@ -16,13 +16,12 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter
 from ...figures import new_figure
 from ...metrics import mean_ci
 from ...store import current_store
 from .attackers import DatasetLeakage, DecodedLeakage, load_stored, stored_attackers
 from .t1 import CHAPTER as T1
-from .t1 import COCO_MISSING, LEAKAGE_TOLERANCE, _frame, _pct, _prefix, run_values
+from .t1 import LEAKAGE_TOLERANCE, DataChapter, _frame, _pct, _prefix, no_results, run_values
 from .t45 import CHAPTER as T45
 from .t45 import choose
 
@@ -36,7 +35,7 @@ PAPER = {  # Table 3 (COCO, %): λ_M(F1), λ_D(F1), Δ, mAP, F1
 ROWS = tuple(PAPER)
 
 
-class WangT3(Chapter):
+class WangT3(DataChapter):
     id = "W-T3"
     title = "Table 3: RBA against adversarial removal for a model predicting gender jointly"
     notebook = "wang_t3.md"
@@ -51,7 +50,8 @@ class WangT3(Chapter):
     parameters = {
         "margin": P.number(0, 1, open_high=True),
         "steps": P.integer(1, 100_000),
-        **{k: v for k, v in T45.parameters.items() if k not in ("layers", "sigmas")},
+        **{k: v for k, v in T45.parameters.items() if k not in ("layers", "sigmas", "imsitu_root")},
+        "dataset": T1.parameters["dataset"],  # Table 3 is COCO's
     }
 
     def _t45_config(self, config) -> dict:
@@ -66,8 +66,6 @@ class WangT3(Chapter):
 
     def specs(self, config):
         """W-T1's joint runs, W-T45's original runs and its adversarial runs at conv5 (every λ, to choose on dev)."""
-        if config["dataset"] == "coco":
-            return []
         return [*self._joint_specs(config), *self._adversarial_specs(config)]
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:
@@ -75,8 +73,6 @@ class WangT3(Chapter):
         mean gap |b̂_k − b_k| of the predicted gender ratios to the training ones."""
         store = store or current_store()
         columns = ["method", "run", "attacker", "lambda_M", "lambda_D_F1", "delta", "F1", "violation"]
-        if config["dataset"] == "coco":
-            return pd.DataFrame(columns=columns)
         adversarial = self._adversarial_specs(config)
         leakage = T45.results(self._t45_config(config), store, adversarial)
         joint = {s.seed: s for s in self._joint_specs(config) if store.is_done(s.key)}
@@ -152,7 +148,7 @@ class WangT3(Chapter):
         fig, axes = new_figure(1, width=5.5, height=3.4)
         ax = axes[0, 0]
         if results.empty:
-            ax.text(0.5, 0.5, COCO_MISSING if config["dataset"] == "coco" else "no results", ha="center", wrap=True)
+            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         names = [n for n in ROWS if n in set(results["method"])]
         stats = [mean_ci(results.loc[results["method"] == n, "delta"].to_numpy() * 100) for n in names]
@@ -180,7 +176,7 @@ class WangT3(Chapter):
         lowers = "adversarial removal lowers bias amplification of the joint model"
         fails = f"RBA leaves bias amplification unchanged (within ±{LEAKAGE_TOLERANCE * 100:g} points)"
         if results.empty:
-            why = COCO_MISSING if config["dataset"] == "coco" else "no results"
+            why = no_results(config)
             return _frame([(lowers, "12.85 → 4.81", V.not_run(why)), (fails, "12.85 → 13.15", V.not_run(why))])
         per_run = {n: run_values(results[results["method"] == n], "delta") for n in ROWS}
         base = per_run["joint"]
