@@ -112,7 +112,9 @@ def test_a_batch_writes_one_page_per_entry_and_an_identical_request_trains_nothi
     batch = write_batch(tmp_path / "batch.yml", [{"chapter": "H-RQ1", "preset": "smoke", "params": p} for p in params])
     assert main(["batch", str(batch)]) == 0
     stamps = {p.name: p.stat().st_mtime_ns for p in store_dir.glob("*.json")}
-    assert len(stamps) == 2  # three runs asked for, two distinct
+    rq1 = get_chapter("H-RQ1")
+    asked = [spec.key for p in params for spec in rq1.specs(rq1.configure("smoke", **p))]
+    assert len(stamps) == len(set(asked)) < len(asked)  # the second entry's run 0 is the first entry's
     pages = [entry.output() for entry in read_batch(batch)]
     assert len(set(pages)) == 2 and all(page.name.startswith("hall_rq1--") for page in pages)
     for page, values in zip(pages, params, strict=True):
