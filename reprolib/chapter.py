@@ -123,7 +123,9 @@ class Chapter:
         if not os.environ.get(RESULTS_ONLY):
             with using_store(store):
                 run_sweep(specs, store, device=config["device"], progress=progress, **sweep_options)
-                return self.results(config, store, specs)
+                results = self.results(config, store, specs)
+                self.prepare(results, config)
+                return results
         results = self.results(config, store, specs)
         message = self.missing_message(config, store, specs)
         if results.empty:
@@ -131,6 +133,11 @@ class Chapter:
         if message:
             print(message)
         return results
+
+    def prepare(self, results: pd.DataFrame, config: dict) -> None:
+        """Computations on the stored runs that the page shows but ``results`` does not compute (e.g. an
+        attacker on stored outputs, kept as an artifact); ``run`` calls it after training, so that the page,
+        executed in results-only mode, reads them. Nothing by default."""
 
     def rerun_command(self, config: dict) -> str:
         """The ``reprolib run`` command that trains ``config``: its preset and the parameters that differ."""

@@ -14,6 +14,7 @@ from reprolib.book import source_notebook
 from reprolib.chapters import CHAPTERS
 from reprolib.cli import execute_notebook
 from reprolib.parts import parts
+from reprolib.store import results_only
 
 SOURCES = {
     **{c.id: c.notebook_path for c in CHAPTERS.values()},
@@ -28,8 +29,11 @@ def cells(nb) -> list[tuple[str, str]]:
 @pytest.mark.notebook
 @pytest.mark.parametrize("chapter_id", sorted(CHAPTERS))
 def test_chapter_notebook_runs_at_smoke_and_is_its_source(chapter_id, tmp_path, store_dir):
+    """As `reprolib run` does it: train, then execute the page in results-only mode (it computes nothing)."""
     chapter = CHAPTERS[chapter_id]
-    out = execute_notebook(chapter, {"preset": "smoke"}, tmp_path / "page.ipynb", log_output=False)
+    chapter.run(chapter.configure("smoke"), progress=False)
+    with results_only():
+        out = execute_notebook(chapter, {"preset": "smoke"}, tmp_path / "page.ipynb", log_output=False)
     nb = nbformat.read(out, as_version=4)
     assert cells(nb) == cells(source_notebook(chapter.notebook_path))
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]

@@ -90,6 +90,10 @@ class ChoiF12(ChoiChapter):
         fig.tight_layout()
         return fig
 
+    def prepare(self, results, config):
+        """The leakage attackers of every run the page shows (``leakage``), stored as artifacts."""
+        self.leakage(results, config)
+
     def leakage(self, results, config) -> pd.DataFrame:
         """Beyond the paper (``leakage.py``): Wang et al.'s model leakage λ_M, dataset leakage λ_D(F1) and
         Δ = λ_M − λ_D(F1) of the baseline and the offline auxiliary model at λ*, one row per run, beside Zhao et
