@@ -50,11 +50,13 @@ def seed_sets(
     """The chapter's claims judged on ``config``'s seed set and on the set from ``second_first_run``, with the
     ``agreement`` of each claim's two verdicts; from stored results only (trains nothing)."""
     store = store or current_store()
-    second = {**config, "first_run": second_first_run}
-    if config.get("first_run", 0) + config["runs"] > second_first_run:
+    params = {name: config[name] for name in chapter.all_parameters() if name in config}
+    # configured anew, not copied: a chapter may nest other chapters' configurations (H-RQ4b: H-RQ2's, H-RQ3's)
+    second = chapter.configure(config["preset"], config["device"], **{**params, "first_run": second_first_run})
+    if {s.key for s in chapter.specs(config)} & {s.key for s in chapter.specs(second)}:
         raise ValueError(
-            f"the second seed set must start after the first ends: first_run={second_first_run} ≤ "
-            f"{config.get('first_run', 0)} + runs={config['runs']}"
+            f"the second seed set must start after the first ends: first_run={second_first_run} shares runs "
+            f"with first_run={config.get('first_run', 0)}"
         )
     tables = []
     for name, cfg in (("first", config), ("second", second)):

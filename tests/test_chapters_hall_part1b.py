@@ -176,7 +176,9 @@ def _fn1_frame(values_by_dataset):
 def test_fn1_verdicts_follow_the_data():
     chapter = get_chapter("H-fn1")
     config = chapter.configure("paper")
-    paper_like = _fn1_frame({"fashion_mnist": [1.0, 0.999, 1.0], "cifar100": [0.96, 0.95, 0.965]})
+    paper_like = _fn1_frame(
+        {"fashion_mnist": [1.0, 0.999, 1.0, 1.0, 0.995], "cifar100": [0.96, 0.95, 0.965, 0.955, 0.97]}
+    )
     table = chapter.claims(paper_like, config)
     assert list(table["verdict"]) == [C.REPRODUCED] * 3
     # the same rules on the paper's own numbers (100%, 96%, their order) reproduce them
@@ -185,8 +187,20 @@ def test_fn1_verdicts_follow_the_data():
         "96% (the rule on the paper's numbers: reproduced)",
         "100% vs 96% (the rule on the paper's numbers: reproduced)",
     ]
-    unlike = _fn1_frame({"fashion_mnist": [0.96, 0.97, 0.96], "cifar100": [1.0, 1.0, 1.0]})
+    unlike = _fn1_frame({"fashion_mnist": [0.96, 0.97, 0.96, 0.965, 0.97], "cifar100": [1.0] * 5})
     assert list(chapter.claims(unlike, config)["verdict"]) == [C.PARTLY, C.NOT_REPRODUCED, C.NOT_REPRODUCED]
+
+
+def test_fn1_band_judges_the_median_run_not_a_t_interval_shrunk_at_the_ceiling():
+    chapter = get_chapter("H-fn1")
+    config = chapter.configure("course")
+    # four runs at 100%, one at 98.5%: the t-interval of the mean is [99.06%, 100.3%], "near-perfect"; the
+    # median's distribution-free interval with 5 runs is [min, max] = [98.5%, 100%]: high, not near-perfect
+    row = chapter.claims(_fn1_frame({"digits": [1.0, 1.0, 1.0, 1.0, 0.985]}), config).iloc[0]
+    assert row["verdict"] == C.PARTLY
+    assert row["measured"] == "median 100.00% [90% CI 98.50%, 100.00%] (n=5)"
+    # fewer than 5 runs cannot bound the median at 5% per side: inconclusive, whatever the values
+    assert chapter.claims(_fn1_frame({"digits": [1.0] * 4}), config).iloc[0]["verdict"] == C.INCONCLUSIVE
 
 
 def test_f1_trains_nothing_and_its_table_has_no_verdict():

@@ -2,6 +2,7 @@
 
 import pytest
 
+from reprolib import claims as C
 from reprolib.chapters import get_chapter
 from reprolib.cli import main
 from reprolib.stability import AGREEMENTS, agreement, seed_sets
@@ -42,8 +43,21 @@ def test_two_seed_sets_are_judged_apart_from_stored_runs(store_dir):
 
 def test_overlapping_seed_sets_are_refused_in_one_line():
     chapter = get_chapter("H-RQ1")
-    with pytest.raises(ValueError, match=r"^the second seed set must start after the first ends: first_run=5 ≤ 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the second seed set must start after the first ends: first_run=5 shares runs with first_run=0$",
+    ):
         seed_sets(chapter, chapter.configure("course", runs=10), 5)
+
+
+def test_a_chapter_that_nests_others_draws_their_second_seed_set_too(store_dir):
+    chapter = get_chapter("H-RQ4b")  # H-RQ2's capacity runs and H-RQ3's data runs, runs=None at every preset
+    first = chapter.configure("smoke")
+    table = seed_sets(chapter, first, 10_000, ResultsStore(store_dir))
+    assert set(table["verdict (second seeds)"]) <= set(C.VERDICTS) and len(table) > 0
+    second = chapter.configure("smoke", first_run=10_000)
+    assert second["capacity"]["first_run"] == second["data"]["first_run"] == 10_000
+    assert not {s.key for s in chapter.specs(first)} & {s.key for s in chapter.specs(second)}
 
 
 def test_a_chapter_without_runs_has_no_second_seed_set(capsys):

@@ -7,6 +7,7 @@ for [2, 3, 4]: t = 3√3, P = ½(1 − √(27/29)) = 0.0175. The 90% interval us
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from reprolib import verdict_calibration as K
 from reprolib import verdicts as V
@@ -238,3 +239,22 @@ def test_calibration_table_is_seeded():
     rows = K.calibration_table(draws=50)
     table = K.markdown_table(rows, 50)
     assert table.count("\n| ") == len(K.all_scenarios()) and "not run" in table
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 8, 20])
+def test_median_interval_is_scipys_distribution_free_interval(n):
+    values = np.random.default_rng(n).normal(size=n)
+    median, low, high = V.median_interval(values)
+    expected = stats.quantile_test(values, q=0, p=0.5).confidence_interval(1 - 2 * V.ALPHA)
+    assert median == pytest.approx(np.median(values))
+    if n < 5:  # no order statistic bounds the median at 5% per side: an infinite interval
+        assert (low, high) == (-np.inf, np.inf) and np.isnan(expected.low)
+    else:
+        assert (low, high) == (expected.low, expected.high)
+
+
+def test_median_bounds_hold_their_level_at_a_ceiling():
+    # a true median of 0.99 with values clipped at 1: the lower end is at or above 0.99 in at most 5% of draws
+    d = np.clip(0.99 + np.random.default_rng(0).normal(0, 0.01, (20_000, 5)), 0, 1)
+    _, low, _ = V._median_bounds(d)
+    assert (low >= 0.99).mean() == pytest.approx(1 / 32, abs=0.004)  # P(all 5 above the median) = 2⁻⁵

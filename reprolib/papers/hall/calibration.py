@@ -15,14 +15,14 @@ __all__ = ["FN1_SCENARIOS"]
 
 
 def _fn1_band(dataset, effect, edge):
-    """H-fn1's accuracy band (``papers.hall.fn1.band_verdict`` on the 90% interval of the mean accuracy over
-    runs, clipped to [0, 1]): the true mean at ``effect`` (the paper's number), at ``edge`` (a boundary of the
-    band), or at ½ (chance: "flat")."""
+    """H-fn1's accuracy band (``papers.hall.fn1.band_verdict`` on the distribution-free 90% interval of the
+    median run accuracy, accuracies clipped to [0, 1]): the true accuracy at ``effect`` (the paper's number), at
+    ``edge`` (a boundary of the band), or at ½ (chance: "flat")."""
 
     def draw(rng, draws, shape, sd, mode):
         mean = {"effect": effect, "edge": edge, "flat": 0.5}[mode]
         d = np.clip(mean + rng.normal(0, sd, (draws, shape["runs"])), 0, 1)
-        _, low, high = V._interval(d)
+        _, low, high = V._median_bounds(d)
         return np.array([V.CODES.index(band_verdict(dataset, lo, hi)) for lo, hi in zip(low, high, strict=True)])
 
     return draw
@@ -49,7 +49,7 @@ def _fn1_order(gap):
 FN1_SCENARIOS = [
     Scenario(
         "H-fn1",
-        "uniform backgrounds: inversion recognised near-perfectly (interval ≥ 99%)",
+        "uniform backgrounds: inversion recognised near-perfectly (median's interval ≥ 99%)",
         "band (fn1)",
         "accuracy",
         {"course": {"runs": 5}, "paper": {"runs": 20}},
@@ -59,7 +59,7 @@ FN1_SCENARIOS = [
     ),
     Scenario(
         "H-fn1",
-        "natural images: recognised well but not always (interval in [90%, 99%))",
+        "natural images: recognised well but not always (median's interval in [90%, 99%))",
         "band (fn1)",
         "accuracy",
         {"course": None, "paper": {"runs": 20}},
