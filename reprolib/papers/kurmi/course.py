@@ -69,6 +69,8 @@ __all__ = [
     "choose_noise",
     "length_frame",
     "knob_frame",
+    "noise_frame",
+    "tables",
     "rule_text",
     "calibrate",
     "calibrate_family",
@@ -175,7 +177,7 @@ def calibrate_family(family: str, results) -> dict:
         out["noise_deviations"] = deviations(tried, family)
         out["noise"] = choose_noise(tried, family)
         final = results(calibration_specs(family, LENGTHS, out["noise"]))
-        out.update(epochs=choose_length(final), lengths=_runs(final, "epochs"))
+        out.update(epochs=choose_length(final), lengths=_runs(final, "epochs"), lengths_without_noise=out["lengths"])
         frames += [*knobs, final]
     out["seconds_per_run_epoch"] = _seconds_per_run_epoch(pd.concat(frames))
     return out
@@ -199,31 +201,52 @@ def load_course() -> dict:
     return json.loads(CALIBRATION_FILE.read_text())
 
 
-def length_frame(family: str) -> pd.DataFrame:
+def length_frame(family: str, without_noise: bool = False) -> pd.DataFrame:
     """Rule 1's table for a chapter's page: per length, vanilla's mean, lowest and highest validation accuracy
-    at the chosen σ, ✓ on the chosen length."""
+    at the chosen σ, ✓ on the chosen length; ``without_noise``: the table rule 1 read first, at σ = 0, where the
+    gate then opened."""
     stored = load_course()["families"][family]
-    return course_scale.calibration_frame(stored["lengths"], stored["epochs"], "epochs")
+    table = stored["lengths_without_noise"] if without_noise else stored["lengths"]
+    chosen = stored["gate"]["epochs"] if without_noise else stored["epochs"]
+    return course_scale.calibration_frame(table, chosen, "epochs")
 
 
 def knob_frame(family: str) -> pd.DataFrame:
-    """Rule 2's table for a chapter's page: per setting, the paper's vanilla accuracy, vanilla's mean validation
-    accuracy at the length rule 1 chose without noise, and their difference (the gate compares the mean
-    difference with ``GATE``); where the gate opened, the mean difference at every σ tried."""
+    """Rule 2's gate for a chapter's page: per setting, the paper's vanilla accuracy, vanilla's mean validation
+    accuracy at the length rule 1 chose without noise, and their difference; the last row their mean, which the
+    gate compares with ``GATE``."""
+    gate = load_course()["families"][family]["gate"]
+    rows = [
+        {"setting": setting, "paper's vanilla": paper, "vanilla (validation)": mine, "difference": mine - paper}
+        for setting, (paper, mine) in gate["settings"].items()
+    ]
+    rows.append({"setting": "mean", "difference": gate["deviation"]})
+    return pd.DataFrame(rows).set_index("setting")
+
+
+def noise_frame(family: str) -> pd.DataFrame:
+    """Rule 2's choice where the gate opened: per σ, the runs' mean, lowest and highest difference from the
+    paper's vanilla accuracy, ✓ on the σ closest to it; empty where the gate stayed shut."""
     stored = load_course()["families"][family]
     rows = [
         {
-            "setting": setting,
-            "σ": 0.0,
-            "paper's vanilla": paper,
-            "vanilla (validation)": mine,
-            "difference": mine - paper,
+            "σ": float(sigma),
+            "mean difference from the paper's vanilla": float(np.mean(runs)),
+            "lowest run": float(np.min(runs)),
+            "highest run": float(np.max(runs)),
+            "chosen": "✓" if float(sigma) == stored["noise"] else "",
         }
-        for setting, (paper, mine) in stored["gate"]["settings"].items()
+        for sigma, runs in sorted(stored.get("noise_deviations", {}).items(), key=lambda item: float(item[0]))
     ]
-    noise = stored.get("noise_deviations", {})
-    rows += [{"setting": "mean", "σ": float(sigma), "difference": float(np.mean(v))} for sigma, v in noise.items()]
-    return pd.DataFrame(rows).set_index(["setting", "σ"])
+    return pd.DataFrame(rows).set_index("σ") if rows else pd.DataFrame()
+
+
+def tables(family: str) -> list[pd.DataFrame]:
+    """The tables a chapter's page shows for ``family``: rule 1's (and, where the gate opened, rule 1's without
+    noise first), the gate's, and the noise rule's where the gate opened."""
+    if load_course()["families"][family]["noise"] > 0:
+        return [length_frame(family, without_noise=True), knob_frame(family), noise_frame(family), length_frame(family)]
+    return [length_frame(family), knob_frame(family)]
 
 
 def rule_text(family: str) -> str:
@@ -231,20 +254,22 @@ def rule_text(family: str) -> str:
     stored = load_course()
     rules, chosen = stored["rules"], stored["families"][family]
     lengths = ", ".join(str(n) for n in rules["lengths"][:-1]) + f" and {rules['lengths'][-1]}"
-    gate = chosen["gate"]
-    knob = (
-        f"its mean difference from the paper's vanilla accuracy was {100 * gate['deviation']:+.1f} points, beyond "
-        f"the gate of +{100 * rules['gate']:.0f}, so the pixel noise σ closest to the paper's accuracy, "
-        f"{chosen['noise']:g}, is used"
-        if chosen["noise"] > 0
-        else f"its mean difference from the paper's vanilla accuracy was {100 * gate['deviation']:+.1f} points, "
-        f"within the gate of +{100 * rules['gate']:.0f}, so the digits get no noise"
-    )
-    return (
+    gate, limit = chosen["gate"], f"the gate of +{100 * rules['gate']:.0f} points"
+    start = (
         f"Before any verdict was seen, the `course` training length was set to the shortest of {lengths} epochs "
         f"whose mean final validation accuracy of vanilla ({rules['runs']} seeds per setting) is within "
-        f"{100 * rules['margin']:g} point of the best length's — {chosen['epochs']} epochs here — and at that "
-        f"length {knob}."
+        f"{100 * rules['margin']:g} point of the best length's"
+    )
+    if chosen["noise"] > 0:
+        return (
+            f"{start}; without noise that was {gate['epochs']} epochs, at which vanilla was "
+            f"{100 * gate['deviation']:+.1f} points from the paper's vanilla accuracy on average, beyond {limit}, so "
+            f"the digits get the pixel noise (σ on 0–255) whose accuracy comes closest to the paper's, "
+            f"σ = {chosen['noise']:g}, and at that σ the rule gives {chosen['epochs']} epochs here."
+        )
+    return (
+        f"{start}: {chosen['epochs']} epochs here, at which vanilla is {100 * gate['deviation']:+.1f} points from "
+        f"the paper's vanilla accuracy on average, within {limit}, so the digits get no pixel noise."
     )
 
 
