@@ -31,6 +31,7 @@ __all__ = [
     "MultiMLPClassifier",
     "multi_head",
     "ResNetCifar",
+    "imagenet_stem",
     "ResNet18",
     "MLP",
     "CIFAR_DEPTHS",
@@ -126,8 +127,16 @@ class BasicBlock(nn.Module):
         return F.relu(out + self._shortcut(x))
 
 
+def imagenet_stem(num_runs: int, in_channels: int, width: int) -> nn.Sequential:
+    """torchvision's ResNet stem, K runs: a 7×7 stride-2 convolution, BatchNorm, ReLU, a 3×3 stride-2 max-pool."""
+    return nn.Sequential(
+        _conv(num_runs, in_channels, width, 7, 2), nn.BatchNorm2d(num_runs * width), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+    )
+
+
 class MultiResNet(nn.Module):
-    """A ResNet for small images with a CIFAR stem (3×3 conv, stride 1, no max-pool), K runs at once."""
+    """A ResNet of basic blocks, K runs at once: with a CIFAR stem for small images (3×3 conv, stride 1, no
+    max-pool), or with ImageNet's (``stem="imagenet"``: ``imagenet_stem``, torchvision's layout)."""
 
     def __init__(
         self,
@@ -139,11 +148,16 @@ class MultiResNet(nn.Module):
         shortcut,
         head_hidden=None,
         zero_init_residual=False,
+        stem="cifar",
     ):
         super().__init__()
         self.num_runs, self.in_channels = num_runs, in_channels
-        self.stem = nn.Sequential(
-            _conv(num_runs, in_channels, stage_widths[0], 3), nn.BatchNorm2d(num_runs * stage_widths[0])
+        self.stem = (
+            imagenet_stem(num_runs, in_channels, stage_widths[0])
+            if stem == "imagenet"
+            else nn.Sequential(
+                _conv(num_runs, in_channels, stage_widths[0], 3), nn.BatchNorm2d(num_runs * stage_widths[0])
+            )
         )
         layers, cin = [], stage_widths[0]
         for stage, (cout, blocks) in enumerate(zip(stage_widths, blocks_per_stage, strict=True)):

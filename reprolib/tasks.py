@@ -22,6 +22,7 @@ __all__ = [
     "channel_stats",
     "stratified_subsample",
     "draw_with_repeats",
+    "add_noise",
     "alpha_balance",
     "perturb_labels",
 ]
@@ -94,3 +95,10 @@ def draw_with_repeats(pool: torch.Tensor, n: int, generator: torch.Generator) ->
     """``n`` indices into ``pool``: a random permutation of it, repeated when ``n`` exceeds its size."""
     rounds = -(-n // len(pool))
     return torch.cat([pool[torch.randperm(len(pool), generator=generator)] for _ in range(rounds)])[:n]
+
+
+def add_noise(images: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """A `course` class-difficulty knob (``course_scale``): fixed additive Gaussian pixel noise of standard
+    deviation ``sigma`` (on the 0–255 scale), drawn once per image, rounded and clipped to uint8."""
+    noisy = images.double() + sigma * torch.randn(images.shape, generator=generator, dtype=torch.float64)
+    return noisy.round().clamp(0, 255).to(torch.uint8)

@@ -12,7 +12,15 @@ from ... import metrics as M
 from ...evaluation import register_evaluator
 from ...sources import SOURCES, ImageSource, load_source
 from ...specs import TaskSpec, check_choice, check_range, register_task
-from ...tasks import Split, Task, channel_stats, draw_with_repeats, split_balanced, stratified_subsample
+from ...tasks import (
+    Split,
+    Task,
+    add_noise,
+    channel_stats,
+    draw_with_repeats,
+    split_balanced,
+    stratified_subsample,
+)
 
 __all__ = [
     "InversionTask",
@@ -20,7 +28,6 @@ __all__ = [
     "make_inversion_task",
     "make_overlay_task",
     "overlay",
-    "add_noise",
     "binary_bias_metrics",
 ]
 
@@ -139,13 +146,6 @@ def preinvert(images: torch.Tensor, share: float, generator: torch.Generator) ->
     footnote 1), on data whose uniform backgrounds make it trivial otherwise (footnote 2)."""
     flip = split_balanced(len(images), share, generator)
     return torch.where(flip[:, None, None, None], 255 - images, images)
-
-
-def add_noise(images: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
-    """The course's class-difficulty knob: fixed additive Gaussian pixel noise of standard deviation ``sigma``
-    (on the 0–255 scale), drawn once per image, rounded and clipped to uint8."""
-    noisy = images.double() + sigma * torch.randn(images.shape, generator=generator, dtype=torch.float64)
-    return noisy.round().clamp(0, 255).to(torch.uint8)
 
 
 def make_inversion_task(

@@ -18,7 +18,7 @@ import torch
 from ...sources import ImageSource, SourceUnavailable, load_source, register_source
 from ...specs import register_task
 from ...tasks import Split, Task, channel_stats, split_balanced
-from .skew_tasks import SkewTaskSpec, _check_skew, skew_info, validation_source
+from .skew_tasks import SkewTaskSpec, _check_skew, noisy_source, skew_info, validation_source
 
 __all__ = ["CIFAR10_CLASSES", "CINIC_URL", "DomainSkewTask", "load_cinic_imagenet", "make_domain_skew_task"]
 
@@ -131,4 +131,6 @@ class DomainSkewTask(SkewTaskSpec):
         source, other = load_source(self.dataset, root=data_root), load_cinic_imagenet(data_root)
         if self.split == "validation":
             source, other = validation_source(source, self.seed), validation_source(other, self.seed)
+        if self.noise > 0:
+            source, other = noisy_source(source, self.noise, self.seed), noisy_source(other, self.noise, self.seed)
         return make_domain_skew_task(source, other, self.skew, self.seed)

@@ -245,7 +245,7 @@ class KurmiChapter(Chapter):
         "discriminator_input": P.choice("unmasked", "masked"),
         "test_protocol": P.choice(*PROTOCOLS),
         "label_free_protocol": P.choice("predicted", "none"),
-        "model": P.choice("mlp", "resnet8", "resnet20", "resnet18"),
+        "model": P.choice("mlp", "resnet8", "resnet20", "resnet18", "resnet18_imagenet"),
         "width": P.integer(1, 512),
     }
     paper: dict[str, dict[str, float]] = {}

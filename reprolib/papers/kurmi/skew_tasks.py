@@ -15,6 +15,7 @@ In the training split exactly round(skew · n_c) images of class c are aligned; 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,7 +25,7 @@ from ... import metrics as M
 from ...evaluation import register_evaluator
 from ...sources import SOURCES, ImageSource, load_source
 from ...specs import TaskSpec, check_choice, check_range, register_task
-from ...tasks import Split, Task, channel_stats, split_balanced, stratified_subsample
+from ...tasks import Split, Task, add_noise, channel_stats, split_balanced, stratified_subsample
 
 __all__ = [
     "COLOURS",
@@ -217,31 +218,62 @@ def make_grey_colour_task(source: ImageSource, skew: float, seed: int, binary: b
 SPLITS = ("test", "validation")
 
 
-def skew_source(dataset: str, split: str, seed: int, data_root) -> ImageSource:
+NOISE_STREAM = 1_299_709  # offset of the noise knob's generator from the task's seed: a stream of its own
+
+
+def noisy_source(source: ImageSource, sigma: float, seed: int) -> ImageSource:
+    """The source with fixed Gaussian pixel noise of standard deviation ``sigma`` (0–255 scale, ``add_noise``)
+    added to every training and test image, drawn from its own seeded stream: the `course` difficulty knob of
+    ``papers.kurmi.course`` (rule 2), applied before the bias attribute is painted on."""
+    generator = torch.Generator().manual_seed(seed + NOISE_STREAM)
+    return dataclasses.replace(
+        source,
+        name=f"{source.name}-noise{sigma:g}",
+        train_images=add_noise(source.train_images, sigma, generator),
+        test_images=add_noise(source.test_images, sigma, generator),
+    )
+
+
+def skew_source(dataset: str, split: str, seed: int, data_root, noise: float = 0.0) -> ImageSource:
     """The image source of a skew task; with ``split="validation"`` its test split is held out of its training
-    split (``validation_source``), for choosing hyperparameters."""
+    split (``validation_source``), for choosing hyperparameters; with ``noise`` > 0, ``noisy_source``."""
     source = load_source(dataset, root=data_root)
-    return validation_source(source, seed) if split == "validation" else source
+    source = validation_source(source, seed) if split == "validation" else source
+    return noisy_source(source, noise, seed) if noise > 0 else source
 
 
 @dataclass(frozen=True)
 class SkewTaskSpec(TaskSpec):
-    """What the skew tasks share: the image source ``dataset``, the ``skew``, the seed, and the split evaluated on
-    (``test``, or ``validation``: a held-out part of the training split, for choosing hyperparameters)."""
+    """What the skew tasks share: the image source ``dataset``, the ``skew``, the seed, the split evaluated on
+    (``test``, or ``validation``: a held-out part of the training split, for choosing hyperparameters), and the
+    `course` difficulty knob ``noise`` (``noisy_source``; 0, off, by default)."""
 
-    per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew"})
+    per_run: ClassVar[frozenset[str]] = frozenset({"seed", "skew", "noise"})
     version: ClassVar[int] = 2  # 2: accuracies averaged over (class, bias value) cells (``cell_accuracies``)
 
     dataset: str = "digits"
     skew: float = 0.95
     seed: int = 0
     split: str = "test"
+    noise: float = 0.0
 
     def validate(self):
         check_choice("dataset", self.dataset, SOURCES.names())
         check_range("skew", self.skew, 0, 1, open_low=True, open_high=True)
         check_range("seed", self.seed, 0, None, integer=True)
         check_choice("split", self.split, SPLITS)
+        check_range("noise", self.noise, 0, 255)
+
+    def to_dict(self) -> dict:
+        """As ``Spec.to_dict``, without ``noise`` while it is off: the task is then the one built before the knob
+        existed, and its runs keep their store keys."""
+        values = super().to_dict()
+        if values["noise"] == 0:
+            del values["noise"]
+        return values
+
+    def source(self, data_root) -> ImageSource:
+        return skew_source(self.dataset, self.split, self.seed, data_root, self.noise)
 
 
 @register_task("colour_skew")
@@ -256,8 +288,7 @@ class ColourSkewTask(SkewTaskSpec):
         check_range("perturbation", self.perturbation, 0, 0.5)
 
     def build(self, data_root):
-        source = skew_source(self.dataset, self.split, self.seed, data_root)
-        return make_colour_skew_task(source, self.skew, self.seed, self.perturbation)
+        return make_colour_skew_task(self.source(data_root), self.skew, self.seed, self.perturbation)
 
 
 @register_task("grey_colour")
@@ -268,8 +299,7 @@ class GreyColourTask(SkewTaskSpec):
     binary: bool = False
 
     def build(self, data_root):
-        source = skew_source(self.dataset, self.split, self.seed, data_root)
-        return make_grey_colour_task(source, self.skew, self.seed, self.binary)
+        return make_grey_colour_task(self.source(data_root), self.skew, self.seed, self.binary)
 
 
 def cell_accuracies(labels, preds, groups, aligned_group) -> dict[str, float]:

@@ -21,6 +21,7 @@ from .common import (
     part3_model,
     part3_recipe,
 )
+from .course import COURSE
 from .methods import ADVERSARIAL_FAMILY
 from .skew_tasks import GreyColourTask
 
@@ -99,7 +100,7 @@ def _presets(methods, runs_course=3):
             "methods": methods,
             "dataset": "digits",
             "runs": runs_course,
-            "epochs": 15,
+            "epochs": COURSE.get("epochs_cifar10s", 15),  # set by the rules of ``papers.kurmi.course``
             "lr": 0.05,
             "batch_size": 64,
             "model": "resnet8",

@@ -14,6 +14,7 @@ from .common import (
     Row,
     part3_model,
 )
+from .course import COURSE
 from .skew_tasks import ColourSkewTask
 
 ALL_METHODS = ["vanilla", "domain_independent", "filter_drop", "group_dro", "repair", "lff", "adversarial", "gba"]
@@ -53,7 +54,7 @@ class KurmiT4(KurmiChapter):
             **COURSE_GRIDS,
             "dataset": "digits",
             "runs": 3,
-            "epochs": 20,
+            "epochs": COURSE.get("epochs_colour_mnist", 20),  # set by the rules of ``papers.kurmi.course``
             "batch_size": 64,
         },
         "paper": {

@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from ...models import MultiLinear, MultiResNet
+from ...models import MultiLinear, MultiResNet, imagenet_stem
+from ...pretrained import copy_into_runs, hub_files, hub_folder, load_into_runs
 from ...specs import ModelSpec, check, check_range, register_model
 
 __all__ = ["ImageNetResNet50", "MultiBottleneckResNet", "imagenet_weights_files", "copy_into_runs", "BLOCKS"]
@@ -68,12 +68,7 @@ class MultiBottleneckResNet(MultiResNet):
     def __init__(self, num_runs, in_channels, num_outputs, width=64, blocks=BLOCKS):
         nn.Module.__init__(self)  # MultiResNet's own constructor builds the CIFAR stem and basic blocks
         self.num_runs, self.in_channels = num_runs, in_channels
-        self.stem = nn.Sequential(
-            _conv(num_runs, in_channels, width, 7, 2),
-            nn.BatchNorm2d(num_runs * width),
-            nn.ReLU(),
-            nn.MaxPool2d(3, 2, 1),
-        )
+        self.stem = imagenet_stem(num_runs, in_channels, width)
         layers, cin = [], width
         for stage, n in enumerate(blocks):
             for block in range(n):
@@ -88,25 +83,7 @@ def imagenet_weights_files() -> list[Path]:
     """Where torchvision keeps ResNet-50's ImageNet weights once downloaded (V1, the weights of 2019, first)."""
     from torchvision.models import ResNet50_Weights
 
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    return [folder / Path(w.url).name for w in (ResNet50_Weights.IMAGENET1K_V1, ResNet50_Weights.IMAGENET1K_V2)]
-
-
-def copy_into_runs(model: MultiBottleneckResNet, state: dict[str, torch.Tensor]) -> None:
-    """Copy a one-run ResNet-50 state dict (torchvision's names and order; its ``fc`` left out) into every run of
-    ``model``: entry by entry in order, each repeated K times along its first dimension (run k's block of a
-    grouped convolution or BatchNorm). Raises ValueError naming the first entry whose shape does not fit."""
-    source = [(name, value) for name, value in state.items() if not name.startswith("fc.")]
-    target = [(name, value) for name, value in model.state_dict().items() if not name.startswith("head.")]
-    if len(source) != len(target):
-        raise ValueError(f"the state dict has {len(source)} entries besides fc, the model {len(target)}")
-    k = model.num_runs
-    with torch.no_grad():
-        for (name, value), (own, tensor) in zip(source, target, strict=True):
-            value = value.repeat(k, *[1] * (value.dim() - 1)) if value.dim() else value
-            if value.shape != tensor.shape:
-                raise ValueError(f"{name} {tuple(value.shape)} does not fit {own} {tuple(tensor.shape)} of {k} runs")
-            tensor.copy_(value)
+    return hub_files(ResNet50_Weights.IMAGENET1K_V1, ResNet50_Weights.IMAGENET1K_V2)
 
 
 @register_model("resnet50_imagenet")
@@ -131,9 +108,7 @@ class ImageNetResNet50(ModelSpec):
         if self.width != 64 or model.in_channels != 3:
             channels = model.in_channels
             return f"no ImageNet weights for width {self.width} on {channels}-channel images: seeded initialisation"
-        path = next((p for p in imagenet_weights_files() if p.exists()), None)
+        path = load_into_runs(model, imagenet_weights_files())
         if path is None:
-            folder = imagenet_weights_files()[0].parent
-            return f"no ImageNet weights in {folder} (nothing is downloaded): seeded initialisation"
-        copy_into_runs(model, torch.load(path, map_location="cpu", weights_only=True))
+            return f"no ImageNet weights in {hub_folder()} (nothing is downloaded): seeded initialisation"
         return f"ImageNet weights from {path}"
