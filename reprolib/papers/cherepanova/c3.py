@@ -32,8 +32,8 @@ from ...metrics import rank_k_accuracy
 from ...models import parse_model
 from ...store import RESULTS_ONLY, ResultsStore, current_store, using_store
 from ...sweep import RunSpec, build_task, load_model, run_sweep
-from ...training import Recipe
 from . import c3_thesis as T
+from .common import face_recipe
 from .faces import FaceIdentityTask
 from .lowkey import LowKeyImages, gallery_split, gaussian_smoothing, jpeg_round_trip, perceptual_distance, to_unit
 from .margins import HEADS, MarginSoftmax
@@ -268,19 +268,9 @@ class C3LowKey(Chapter):
         }
         return FaceIdentityTask(**data, root=config.get("root"), seed=run)
 
-    def recipe(self, config) -> Recipe:
-        """§3.8.1: SGD, momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 at epochs 35, 65 and 95 of 120 (scaled)."""
-        return Recipe(
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            momentum=0.9,
-            weight_decay=5e-4,
-            lr_drops=(35 / 120, 65 / 120, 95 / 120),
-        )
-
     def specs(self, config):
-        """One model per (backbone, head, run), trained with the focal loss (§3.8.1) and kept (its weights)."""
+        """One model per (backbone, head, run), trained with the focal loss and the routine of §3.8.1
+        (``common.face_recipe``) and kept (its weights)."""
         specs = []
         for backbone in config["backbones"]:
             model = parse_model(BACKBONES[backbone]).replace(width=config["width"])
@@ -290,7 +280,7 @@ class C3LowKey(Chapter):
                     tags = {"victim": victim_name(backbone, head), "backbone": backbone, "head": head, "run": run}
                     task = self.task(config, run)
                     specs.append(
-                        RunSpec(task, model, self.recipe(config), seed=run, method=method, keep_model=True, tags=tags)
+                        RunSpec(task, model, face_recipe(config), seed=run, method=method, keep_model=True, tags=tags)
                     )
         return specs
 

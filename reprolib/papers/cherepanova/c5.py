@@ -33,8 +33,8 @@ from ...models import create_model, parse_model
 from ...specs import SpecError
 from ...store import ResultsStore
 from ...sweep import RunSpec
-from ...training import Recipe
 from .c5_thesis import TABLES
+from .common import face_recipe
 from .faces import GROUPS, FaceIdentityTask, compose, error_ratio, group_counts, per_group_rank
 from .margins import HEADS, MarginSoftmax
 
@@ -239,24 +239,12 @@ class C5Base(Chapter):
             head=head, embedding_dim=config["embedding_dim"], class_balanced=SAMPLINGS[sampling], **extra
         )
 
-    def recipe(self, config) -> Recipe:
-        """SGD, momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 after 35, 65 and 95 of 120 epochs (thesis §6.9.2, the
-        training routine of chapter 6's face models; chapter 5 states none), scaled to ``epochs``."""
-        return Recipe(
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            momentum=0.9,
-            weight_decay=5e-4,
-            lr_drops=(35 / 120, 65 / 120, 95 / 120),
-        )
-
     def run_spec(self, config, kind, share, head, sampling, run) -> RunSpec:
         tags = {"kind": kind, "share": share, "head": head, "sampling": sampling, "run": run}
         return RunSpec(
             self.task(config, kind, share, seed=run),
             self.model_spec(config),
-            self.recipe(config),
+            face_recipe(config),  # thesis §6.9.2, chapter 6's face models: chapter 5 states none
             seed=run,
             method=self.method(config, head, sampling),
             keep_outputs=True,

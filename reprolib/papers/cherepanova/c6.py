@@ -25,8 +25,8 @@ from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
 from ...sweep import RunSpec
-from ...training import Recipe
 from .c5 import FACE_MODELS, _claims, _num
+from .common import face_recipe
 from .faces import FaceIdentityTask
 from .margins import MarginSoftmax
 
@@ -203,17 +203,6 @@ class C6FaceRecognition(Chapter):
         extra = {k: config[k] for k in ("root", "female_spread", "rank") if config.get(k) is not None}
         return FaceIdentityTask(**data, **extra, validation_images=config["validation_images"], seed=run)
 
-    def recipe(self, config) -> Recipe:
-        """§6.9.2: SGD, momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 at epochs 35, 65 and 95 of 120 (scaled)."""
-        return Recipe(
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            momentum=0.9,
-            weight_decay=5e-4,
-            lr_drops=(35 / 120, 65 / 120, 95 / 120),
-        )
-
     def specs(self, config):
         model = parse_model(config["model"])
         model = (
@@ -230,7 +219,7 @@ class C6FaceRecognition(Chapter):
                         RunSpec(
                             self.task(config, run),
                             model,
-                            self.recipe(config),
+                            face_recipe(config),  # §6.9.2
                             seed=run,
                             method=self.method(config, name, strength),
                             evaluate_on=SPLITS,
