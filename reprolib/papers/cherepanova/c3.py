@@ -33,7 +33,7 @@ from ...models import parse_model
 from ...store import RESULTS_ONLY, ResultsStore, current_store, using_store
 from ...sweep import RunSpec, build_task, load_model, run_sweep
 from . import c3_thesis as T
-from .common import face_recipe
+from .common import claims_table, face_recipe
 from .faces import FaceIdentityTask
 from .lowkey import LowKeyImages, gallery_split, gaussian_smoothing, jpeg_round_trip, perceptual_distance, to_unit
 from .margins import HEADS, MarginSoftmax
@@ -745,10 +745,7 @@ class C3LowKey(Chapter):
                 ),
             )
         )
-        return pd.DataFrame(
-            [{"claim": c, "paper": p, "measured": v.measured, "verdict": v.verdict} for c, p, v in rows],
-            columns=["claim", "paper", "measured", "verdict"],
-        )
+        return claims_table(rows)
 
     def _singles(self, results, config) -> dict[int, pd.DataFrame]:
         """Per run, the attacker × defender rank-k accuracies of the single-model attacks."""

@@ -22,11 +22,10 @@ from ... import params as P
 from ... import verdicts as V
 from ...chapter import Chapter, run_ids
 from ...figures import new_figure
-from ...metrics import mean_ci
 from ...models import parse_model
 from ...sweep import RunSpec
-from .c5 import FACE_MODELS, _claims, _num
-from .common import face_recipe
+from .c5 import FACE_MODELS
+from .common import claims_table, face_recipe, mean_bar, no_runs, number, positive_and_below, strength_label
 from .faces import FaceIdentityTask
 from .margins import MarginSoftmax
 
@@ -68,11 +67,8 @@ def closes_seen_not_new(seen, new, alpha: float = V.ALPHA) -> V.Verdict:
     on the training identities (``seen``: baseline gap − intervention gap > 0, one-sided) *and* it does not
     narrow on new identities by ``GAP_TOLERANCE`` or more (``new`` − tolerance < 0, one-sided). Both parts are
     :func:`reprolib.verdicts.sign` tests combined by :func:`reprolib.verdicts.combine` (reproduced needs both)."""
-    parts = {
-        "seen identities: gap narrower": (np.asarray(seen, dtype=float), 1),
-        f"new identities: narrower by < {GAP_TOLERANCE:g}": (np.asarray(new, dtype=float) - GAP_TOLERANCE, -1),
-    }
-    return V.combine(V.sign, parts, alpha)
+    names = ("seen identities: gap narrower", f"new identities: narrower by < {GAP_TOLERANCE:g}")
+    return positive_and_below(seen, new, GAP_TOLERANCE, names, alpha)
 
 
 class C6FaceRecognition(Chapter):
@@ -214,7 +210,7 @@ class C6FaceRecognition(Chapter):
         for name in config["interventions"]:
             for strength in self.strengths(config, name):
                 for run in run_ids(config):
-                    tags = {"intervention": name, "strength": _strength(strength), "run": run}
+                    tags = {"intervention": name, "strength": strength_label(strength), "run": run}
                     specs.append(
                         RunSpec(
                             self.task(config, run),
@@ -286,7 +282,7 @@ class C6FaceRecognition(Chapter):
         chosen = self.chosen(results, config) if not results.empty else {}
         for name in config["interventions"]:
             for strength in self.strengths(config, name):
-                label = _strength(strength)
+                label = strength_label(strength)
                 part = (
                     results[(results["intervention"] == name) & (results["strength"] == label)]
                     if len(results)
@@ -298,7 +294,7 @@ class C6FaceRecognition(Chapter):
                     for j, g in enumerate(("male", "female", "gap")):
                         row[f"{split} {g[0].upper()} (thesis)"] = "—" if thesis is None else f"{thesis[3 * i + j]:g}"
                         value = part[f"{split}_{g}"].mean() * 100 if len(part) else np.nan
-                        row[f"{split} {g[0].upper()} (this run)"] = _num(value, 1)
+                        row[f"{split} {g[0].upper()} (this run)"] = number(value, 1)
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -321,7 +317,7 @@ class C6FaceRecognition(Chapter):
                     value = part[f"{split}_{c}"].mean() if len(part) and f"{split}_{c}" in part else np.nan
                     scale = 100 if c in ("male", "female", "gap") else 1
                     row[f"{c} (thesis)"] = f"{t:g}"
-                    row[f"{c} (this run)"] = _num(value * scale, 1)
+                    row[f"{c} (this run)"] = number(value * scale, 1)
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -341,8 +337,8 @@ class C6FaceRecognition(Chapter):
             part = results[(results["intervention"] == name) & (results["strength"] == strength)]
             row = {"scheme": name, "strength": strength}
             means = [part[c].mean() * 100 for c in levels]
-            row.update({f"level {c.rsplit('_', 1)[1]}": _num(m, 1) for c, m in zip(levels, means, strict=True)})
-            row["spread"] = _num(max(means) - min(means), 1) if means else "—"
+            row.update({f"level {c.rsplit('_', 1)[1]}": number(m, 1) for c, m in zip(levels, means, strict=True)})
+            row["spread"] = number(max(means) - min(means), 1) if means else "—"
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -363,9 +359,7 @@ class C6FaceRecognition(Chapter):
                 values = results[(results["intervention"] == name) & (results["strength"] == strength)][f"{split}_gap"]
                 if values.dropna().empty:
                     continue
-                mean, low, high = mean_ci(values.dropna() * 100)
-                ax.bar(j + (i - 1) * width, mean, width, color=colour, label=split if j == 0 else None)
-                ax.errorbar(j + (i - 1) * width, mean, yerr=[[mean - low], [high - mean]], color="k", capsize=2)
+                mean_bar(ax, j + (i - 1) * width, values.dropna() * 100, width, colour, split if j == 0 else None)
         ax.axhline(0, color="k", linewidth=0.8)
         ax.set_xticks(range(len(names)), [f"{n}\n{chosen.get(n, '—')}" for n in names], fontsize="small")
         ax.set(
@@ -377,10 +371,7 @@ class C6FaceRecognition(Chapter):
 
     def claims(self, results, config) -> pd.DataFrame:
         if results.empty:
-            why = f"no runs stored: `{self.rerun_command(config)}`" + (
-                " with CelebA in root" if config["source"] == "celeba" else ""
-            )
-            return _claims([(c, p, V.not_run(why)) for c, p in CLAIM_TEXTS])
+            return claims_table([(c, p, V.not_run(no_runs(self, config))) for c, p in CLAIM_TEXTS])
         chosen = self.chosen(results, config)
         central = {
             f"{name} ({chosen[name]})": (
@@ -412,7 +403,7 @@ class C6FaceRecognition(Chapter):
         else:
             rows.append((*CLAIM_TEXTS[3], V.not_run("needs equal_loss_holdout")))
         if "flip_labels" in config["interventions"]:
-            top = _strength(max(config["flip_shares"]))
+            top = strength_label(max(config["flip_shares"]))
             rows.append((*CLAIM_TEXTS[4], V.sign(self.paired(results, "flip_labels", top, "test_gap"), 1)))
         else:
             rows.append((*CLAIM_TEXTS[4], V.not_run("needs flip_labels")))
@@ -426,7 +417,7 @@ class C6FaceRecognition(Chapter):
         rows.append(
             (*CLAIM_TEXTS[5], V.positive(spread) if spread else V.not_run("needs equal_loss or adjusted_margins"))
         )
-        return _claims(rows)
+        return claims_table(rows)
 
     def summary(self, results, config):
         out = {}
@@ -441,7 +432,7 @@ class C6FaceRecognition(Chapter):
             out[f"{name}_strength"] = strength
             for split in SPLITS:
                 value = part[f"{split}_gap"].mean() * 100 if len(part) else np.nan
-                out[f"{name}_{split}_gap"] = _num(value, 1)
+                out[f"{name}_{split}_gap"] = number(value, 1)
         return out
 
 
@@ -472,10 +463,6 @@ CLAIM_TEXTS = [
         "Table 6.5 (BUPT races): equal loss −1.9 points on African faces, −0.1 on Caucasian",
     ),
 ]
-
-
-def _strength(value) -> str:
-    return "—" if value is None else f"{value:g}"
 
 
 CHAPTER = C6FaceRecognition()
