@@ -25,7 +25,16 @@ from ...figures import new_figure
 from ...models import parse_model
 from ...sweep import RunSpec
 from .c5 import FACE_MODELS
-from .common import claims_table, face_recipe, mean_bar, no_runs, number, positive_and_below, strength_label
+from .common import (
+    claims_table,
+    face_recipe,
+    mean_bar,
+    no_runs,
+    number,
+    paired_difference,
+    positive_and_below,
+    strength_label,
+)
 from .faces import FaceIdentityTask
 from .margins import MarginSoftmax
 
@@ -268,12 +277,10 @@ class C6FaceRecognition(Chapter):
     def paired(self, results, name: str, strength: str, column: str, reference=("baseline", "—")) -> np.ndarray:
         """reference − intervention of ``column`` per run (positive: the intervention narrowed it), runs paired."""
 
-        def values(n, s):
-            part = results[(results["intervention"] == n) & (results["strength"] == s)]
-            return part.set_index("run")[column]
+        def part(n, s):
+            return results[(results["intervention"] == n) & (results["strength"] == s)]
 
-        joined = pd.concat([values(*reference), values(name, strength)], axis=1, join="inner").dropna()
-        return (joined.iloc[:, 0] - joined.iloc[:, 1]).to_numpy()
+        return paired_difference(part(*reference), part(name, strength), column)
 
     def table(self, results, config) -> pd.DataFrame:
         """Tables 6.2/6.6: per intervention and strength, male and female accuracy and their gap on train

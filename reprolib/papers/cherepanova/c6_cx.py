@@ -26,7 +26,15 @@ from ...models import parse_model
 from ...sweep import RunSpec
 from ...training import Recipe
 from .chest_xrays import ChestXrayTask
-from .common import claims_table, mean_bar, no_runs, number, positive_and_below, strength_label
+from .common import (
+    claims_table,
+    mean_bar,
+    no_runs,
+    number,
+    paired_difference,
+    positive_and_below,
+    strength_label,
+)
 from .fairness_penalties import FairBinary
 
 __all__ = ["C6ChestXrays", "CHAPTER", "SCHEMES", "GAP_TOLERANCE", "fair_on_train_not_on_test"]
@@ -242,15 +250,7 @@ class C6ChestXrays(Chapter):
 
     def paired(self, results, column: str, minuend: tuple, subtrahend: tuple) -> np.ndarray:
         """``column`` of ``minuend`` − of ``subtrahend`` (each a (scheme, strength)) per run, runs paired."""
-        joined = pd.concat(
-            [
-                self._part(results, *minuend).set_index("run")[column],
-                self._part(results, *subtrahend).set_index("run")[column],
-            ],
-            axis=1,
-            join="inner",
-        ).dropna()
-        return (joined.iloc[:, 0] - joined.iloc[:, 1]).to_numpy()
+        return paired_difference(self._part(results, *minuend), self._part(results, *subtrahend), column)
 
     def table(self, results, config) -> pd.DataFrame:
         """Tables 6.1 and 6.8–6.10: per scheme and strength, the AUC of each sex and the absolute gap on the

@@ -1,5 +1,5 @@
 """What the chapters of Cherepanova's thesis chapters 3, 5 and 6 share: the face models' training routine, the
-rule of chapter 6's two-part claims, and the layout of numbers, bars and claims tables."""
+rule of chapter 6's two-part claims and its paired runs, and the layout of numbers, bars and claims tables."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ from ... import verdicts as V
 from ...metrics import mean_ci
 from ...training import Recipe
 
-__all__ = ["face_recipe", "positive_and_below", "claims_table", "number", "strength_label", "no_runs", "mean_bar"]
+__all__ = [
+    "face_recipe",
+    "positive_and_below",
+    "paired_difference",
+    "claims_table",
+    "number",
+    "strength_label",
+    "no_runs",
+    "mean_bar",
+]
 
 
 def face_recipe(config) -> Recipe:
@@ -35,6 +44,12 @@ def positive_and_below(positive, below, tolerance: float, names: tuple[str, str]
         names[1]: (np.asarray(below, dtype=float) - tolerance, -1),
     }
     return V.combine(V.sign, parts, alpha)
+
+
+def paired_difference(first: pd.DataFrame, second: pd.DataFrame, column: str) -> np.ndarray:
+    """``column`` of ``first`` − of ``second`` per run, over the runs both hold a value for (runs paired)."""
+    joined = pd.concat([first.set_index("run")[column], second.set_index("run")[column]], axis=1, join="inner").dropna()
+    return (joined.iloc[:, 0] - joined.iloc[:, 1]).to_numpy()
 
 
 def claims_table(rows) -> pd.DataFrame:
