@@ -33,10 +33,10 @@ from ...models import parse_model
 from ...store import RESULTS_ONLY, ResultsStore, current_store, using_store
 from ...sweep import RunSpec, build_task, load_model, run_sweep
 from . import c3_thesis as T
-from .common import claims_table, face_recipe
+from .common import claims_table
 from .faces import FaceIdentityTask
 from .lowkey import LowKeyImages, gallery_split, gaussian_smoothing, jpeg_round_trip, perceptual_distance, to_unit
-from .margins import HEADS, MarginSoftmax
+from .margins import HEADS, MarginSoftmax, face_recipe
 
 __all__ = ["C3LowKey", "CHAPTER", "BACKBONES", "victim_name", "JPEG_TOLERANCE", "transfer_gaps"]
 
@@ -270,7 +270,7 @@ class C3LowKey(Chapter):
 
     def specs(self, config):
         """One model per (backbone, head, run), trained with the focal loss and the routine of §3.8.1
-        (``common.face_recipe``) and kept (its weights)."""
+        (``margins.face_recipe``) and kept (its weights)."""
         specs = []
         for backbone in config["backbones"]:
             model = parse_model(BACKBONES[backbone]).replace(width=config["width"])

@@ -34,9 +34,9 @@ from ...specs import SpecError
 from ...store import ResultsStore
 from ...sweep import RunSpec
 from .c5_thesis import TABLES
-from .common import claims_table, face_recipe, no_runs, number
+from .common import claims_table, no_runs, number
 from .faces import GROUPS, FaceIdentityTask, compose, error_ratio, group_counts, per_group_rank
-from .margins import HEADS, MarginSoftmax
+from .margins import HEADS, MarginSoftmax, face_recipe
 
 __all__ = ["C5Base", "C5Train", "C5Gallery", "C5Matched", "CHAPTERS", "SAMPLINGS", "fair_point"]
 

@@ -25,18 +25,9 @@ from ...figures import new_figure
 from ...models import parse_model
 from ...sweep import RunSpec
 from .c5 import FACE_MODELS
-from .common import (
-    claims_table,
-    face_recipe,
-    mean_bar,
-    no_runs,
-    number,
-    paired_difference,
-    positive_and_below,
-    strength_label,
-)
+from .common import claims_table, mean_bar, no_runs, number, paired_difference, positive_and_below, strength_label
 from .faces import FaceIdentityTask
-from .margins import MarginSoftmax
+from .margins import MarginSoftmax, face_recipe
 
 __all__ = ["C6FaceRecognition", "CHAPTER", "INTERVENTIONS", "GAP_TOLERANCE", "closes_seen_not_new"]
 

@@ -26,15 +26,7 @@ from ...models import parse_model
 from ...sweep import RunSpec
 from ...training import Recipe
 from .chest_xrays import ChestXrayTask
-from .common import (
-    claims_table,
-    mean_bar,
-    no_runs,
-    number,
-    paired_difference,
-    positive_and_below,
-    strength_label,
-)
+from .common import claims_table, mean_bar, no_runs, number, paired_difference, positive_and_below, strength_label
 from .fairness_penalties import FairBinary
 
 __all__ = ["C6ChestXrays", "CHAPTER", "SCHEMES", "GAP_TOLERANCE", "fair_on_train_not_on_test"]

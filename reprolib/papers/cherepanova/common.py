@@ -1,5 +1,5 @@
-"""What the chapters of Cherepanova's thesis chapters 3, 5 and 6 share: the face models' training routine, the
-rule of chapter 6's two-part claims and its paired runs, and the layout of numbers, bars and claims tables."""
+"""What the chapters of Cherepanova's thesis chapters 3, 5 and 6 share: the rule of chapter 6's two-part claims
+and its paired runs, and the layout of numbers, bars and claims tables."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import pandas as pd
 
 from ... import verdicts as V
 from ...metrics import mean_ci
-from ...training import Recipe
 
 __all__ = [
-    "face_recipe",
     "positive_and_below",
     "paired_difference",
     "claims_table",
@@ -20,19 +18,6 @@ __all__ = [
     "no_runs",
     "mean_bar",
 ]
-
-
-def face_recipe(config) -> Recipe:
-    """The face models' training routine (thesis §3.8.1, §6.9.2): SGD, momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10
-    at epochs 35, 65 and 95 of 120, scaled to ``epochs``; ``batch_size`` and ``lr`` of the configuration."""
-    return Recipe(
-        epochs=config["epochs"],
-        batch_size=config["batch_size"],
-        lr=config["lr"],
-        momentum=0.9,
-        weight_decay=5e-4,
-        lr_drops=(35 / 120, 65 / 120, 95 / 120),
-    )
 
 
 def positive_and_below(positive, below, tolerance: float, names: tuple[str, str], alpha: float = V.ALPHA) -> V.Verdict:
