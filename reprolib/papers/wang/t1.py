@@ -45,9 +45,6 @@ __all__ = [
     "DataChapter",
     "LEAKAGE_TOLERANCE",
     "base_task",
-    "reference_config",
-    "logits_run",
-    "result_panel",
     "attacker_settings",
     "choice_effects",
     "split_specs",
@@ -140,36 +137,6 @@ def model_recipe(config) -> Recipe:
     return Recipe(epochs=config["epochs"], batch_size=32, optimizer="adam", lr=config["lr"])
 
 
-def reference_config(config) -> dict:
-    """``config`` with W-T1's splits at α = 1 and the fewest-objects removal only: the splits whose runs W-T2,
-    W-T3 and W-T45 share with W-T1 (the same store keys)."""
-    return {**config, "alphas": [1.0], "removals": ["fewest_objects"]}
-
-
-def logits_run(config, tags: dict, task, method, seed: int) -> RunSpec:
-    """A model run of Part II: ``config``'s model and ``model_recipe``, keeping its logits on the three splits
-    (the attackers' inputs), tagged with ``tags`` and its seed as ``run``."""
-    return RunSpec(
-        task,
-        parse_model(config["model"]),
-        model_recipe(config),
-        seed=seed,
-        method=method,
-        evaluate_on=("train", "validation", "test"),
-        keep_outputs=True,
-        tags={**tags, "run": seed},
-    )
-
-
-def result_panel(results: pd.DataFrame, config, width: float, height: float):
-    """(figure, axis) of a one-panel figure; on empty results the panel says so (``no_results``)."""
-    fig, axes = new_figure(1, width=width, height=height)
-    ax = axes[0, 0]
-    if results.empty:
-        ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
-    return fig, ax
-
-
 def attacker_settings(config, seed: int) -> dict:
     return {"seed": seed, "epochs": config["attacker_epochs"], "lr": config["attacker_lr"]}
 
@@ -233,6 +200,33 @@ class DataChapter(Chapter):
         if config["dataset"] != "standin" and not os.environ.get(RESULTS_ONLY):
             base_task(config).require()
         return super().run(config, store, progress, **sweep_options)
+
+    def reference_config(self, config) -> dict:
+        """``config`` with W-T1's splits at α = 1 and the fewest-objects removal only: the splits whose runs W-T2,
+        W-T3 and W-T45 share with W-T1 (the same store keys)."""
+        return {**config, "alphas": [1.0], "removals": ["fewest_objects"]}
+
+    def logits_run(self, config, tags: dict, task, method, seed: int) -> RunSpec:
+        """A model run of Part II: ``config``'s model and ``model_recipe``, keeping its logits on the three splits
+        (the attackers' inputs), tagged with ``tags`` and its seed as ``run``."""
+        return RunSpec(
+            task,
+            parse_model(config["model"]),
+            model_recipe(config),
+            seed=seed,
+            method=method,
+            evaluate_on=("train", "validation", "test"),
+            keep_outputs=True,
+            tags={**tags, "run": seed},
+        )
+
+    def result_panel(self, results: pd.DataFrame, config, width: float, height: float):
+        """(figure, axis) of a one-panel figure; on empty results the panel says so (``no_results``)."""
+        fig, axes = new_figure(1, width=width, height=height)
+        ax = axes[0, 0]
+        if results.empty:
+            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
+        return fig, ax
 
 
 class WangT1(DataChapter):
@@ -305,7 +299,7 @@ class WangT1(DataChapter):
     def specs(self, config):
         """One run per (split, model seed), keeping its logits on the three splits (``logits_run``)."""
         return [
-            logits_run(config, tags, task, method, seed)
+            self.logits_run(config, tags, task, method, seed)
             for tags, task, method in split_specs(config)
             for seed in run_ids(config)
         ]
@@ -349,7 +343,7 @@ class WangT1(DataChapter):
     def figure(self, results, config):
         """λ_D, λ_D(F1) and λ_M(F1) per split (mean and 95% interval over runs and attacker seeds), the paper's
         layout turned into bars: Δ is the gap between the last two."""
-        fig, ax = result_panel(results, config, 9.0, 3.8)
+        fig, ax = self.result_panel(results, config, 9.0, 3.8)
         if results.empty:
             return fig
         part = results[results["source"] == config["sources"][0]]

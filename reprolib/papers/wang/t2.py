@@ -25,10 +25,7 @@ from .t1 import (
     _pct,
     _prefix,
     attacker_settings,
-    logits_run,
     no_results,
-    reference_config,
-    result_panel,
     run_values,
     split_specs,
 )
@@ -82,8 +79,8 @@ class WangT2(DataChapter):
 
     def specs(self, config):
         """W-T1's "no gender" runs for this configuration (the same keys: trained once for both chapters)."""
-        tags, task, method = next(s for s in split_specs(reference_config(config)) if s[0]["split"] == "no gender")
-        return [logits_run(config, tags, task, method, seed) for seed in run_ids(config)]
+        tags, task, method = next(s for s in split_specs(self.reference_config(config)) if s[0]["split"] == "no gender")
+        return [self.logits_run(config, tags, task, method, seed) for seed in run_ids(config)]
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:
         """One row per (run, attacker seed, variant): λ_M of a stored attacker with the variant's settings."""
@@ -129,7 +126,7 @@ class WangT2(DataChapter):
 
     def figure(self, results, config):
         """λ_M per attacker, mean and 95% interval, the reference's ±2-point band shaded."""
-        fig, ax = result_panel(results, config, 6.5, 3.4)
+        fig, ax = self.result_panel(results, config, 6.5, 3.4)
         if results.empty:
             return fig
         stats = [mean_ci(results.loc[results["variant"] == v, "lambda_M"].to_numpy()) for v in config["variants"]]

@@ -20,18 +20,7 @@ from ...metrics import mean_ci
 from ...store import current_store
 from .attackers import DatasetLeakage, DecodedLeakage, load_stored, stored_attackers
 from .t1 import CHAPTER as T1
-from .t1 import (
-    LEAKAGE_TOLERANCE,
-    DataChapter,
-    _frame,
-    _pct,
-    _prefix,
-    attacker_settings,
-    no_results,
-    reference_config,
-    result_panel,
-    run_values,
-)
+from .t1 import LEAKAGE_TOLERANCE, DataChapter, _frame, _pct, _prefix, attacker_settings, no_results, run_values
 from .t45 import CHAPTER as T45
 from .t45 import choose
 
@@ -68,9 +57,8 @@ class WangT3(DataChapter):
         return {**config, "layers": ["conv5"], "sigmas": [0.0]}
 
     def _joint_specs(self, config):
-        return [
-            s for s in T1.specs({**reference_config(config), "sources": ["train"]}) if s.tags["split"] == "original"
-        ]
+        t1 = {**self.reference_config(config), "sources": ["train"]}
+        return [s for s in T1.specs(t1) if s.tags["split"] == "original"]
 
     def _adversarial_specs(self, config):
         return [s for s in T45.specs(self._t45_config(config)) if s.tags["method"] in ("original", "adv@conv5")]
@@ -156,7 +144,7 @@ class WangT3(DataChapter):
 
     def figure(self, results, config):
         """Δ per row, mean and 95% interval over runs and attacker seeds, beside the paper's."""
-        fig, ax = result_panel(results, config, 5.5, 3.4)
+        fig, ax = self.result_panel(results, config, 5.5, 3.4)
         if results.empty:
             return fig
         names = [n for n in ROWS if n in set(results["method"])]

@@ -38,18 +38,7 @@ from .methods import LAYERS, Adversarial, Randomization
 from .splits import MASKS, PersonMasked
 from .standin import MultiLabelBCE
 from .t1 import CHAPTER as T1
-from .t1 import (
-    DataChapter,
-    _frame,
-    _pct,
-    _prefix,
-    attacker_settings,
-    logits_run,
-    no_results,
-    reference_config,
-    result_panel,
-    split_specs,
-)
+from .t1 import DataChapter, _frame, _pct, _prefix, attacker_settings, no_results, split_specs
 
 __all__ = ["WangT45", "CHAPTER", "COURSE_LAMBDAS", "noise_gap", "choose"]
 
@@ -126,7 +115,7 @@ class WangT45(DataChapter):
 
     def method_specs(self, config) -> list[tuple[dict, object, object]]:
         """(tags, task, method) of every method and setting (module docstring)."""
-        by_split = {tags["split"]: task for tags, task, _ in split_specs(reference_config(config))}
+        by_split = {tags["split"]: task for tags, task, _ in split_specs(self.reference_config(config))}
         base, balanced = by_split["no gender"], by_split["α=1"]
         out = [({"method": "original", "setting": np.nan}, base, MultiLabelBCE())]
         out += [({"method": "randomization", "setting": s}, base, Randomization(sigma=s)) for s in config["sigmas"]]
@@ -144,7 +133,7 @@ class WangT45(DataChapter):
 
     def specs(self, config):
         return [
-            logits_run(config, tags, task, method, seed)
+            self.logits_run(config, tags, task, method, seed)
             for tags, task, method in self.method_specs(config)
             for seed in run_ids(config)
         ]
@@ -219,7 +208,7 @@ class WangT45(DataChapter):
     def figure(self, results, config):
         """Fig. 5: model leakage λ_M against F1 (test), mean ± 95% interval over runs and attacker seeds; curves
         over σ (randomization) and λ (adversarial), single points for the other baselines."""
-        fig, ax = result_panel(results, config, 6.5, 4.4)
+        fig, ax = self.result_panel(results, config, 6.5, 4.4)
         if results.empty:
             return fig
         for method, cell in results.groupby("method", sort=False):
