@@ -55,6 +55,16 @@ HEAD_LETTERS = {"arcface": "A", "cosface": "C"}
 ENSEMBLE, NO_GS, SMALL, CLEAN = "ensemble", "ensemble, no GS", "ensemble, small", "clean"
 # "JPEG barely changes the protection": the mean accuracy moves by less than 5 points; fixed before any run
 JPEG_TOLERANCE = 0.05
+# LowKey's settings, the same at every scale: perceptual weight 0.05, Gaussian smoothing σ = 3 with window 7 (§3.8.1);
+# 0.08 for LowKey small (§3.8.4); the defender's blur σ = 2 (§3.8.6); JPEG quality 75 (§3.6.4 names none).
+LOWKEY_SETTINGS = {
+    "alpha": 0.05,
+    "alpha_small": 0.08,
+    "smoothing_sigma": 3.0,
+    "smoothing_window": 7,
+    "defence_sigma": 2.0,
+    "jpeg_quality": 75,
+}
 EVAL_COLUMNS = ["run", "attack", "steps", "jpeg", "defence", "defender", "rank1", "wide", "distance", "linf"]
 
 
@@ -137,12 +147,7 @@ class C3LowKey(Chapter):
             "steps": 4,
             "step_counts": [2, 4],
             "step_size": 0.01,
-            "alpha": 0.05,
-            "alpha_small": 0.08,
-            "smoothing_sigma": 3.0,
-            "smoothing_window": 7,
-            "defence_sigma": 2.0,
-            "jpeg_quality": 75,
+            **LOWKEY_SETTINGS,
             "wide_rank": 5,
         },
         "course": {
@@ -165,12 +170,7 @@ class C3LowKey(Chapter):
             "steps": 50,
             "step_counts": [10, 20, 30, 40, 50],
             "step_size": 0.0025,
-            "alpha": 0.05,
-            "alpha_small": 0.08,
-            "smoothing_sigma": 3.0,
-            "smoothing_window": 7,
-            "defence_sigma": 2.0,
-            "jpeg_quality": 75,
+            **LOWKEY_SETTINGS,
             "wide_rank": 5,
         },
         "paper": {  # §3.4, §3.8.1, §3.8.6 on CelebA identities (FaceScrub and MS-Celeb-1M are not among the loaders)
@@ -193,12 +193,7 @@ class C3LowKey(Chapter):
             "steps": 50,
             "step_counts": [10, 20, 30, 40, 50],
             "step_size": 0.0025,
-            "alpha": 0.05,
-            "alpha_small": 0.08,
-            "smoothing_sigma": 3.0,
-            "smoothing_window": 7,
-            "defence_sigma": 2.0,
-            "jpeg_quality": 75,
+            **LOWKEY_SETTINGS,
             "wide_rank": 50,
         },
     }
