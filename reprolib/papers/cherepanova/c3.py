@@ -32,11 +32,11 @@ from ...metrics import rank_k_accuracy
 from ...models import parse_model
 from ...store import RESULTS_ONLY, ResultsStore, current_store, using_store
 from ...sweep import RunSpec, build_task, load_model, run_sweep
-from ...training import Recipe
 from . import c3_thesis as T
+from .common import claims_table
 from .faces import FaceIdentityTask
 from .lowkey import LowKeyImages, gallery_split, gaussian_smoothing, jpeg_round_trip, perceptual_distance, to_unit
-from .margins import HEADS, MarginSoftmax
+from .margins import HEADS, MarginSoftmax, face_recipe
 
 __all__ = ["C3LowKey", "CHAPTER", "BACKBONES", "victim_name", "JPEG_TOLERANCE", "transfer_gaps"]
 
@@ -55,6 +55,16 @@ HEAD_LETTERS = {"arcface": "A", "cosface": "C"}
 ENSEMBLE, NO_GS, SMALL, CLEAN = "ensemble", "ensemble, no GS", "ensemble, small", "clean"
 # "JPEG barely changes the protection": the mean accuracy moves by less than 5 points; fixed before any run
 JPEG_TOLERANCE = 0.05
+# LowKey's settings, the same at every scale: perceptual weight 0.05, Gaussian smoothing σ = 3 with window 7 (§3.8.1);
+# 0.08 for LowKey small (§3.8.4); the defender's blur σ = 2 (§3.8.6); JPEG quality 75 (§3.6.4 names none).
+LOWKEY_SETTINGS = {
+    "alpha": 0.05,
+    "alpha_small": 0.08,
+    "smoothing_sigma": 3.0,
+    "smoothing_window": 7,
+    "defence_sigma": 2.0,
+    "jpeg_quality": 75,
+}
 EVAL_COLUMNS = ["run", "attack", "steps", "jpeg", "defence", "defender", "rank1", "wide", "distance", "linf"]
 
 
@@ -137,12 +147,7 @@ class C3LowKey(Chapter):
             "steps": 4,
             "step_counts": [2, 4],
             "step_size": 0.01,
-            "alpha": 0.05,
-            "alpha_small": 0.08,
-            "smoothing_sigma": 3.0,
-            "smoothing_window": 7,
-            "defence_sigma": 2.0,
-            "jpeg_quality": 75,
+            **LOWKEY_SETTINGS,
             "wide_rank": 5,
         },
         "course": {
@@ -165,12 +170,7 @@ class C3LowKey(Chapter):
             "steps": 50,
             "step_counts": [10, 20, 30, 40, 50],
             "step_size": 0.0025,
-            "alpha": 0.05,
-            "alpha_small": 0.08,
-            "smoothing_sigma": 3.0,
-            "smoothing_window": 7,
-            "defence_sigma": 2.0,
-            "jpeg_quality": 75,
+            **LOWKEY_SETTINGS,
             "wide_rank": 5,
         },
         "paper": {  # §3.4, §3.8.1, §3.8.6 on CelebA identities (FaceScrub and MS-Celeb-1M are not among the loaders)
@@ -193,12 +193,7 @@ class C3LowKey(Chapter):
             "steps": 50,
             "step_counts": [10, 20, 30, 40, 50],
             "step_size": 0.0025,
-            "alpha": 0.05,
-            "alpha_small": 0.08,
-            "smoothing_sigma": 3.0,
-            "smoothing_window": 7,
-            "defence_sigma": 2.0,
-            "jpeg_quality": 75,
+            **LOWKEY_SETTINGS,
             "wide_rank": 50,
         },
     }
@@ -268,19 +263,9 @@ class C3LowKey(Chapter):
         }
         return FaceIdentityTask(**data, root=config.get("root"), seed=run)
 
-    def recipe(self, config) -> Recipe:
-        """§3.8.1: SGD, momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 at epochs 35, 65 and 95 of 120 (scaled)."""
-        return Recipe(
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            momentum=0.9,
-            weight_decay=5e-4,
-            lr_drops=(35 / 120, 65 / 120, 95 / 120),
-        )
-
     def specs(self, config):
-        """One model per (backbone, head, run), trained with the focal loss (§3.8.1) and kept (its weights)."""
+        """One model per (backbone, head, run), trained with the focal loss and the routine of §3.8.1
+        (``margins.face_recipe``) and kept (its weights)."""
         specs = []
         for backbone in config["backbones"]:
             model = parse_model(BACKBONES[backbone]).replace(width=config["width"])
@@ -290,7 +275,7 @@ class C3LowKey(Chapter):
                     tags = {"victim": victim_name(backbone, head), "backbone": backbone, "head": head, "run": run}
                     task = self.task(config, run)
                     specs.append(
-                        RunSpec(task, model, self.recipe(config), seed=run, method=method, keep_model=True, tags=tags)
+                        RunSpec(task, model, face_recipe(config), seed=run, method=method, keep_model=True, tags=tags)
                     )
         return specs
 
@@ -755,10 +740,7 @@ class C3LowKey(Chapter):
                 ),
             )
         )
-        return pd.DataFrame(
-            [{"claim": c, "paper": p, "measured": v.measured, "verdict": v.verdict} for c, p, v in rows],
-            columns=["claim", "paper", "measured", "verdict"],
-        )
+        return claims_table(rows)
 
     def _singles(self, results, config) -> dict[int, pd.DataFrame]:
         """Per run, the attacker × defender rank-k accuracies of the single-model attacks."""

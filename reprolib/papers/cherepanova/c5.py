@@ -33,10 +33,10 @@ from ...models import create_model, parse_model
 from ...specs import SpecError
 from ...store import ResultsStore
 from ...sweep import RunSpec
-from ...training import Recipe
 from .c5_thesis import TABLES
+from .common import claims_table, no_runs, number
 from .faces import GROUPS, FaceIdentityTask, compose, error_ratio, group_counts, per_group_rank
-from .margins import HEADS, MarginSoftmax
+from .margins import HEADS, MarginSoftmax, face_recipe
 
 __all__ = ["C5Base", "C5Train", "C5Gallery", "C5Matched", "CHAPTERS", "SAMPLINGS", "fair_point"]
 
@@ -217,10 +217,7 @@ class C5Base(Chapter):
         if not results.empty:
             return self.judge(results, config)
         claims = self.judge(pd.DataFrame(columns=EMPTY_COLUMNS), config)
-        why = f"no runs stored: `{self.rerun_command(config)}`" + (
-            " with CelebA in root" if config["source"] == "celeba" else ""
-        )
-        return claims.assign(verdict=V.NOT_RUN, measured=why)
+        return claims.assign(verdict=V.NOT_RUN, measured=no_runs(self, config))
 
     # --- specs --------------------------------------------------------------------------------------------
 
@@ -239,24 +236,12 @@ class C5Base(Chapter):
             head=head, embedding_dim=config["embedding_dim"], class_balanced=SAMPLINGS[sampling], **extra
         )
 
-    def recipe(self, config) -> Recipe:
-        """SGD, momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 after 35, 65 and 95 of 120 epochs (thesis §6.9.2, the
-        training routine of chapter 6's face models; chapter 5 states none), scaled to ``epochs``."""
-        return Recipe(
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            momentum=0.9,
-            weight_decay=5e-4,
-            lr_drops=(35 / 120, 65 / 120, 95 / 120),
-        )
-
     def run_spec(self, config, kind, share, head, sampling, run) -> RunSpec:
         tags = {"kind": kind, "share": share, "head": head, "sampling": sampling, "run": run}
         return RunSpec(
             self.task(config, kind, share, seed=run),
             self.model_spec(config),
-            self.recipe(config),
+            face_recipe(config),  # thesis §6.9.2, chapter 6's face models: chapter 5 states none
             seed=run,
             method=self.method(config, head, sampling),
             keep_outputs=True,
@@ -382,12 +367,12 @@ class C5Base(Chapter):
                     {
                         "head": head,
                         "male share": f"{share:g}",
-                        "M acc (thesis)": _num(m_t),
-                        "F acc (thesis)": _num(f_t),
-                        "error ratio (thesis)": _num(error_ratio(m_t or np.nan, f_t or np.nan), 2),
-                        "M acc (this run)": _num(m),
-                        "F acc (this run)": _num(f),
-                        "error ratio (this run)": _num(error_ratio(m, f), 2),
+                        "M acc (thesis)": number(m_t),
+                        "F acc (thesis)": number(f_t),
+                        "error ratio (thesis)": number(error_ratio(m_t or np.nan, f_t or np.nan), 2),
+                        "M acc (this run)": number(m),
+                        "F acc (this run)": number(f),
+                        "error ratio (this run)": number(error_ratio(m, f), 2),
                     }
                 )
         return pd.DataFrame(rows)
@@ -440,12 +425,6 @@ def _test_split(config) -> dict:
         "female_spread",
     )
     return _test_split_cached(tuple((k, config.get(k)) for k in keys))
-
-
-def _num(value, digits: int = 3) -> str:
-    if value is None or not np.isfinite(value):
-        return "—"
-    return f"{value:.{digits}f}"
 
 
 def _by_run(frame: pd.DataFrame, column: str, **where) -> pd.DataFrame:
@@ -570,7 +549,7 @@ class C5Train(C5Base):
                 V.combine(V.trend, robust) if robust else V.not_run("needs samplings balanced and plain"),
             )
         )
-        return _claims(rows)
+        return claims_table(rows)
 
     def summary(self, results, config):
         """Mean accuracies at the lowest, balanced and highest male share (``<kind>_<group>_low|half|high``), and
@@ -582,18 +561,11 @@ class C5Train(C5Base):
             for name, share in (("low", min(shares)), ("half", 0.5), ("high", max(shares))):
                 rows = part[(part["kind"] == kind) & (part["share"] == share)] if len(part) else part
                 for g in GROUPS:
-                    out[f"{kind}_{g}_{name}"] = _num(rows[g].mean() if len(rows) else np.nan)
+                    out[f"{kind}_{g}_{name}"] = number(rows[g].mean() if len(rows) else np.nan)
         gaps = part[part["kind"] == "images"].groupby("share")["gap"].mean() if len(part) else pd.Series(dtype=float)
         point = fair_point(gaps.index, gaps.to_numpy()) if len(gaps) else float("nan")
         out["fair_point_images"] = "none in the range" if not np.isfinite(point) else f"{point:.2f}"
         return out
-
-
-def _claims(rows) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"claim": c, "paper": p, "measured": v.measured, "verdict": v.verdict} for c, p, v in rows],
-        columns=["claim", "paper", "measured", "verdict"],
-    )
 
 
 class C5Gallery(C5Base):
@@ -742,7 +714,7 @@ class C5Gallery(C5Base):
                 else V.not_run("needs mirrored image shares"),
             )
         )
-        return _claims(rows)
+        return claims_table(rows)
 
     def summary(self, results, config):
         first = config["samplings"][0]
@@ -761,10 +733,10 @@ class C5Gallery(C5Base):
             for name, share in (("low", min(shares)), ("high", max(shares))):
                 part = trained[(trained["gallery"] == kind) & (trained["share"] == share)] if len(trained) else trained
                 for g in GROUPS:
-                    out[f"{kind}_{g}_{name}"] = _num(part[g].mean() if len(part) else np.nan)
+                    out[f"{kind}_{g}_{name}"] = number(part[g].mean() if len(part) else np.nan)
         random = results[(results["kind"] == "random") & (results["share"] == 0.5)] if not results.empty else results
         for g in GROUPS:
-            out[f"random_{g}"] = _num(random[g].mean() if len(random) else np.nan)
+            out[f"random_{g}"] = number(random[g].mean() if len(random) else np.nan)
         return out
 
 
@@ -849,7 +821,7 @@ class C5Matched(C5Base):
                 V.combine(V.trend, rise) if len(part) else V.not_run("no runs"),
             )
         )
-        return _claims(rows)
+        return claims_table(rows)
 
     def summary(self, results, config):
         """The gap on matched galleries and on the balanced one at the lowest and highest inner male share
@@ -863,7 +835,7 @@ class C5Matched(C5Base):
                 rows = part[(part["kind"] == kind) & (part["share"] == share)] if len(part) else part
                 out[f"{kind}_{name}"] = f"{share:g}"
                 for column in ("gap", "default_gap"):
-                    out[f"{kind}_{column}_{name}"] = _num(rows[column].mean() if len(rows) else np.nan)
+                    out[f"{kind}_{column}_{name}"] = number(rows[column].mean() if len(rows) else np.nan)
         return out
 
 

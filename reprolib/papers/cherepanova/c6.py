@@ -22,13 +22,12 @@ from ... import params as P
 from ... import verdicts as V
 from ...chapter import Chapter, run_ids
 from ...figures import new_figure
-from ...metrics import mean_ci
 from ...models import parse_model
 from ...sweep import RunSpec
-from ...training import Recipe
-from .c5 import FACE_MODELS, _claims, _num
+from .c5 import FACE_MODELS
+from .common import claims_table, mean_bar, no_runs, number, paired_difference, positive_and_below, strength_label
 from .faces import FaceIdentityTask
-from .margins import MarginSoftmax
+from .margins import MarginSoftmax, face_recipe
 
 __all__ = ["C6FaceRecognition", "CHAPTER", "INTERVENTIONS", "GAP_TOLERANCE", "closes_seen_not_new"]
 
@@ -68,11 +67,8 @@ def closes_seen_not_new(seen, new, alpha: float = V.ALPHA) -> V.Verdict:
     on the training identities (``seen``: baseline gap − intervention gap > 0, one-sided) *and* it does not
     narrow on new identities by ``GAP_TOLERANCE`` or more (``new`` − tolerance < 0, one-sided). Both parts are
     :func:`reprolib.verdicts.sign` tests combined by :func:`reprolib.verdicts.combine` (reproduced needs both)."""
-    parts = {
-        "seen identities: gap narrower": (np.asarray(seen, dtype=float), 1),
-        f"new identities: narrower by < {GAP_TOLERANCE:g}": (np.asarray(new, dtype=float) - GAP_TOLERANCE, -1),
-    }
-    return V.combine(V.sign, parts, alpha)
+    names = ("seen identities: gap narrower", f"new identities: narrower by < {GAP_TOLERANCE:g}")
+    return positive_and_below(seen, new, GAP_TOLERANCE, names, alpha)
 
 
 class C6FaceRecognition(Chapter):
@@ -203,17 +199,6 @@ class C6FaceRecognition(Chapter):
         extra = {k: config[k] for k in ("root", "female_spread", "rank") if config.get(k) is not None}
         return FaceIdentityTask(**data, **extra, validation_images=config["validation_images"], seed=run)
 
-    def recipe(self, config) -> Recipe:
-        """§6.9.2: SGD, momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 at epochs 35, 65 and 95 of 120 (scaled)."""
-        return Recipe(
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            momentum=0.9,
-            weight_decay=5e-4,
-            lr_drops=(35 / 120, 65 / 120, 95 / 120),
-        )
-
     def specs(self, config):
         model = parse_model(config["model"])
         model = (
@@ -225,12 +210,12 @@ class C6FaceRecognition(Chapter):
         for name in config["interventions"]:
             for strength in self.strengths(config, name):
                 for run in run_ids(config):
-                    tags = {"intervention": name, "strength": _strength(strength), "run": run}
+                    tags = {"intervention": name, "strength": strength_label(strength), "run": run}
                     specs.append(
                         RunSpec(
                             self.task(config, run),
                             model,
-                            self.recipe(config),
+                            face_recipe(config),  # §6.9.2
                             seed=run,
                             method=self.method(config, name, strength),
                             evaluate_on=SPLITS,
@@ -283,12 +268,10 @@ class C6FaceRecognition(Chapter):
     def paired(self, results, name: str, strength: str, column: str, reference=("baseline", "—")) -> np.ndarray:
         """reference − intervention of ``column`` per run (positive: the intervention narrowed it), runs paired."""
 
-        def values(n, s):
-            part = results[(results["intervention"] == n) & (results["strength"] == s)]
-            return part.set_index("run")[column]
+        def part(n, s):
+            return results[(results["intervention"] == n) & (results["strength"] == s)]
 
-        joined = pd.concat([values(*reference), values(name, strength)], axis=1, join="inner").dropna()
-        return (joined.iloc[:, 0] - joined.iloc[:, 1]).to_numpy()
+        return paired_difference(part(*reference), part(name, strength), column)
 
     def table(self, results, config) -> pd.DataFrame:
         """Tables 6.2/6.6: per intervention and strength, male and female accuracy and their gap on train
@@ -297,7 +280,7 @@ class C6FaceRecognition(Chapter):
         chosen = self.chosen(results, config) if not results.empty else {}
         for name in config["interventions"]:
             for strength in self.strengths(config, name):
-                label = _strength(strength)
+                label = strength_label(strength)
                 part = (
                     results[(results["intervention"] == name) & (results["strength"] == label)]
                     if len(results)
@@ -309,7 +292,7 @@ class C6FaceRecognition(Chapter):
                     for j, g in enumerate(("male", "female", "gap")):
                         row[f"{split} {g[0].upper()} (thesis)"] = "—" if thesis is None else f"{thesis[3 * i + j]:g}"
                         value = part[f"{split}_{g}"].mean() * 100 if len(part) else np.nan
-                        row[f"{split} {g[0].upper()} (this run)"] = _num(value, 1)
+                        row[f"{split} {g[0].upper()} (this run)"] = number(value, 1)
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -332,7 +315,7 @@ class C6FaceRecognition(Chapter):
                     value = part[f"{split}_{c}"].mean() if len(part) and f"{split}_{c}" in part else np.nan
                     scale = 100 if c in ("male", "female", "gap") else 1
                     row[f"{c} (thesis)"] = f"{t:g}"
-                    row[f"{c} (this run)"] = _num(value * scale, 1)
+                    row[f"{c} (this run)"] = number(value * scale, 1)
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -352,8 +335,8 @@ class C6FaceRecognition(Chapter):
             part = results[(results["intervention"] == name) & (results["strength"] == strength)]
             row = {"scheme": name, "strength": strength}
             means = [part[c].mean() * 100 for c in levels]
-            row.update({f"level {c.rsplit('_', 1)[1]}": _num(m, 1) for c, m in zip(levels, means, strict=True)})
-            row["spread"] = _num(max(means) - min(means), 1) if means else "—"
+            row.update({f"level {c.rsplit('_', 1)[1]}": number(m, 1) for c, m in zip(levels, means, strict=True)})
+            row["spread"] = number(max(means) - min(means), 1) if means else "—"
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -374,9 +357,7 @@ class C6FaceRecognition(Chapter):
                 values = results[(results["intervention"] == name) & (results["strength"] == strength)][f"{split}_gap"]
                 if values.dropna().empty:
                     continue
-                mean, low, high = mean_ci(values.dropna() * 100)
-                ax.bar(j + (i - 1) * width, mean, width, color=colour, label=split if j == 0 else None)
-                ax.errorbar(j + (i - 1) * width, mean, yerr=[[mean - low], [high - mean]], color="k", capsize=2)
+                mean_bar(ax, j + (i - 1) * width, values.dropna() * 100, width, colour, split if j == 0 else None)
         ax.axhline(0, color="k", linewidth=0.8)
         ax.set_xticks(range(len(names)), [f"{n}\n{chosen.get(n, '—')}" for n in names], fontsize="small")
         ax.set(
@@ -388,10 +369,7 @@ class C6FaceRecognition(Chapter):
 
     def claims(self, results, config) -> pd.DataFrame:
         if results.empty:
-            why = f"no runs stored: `{self.rerun_command(config)}`" + (
-                " with CelebA in root" if config["source"] == "celeba" else ""
-            )
-            return _claims([(c, p, V.not_run(why)) for c, p in CLAIM_TEXTS])
+            return claims_table([(c, p, V.not_run(no_runs(self, config))) for c, p in CLAIM_TEXTS])
         chosen = self.chosen(results, config)
         central = {
             f"{name} ({chosen[name]})": (
@@ -423,7 +401,7 @@ class C6FaceRecognition(Chapter):
         else:
             rows.append((*CLAIM_TEXTS[3], V.not_run("needs equal_loss_holdout")))
         if "flip_labels" in config["interventions"]:
-            top = _strength(max(config["flip_shares"]))
+            top = strength_label(max(config["flip_shares"]))
             rows.append((*CLAIM_TEXTS[4], V.sign(self.paired(results, "flip_labels", top, "test_gap"), 1)))
         else:
             rows.append((*CLAIM_TEXTS[4], V.not_run("needs flip_labels")))
@@ -437,7 +415,7 @@ class C6FaceRecognition(Chapter):
         rows.append(
             (*CLAIM_TEXTS[5], V.positive(spread) if spread else V.not_run("needs equal_loss or adjusted_margins"))
         )
-        return _claims(rows)
+        return claims_table(rows)
 
     def summary(self, results, config):
         out = {}
@@ -452,7 +430,7 @@ class C6FaceRecognition(Chapter):
             out[f"{name}_strength"] = strength
             for split in SPLITS:
                 value = part[f"{split}_gap"].mean() * 100 if len(part) else np.nan
-                out[f"{name}_{split}_gap"] = _num(value, 1)
+                out[f"{name}_{split}_gap"] = number(value, 1)
         return out
 
 
@@ -483,10 +461,6 @@ CLAIM_TEXTS = [
         "Table 6.5 (BUPT races): equal loss −1.9 points on African faces, −0.1 on Caucasian",
     ),
 ]
-
-
-def _strength(value) -> str:
-    return "—" if value is None else f"{value:g}"
 
 
 CHAPTER = C6FaceRecognition()

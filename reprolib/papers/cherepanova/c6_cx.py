@@ -22,12 +22,11 @@ from ... import params as P
 from ... import verdicts as V
 from ...chapter import Chapter, run_ids
 from ...figures import new_figure
-from ...metrics import mean_ci
 from ...models import parse_model
 from ...sweep import RunSpec
 from ...training import Recipe
-from .c5 import _claims, _num
 from .chest_xrays import ChestXrayTask
+from .common import claims_table, mean_bar, no_runs, number, paired_difference, positive_and_below, strength_label
 from .fairness_penalties import FairBinary
 
 __all__ = ["C6ChestXrays", "CHAPTER", "SCHEMES", "GAP_TOLERANCE", "fair_on_train_not_on_test"]
@@ -78,11 +77,8 @@ def fair_on_train_not_on_test(looks_fairer, narrowing, alpha: float = V.ALPHA) -
     the penalty does not narrow the test gap by ``GAP_TOLERANCE`` or more (``narrowing`` = baseline's test gap −
     the penalty's, ``narrowing`` − tolerance < 0, one-sided). Two :func:`reprolib.verdicts.sign` tests combined by
     :func:`reprolib.verdicts.combine` (reproduced needs both)."""
-    parts = {
-        "looks fairer on train than on test": (np.asarray(looks_fairer, dtype=float), 1),
-        f"test gap narrowed by < {GAP_TOLERANCE:g}": (np.asarray(narrowing, dtype=float) - GAP_TOLERANCE, -1),
-    }
-    return V.combine(V.sign, parts, alpha)
+    names = ("looks fairer on train than on test", f"test gap narrowed by < {GAP_TOLERANCE:g}")
+    return positive_and_below(looks_fairer, narrowing, GAP_TOLERANCE, names, alpha)
 
 
 class C6ChestXrays(Chapter):
@@ -205,7 +201,7 @@ class C6ChestXrays(Chapter):
                             seed=run,
                             method=self.method(name, strength),
                             evaluate_on=SPLITS,
-                            tags={"scheme": name, "strength": _strength(strength), "run": run},
+                            tags={"scheme": name, "strength": strength_label(strength), "run": run},
                         )
                     )
         return specs
@@ -246,15 +242,7 @@ class C6ChestXrays(Chapter):
 
     def paired(self, results, column: str, minuend: tuple, subtrahend: tuple) -> np.ndarray:
         """``column`` of ``minuend`` − of ``subtrahend`` (each a (scheme, strength)) per run, runs paired."""
-        joined = pd.concat(
-            [
-                self._part(results, *minuend).set_index("run")[column],
-                self._part(results, *subtrahend).set_index("run")[column],
-            ],
-            axis=1,
-            join="inner",
-        ).dropna()
-        return (joined.iloc[:, 0] - joined.iloc[:, 1]).to_numpy()
+        return paired_difference(self._part(results, *minuend), self._part(results, *subtrahend), column)
 
     def table(self, results, config) -> pd.DataFrame:
         """Tables 6.1 and 6.8–6.10: per scheme and strength, the AUC of each sex and the absolute gap on the
@@ -263,7 +251,7 @@ class C6ChestXrays(Chapter):
         rows = []
         for name in config["schemes"]:
             for strength in self.strengths(config, name):
-                label = _strength(strength)
+                label = strength_label(strength)
                 part = self._part(results, name, label) if len(results) else results
                 thesis = THESIS.get((name, label)) or (
                     THESIS.get((name, "best")) if chosen.get(name) == label else None
@@ -273,7 +261,9 @@ class C6ChestXrays(Chapter):
                     for j, (g, column) in enumerate((("M", "male"), ("F", "female"), ("gap", "abs_gap"))):
                         value = None if thesis is None else thesis[3 * i + j]
                         row[f"{split} {g} (thesis)"] = "—" if value is None else f"{value:.3f}"
-                        row[f"{split} {g} (this run)"] = _num(part[f"{split}_{column}"].mean() if len(part) else np.nan)
+                        row[f"{split} {g} (this run)"] = number(
+                            part[f"{split}_{column}"].mean() if len(part) else np.nan
+                        )
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -291,7 +281,7 @@ class C6ChestXrays(Chapter):
             row = {"scheme": name, "strength": chosen[name]}
             for penalty in ("equal_loss", "disparate_impact", "equalized_odds"):
                 for split in ("train", "test"):
-                    row[f"{penalty} {split}"] = _num(part[f"{split}_{penalty}"].mean())
+                    row[f"{penalty} {split}"] = number(part[f"{split}_{penalty}"].mean())
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -306,8 +296,8 @@ class C6ChestXrays(Chapter):
         for name in config["schemes"]:
             part = self._part(results, name, chosen.get(name, "—"))
             row = {"scheme": name, "strength": chosen.get(name, "—")}
-            row.update({f"age level {c[9:]}": _num(part[c].mean()) for c in levels})
-            row["spread"] = _num(part["test_age_spread"].mean())
+            row.update({f"age level {c[9:]}": number(part[c].mean()) for c in levels})
+            row["spread"] = number(part["test_age_spread"].mean())
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -329,7 +319,7 @@ class C6ChestXrays(Chapter):
                 values = self._part(results, name, chosen[name])[f"{split}_abs_gap"].dropna()
                 if values.empty:
                     continue
-                _bar(left, j + (i - 1) * width, values, width, colour, split if j == 0 else None)
+                mean_bar(left, j + (i - 1) * width, values, width, colour, split if j == 0 else None)
         left.set_xticks(range(len(names)), [f"{n}\n{chosen[n]}" for n in names], fontsize="x-small", rotation=60)
         left.set(ylabel="|AUC male − AUC female|", title="sex gap: train, validation, test")
         left.legend(fontsize="small")
@@ -340,7 +330,7 @@ class C6ChestXrays(Chapter):
             part = self._part(results, name, chosen[name])
             for a in levels:
                 label = f"{name} ({chosen[name]})" if a == 0 else None
-                _bar(right, a + (i - 0.5) * 0.4, part[f"test_age_{a}"].dropna(), 0.4, colour, label)
+                mean_bar(right, a + (i - 0.5) * 0.4, part[f"test_age_{a}"].dropna(), 0.4, colour, label)
         right.set_xticks(levels, [f"age {a}" for a in levels])
         right.set(ylabel="test AUC", title="Fig. 6.3: AUC per age level (test)")
         low = np.nanmin(results[[f"test_age_{a}" for a in levels]].to_numpy())
@@ -351,7 +341,7 @@ class C6ChestXrays(Chapter):
 
     def claims(self, results, config) -> pd.DataFrame:
         if results.empty:
-            return _claims([(c, p, V.not_run(f"no runs stored: `{self.rerun_command(config)}`")) for c, p in CLAIMS])
+            return claims_table([(c, p, V.not_run(no_runs(self, config))) for c, p in CLAIMS])
         chosen = self.chosen(results, config)
         base = ("baseline", "—")
         rows = []
@@ -389,13 +379,13 @@ class C6ChestXrays(Chapter):
             rows.append((*CLAIMS[5], V.not_run("needs max_min")))
         if "flip_labels" in chosen:
             drops = {
-                f"p = {_strength(p)}": self.paired(results, "test_all", base, ("flip_labels", _strength(p)))
+                f"p = {strength_label(p)}": self.paired(results, "test_all", base, ("flip_labels", strength_label(p)))
                 for p in config["flip_shares"]
             }
             rows.append((*CLAIMS[6], V.positive(drops)))
         else:
             rows.append((*CLAIMS[6], V.not_run("needs flip_labels")))
-        return _claims(rows)
+        return claims_table(rows)
 
     def summary(self, results, config):
         out = {}
@@ -405,9 +395,9 @@ class C6ChestXrays(Chapter):
             part = self._part(results, name, strength) if len(results) else results
             out[f"{name}_strength"] = strength
             for split in SPLITS:
-                out[f"{name}_{split}_gap"] = _num(part[f"{split}_abs_gap"].mean() if len(part) else np.nan)
-            out[f"{name}_test_auc"] = _num(part["test_all"].mean() if len(part) else np.nan)
-            out[f"{name}_age_spread"] = _num(part["test_age_spread"].mean() if len(part) else np.nan)
+                out[f"{name}_{split}_gap"] = number(part[f"{split}_abs_gap"].mean() if len(part) else np.nan)
+            out[f"{name}_test_auc"] = number(part["test_all"].mean() if len(part) else np.nan)
+            out[f"{name}_age_spread"] = number(part["test_age_spread"].mean() if len(part) else np.nan)
         return out
 
 
@@ -443,16 +433,6 @@ CLAIMS = [
         "Table 6.10: mean AUC 0.799 → 0.750 (p = 0.1), 0.773 (0.05), 0.798 (0.01)",
     ),
 ]
-
-
-def _bar(ax, x, values, width, colour, label):
-    mean, low, high = mean_ci(np.asarray(values, dtype=float))
-    ax.bar(x, mean, width, color=colour, label=label)
-    ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], color="k", capsize=2)
-
-
-def _strength(value) -> str:
-    return "—" if value is None else f"{value:g}"
 
 
 CHAPTER = C6ChestXrays()

@@ -23,9 +23,9 @@ from ...chapter import Chapter
 from ...figures import mean_band, new_figure
 from ...store import current_store, using_store
 from ...sweep import RunSpec
-from .c5 import _claims, _num
 from .c6 import CHAPTER as FR
 from .c6 import SPLITS
+from .common import claims_table, no_runs, number
 from .faces import GROUPS
 from .sirn import SirnSpec
 
@@ -137,9 +137,11 @@ class C6Sirn(Chapter):
                     )
                 ):
                     row[f"test {label} (thesis)"] = "—" if thesis is None else f"{thesis[i]:g}"
-                    row[f"test {label} (this run)"] = _num(part[column].mean() * 100 if len(part) else np.nan, 1)
+                    row[f"test {label} (this run)"] = number(part[column].mean() * 100 if len(part) else np.nan, 1)
                 for split in ("train", "validation"):
-                    row[f"{split} gap (this run)"] = _num(part[f"{split}_gap"].mean() * 100 if len(part) else np.nan, 1)
+                    row[f"{split} gap (this run)"] = number(
+                        part[f"{split}_gap"].mean() * 100 if len(part) else np.nan, 1
+                    )
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -168,10 +170,7 @@ class C6Sirn(Chapter):
 
     def claims(self, results, config) -> pd.DataFrame:
         if results.empty:
-            why = f"no runs stored: `{self.rerun_command(config)}`" + (
-                " with CelebA in root" if config["source"] == "celeba" else ""
-            )
-            return _claims([(c, p, V.not_run(why)) for c, p in CLAIMS])
+            return claims_table([(c, p, V.not_run(no_runs(self, config))) for c, p in CLAIMS])
         top = max(config["alphas"])
         sensitive = {p: self.paired(results, p, "test_sensitive_accuracy", top) for p in PENALIZED}
         males = {
@@ -182,7 +181,7 @@ class C6Sirn(Chapter):
             "test gap widens": -self.paired(results, "females", "test_gap", top),
             "female accuracy falls": self.paired(results, "females", "test_female", top),
         }
-        return _claims(
+        return claims_table(
             [(*CLAIMS[0], V.positive(sensitive)), (*CLAIMS[1], V.positive(males)), (*CLAIMS[2], V.positive(females))]
         )
 
@@ -204,7 +203,7 @@ class C6Sirn(Chapter):
                     *[f"test_{g}" for g in GROUPS],
                 ):
                     value = part[column].mean() * 100 if len(part) else np.nan
-                    out[f"{penalized}_{name}_{column}"] = _num(value, 1)
+                    out[f"{penalized}_{name}_{column}"] = number(value, 1)
         out["top_alpha"] = f"{top:g}"
         return out
 

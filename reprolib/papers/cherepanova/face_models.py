@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -219,53 +220,47 @@ class MobileFaceNet(ModelSpec):
         return _MobileFaceNet(num_runs, in_shape, num_outputs, self.width)
 
 
-def _depth_from_name(name: str, prefix: str, depths) -> int | None:
-    match = re.fullmatch(rf"{prefix}(\d+)", name)
-    return int(match.group(1)) if match and int(match.group(1)) in depths else None
+@dataclass(frozen=True)
+class _StagedBackbone(ModelSpec):
+    """A face backbone whose ``depth`` sets its blocks per stage (``blocks``), named ``<name><depth>``; its network
+    is ``network(num_runs, in_shape, num_outputs, width, blocks per stage)``."""
+
+    blocks: ClassVar[dict[int, tuple[int, ...]]]
+    network: ClassVar[type[nn.Module]]
+
+    depth: int = 50
+    width: int = 64
+
+    def validate(self):
+        depths = ", ".join(map(str, self.blocks))
+        check(self.depth in self.blocks, f"depth must be one of {depths}, got {self.depth}")
+        check_range("width", self.width, 4, 512, integer=True)
+
+    def build(self, num_runs, in_shape, num_outputs):
+        return self.network(num_runs, in_shape, num_outputs, self.width, self.blocks[self.depth])
+
+    @classmethod
+    def from_name(cls, name):
+        match = re.fullmatch(rf"{cls.name}(\d+)", name)
+        return cls(depth=int(match.group(1))) if match and int(match.group(1)) in cls.blocks else None
 
 
 @register_model("face_resnet")
 @dataclass(frozen=True)
-class FaceResNet(ModelSpec):
+class FaceResNet(_StagedBackbone):
     """A bottleneck ResNet (He et al. 2016) as a face feature extractor (thesis §3.4, §5.3, §6.3.1), ending in a
     batch-normalised linear embedding; ``face_resnet<depth>`` names it (depths: ``FACE_RESNET_BLOCKS``)."""
 
-    depth: int = 50
-    width: int = 64
-
-    def validate(self):
-        depths = ", ".join(map(str, FACE_RESNET_BLOCKS))
-        check(self.depth in FACE_RESNET_BLOCKS, f"depth must be one of {depths}, got {self.depth}")
-        check_range("width", self.width, 4, 512, integer=True)
-
-    def build(self, num_runs, in_shape, num_outputs):
-        return _FaceResNet(num_runs, in_shape, num_outputs, self.width, FACE_RESNET_BLOCKS[self.depth])
-
-    @classmethod
-    def from_name(cls, name):
-        depth = _depth_from_name(name, "face_resnet", FACE_RESNET_BLOCKS)
-        return cls(depth=depth) if depth else None
+    blocks = FACE_RESNET_BLOCKS
+    network = _FaceResNet
 
 
 @register_model("face_ir")
 @dataclass(frozen=True)
-class FaceIR(ModelSpec):
+class FaceIR(_StagedBackbone):
     """An improved-residual ResNet, "IR" (Deng et al. 2019; the thesis's IR-50 and IR-152, §3.4), ending in a
     batch-normalised linear embedding of the flattened final maps; ``face_ir<depth>`` names it (depths:
     ``FACE_IR_BLOCKS``)."""
 
-    depth: int = 50
-    width: int = 64
-
-    def validate(self):
-        depths = ", ".join(map(str, FACE_IR_BLOCKS))
-        check(self.depth in FACE_IR_BLOCKS, f"depth must be one of {depths}, got {self.depth}")
-        check_range("width", self.width, 4, 512, integer=True)
-
-    def build(self, num_runs, in_shape, num_outputs):
-        return _FaceIR(num_runs, in_shape, num_outputs, self.width, FACE_IR_BLOCKS[self.depth])
-
-    @classmethod
-    def from_name(cls, name):
-        depth = _depth_from_name(name, "face_ir", FACE_IR_BLOCKS)
-        return cls(depth=depth) if depth else None
+    blocks = FACE_IR_BLOCKS
+    network = _FaceIR

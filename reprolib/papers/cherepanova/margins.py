@@ -26,7 +26,8 @@ Interventions (thesis §6.4–6.6), one per run, chosen by ``intervention``:
   by a random identity of group 0 (§6.6: male identities swapped only with other male identities).
 
 ``class_balanced`` draws every epoch's images with probability inversely proportional to their identity's image
-count, so every identity contributes equally (§5.3, "class-balanced sampling").
+count, so every identity contributes equally (§5.3, "class-balanced sampling"). ``face_recipe`` is the thesis's
+training routine of these models (§3.8.1, §6.9.2).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from torch import nn
 
 from ...objectives import Batch, Objective
 from ...specs import MethodSpec, check, check_choice, check_range, register_method
+from ...training import Recipe
 
 __all__ = [
     "HEADS",
@@ -52,6 +54,7 @@ __all__ = [
     "MarginSoftmax",
     "MarginObjective",
     "penalised",
+    "face_recipe",
 ]
 
 HEADS = ("cosface", "arcface")
@@ -254,3 +257,16 @@ class MarginSoftmax(MethodSpec):
     @classmethod
     def objective(cls, specs, tasks):
         return MarginObjective(specs, tasks)
+
+
+def face_recipe(config) -> Recipe:
+    """The face models' training routine (thesis §3.8.1, §6.9.2): SGD, momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10
+    at epochs 35, 65 and 95 of 120, scaled to ``epochs``; ``batch_size`` and ``lr`` of the configuration."""
+    return Recipe(
+        epochs=config["epochs"],
+        batch_size=config["batch_size"],
+        lr=config["lr"],
+        momentum=0.9,
+        weight_decay=5e-4,
+        lr_drops=(35 / 120, 65 / 120, 95 / 120),
+    )

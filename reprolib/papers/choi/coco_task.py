@@ -22,9 +22,9 @@ import torch
 from ...artifacts import ArtifactSpec, load_artifact, register_artifact
 from ...coco import MAN, WOMAN, caption_gender, read_coco
 from ...sources import default_data_root
-from ...specs import TaskSpec, check, check_range, register_task
-from .embeddings import embedding_task
-from .labels import OBJECTS, check_objects
+from ...specs import TaskSpec, check_range, register_task
+from .embeddings import check_objects_field, check_split_fields, embedding_task
+from .labels import OBJECTS
 
 __all__ = ["ChoiCoco", "CocoEmbeddings", "select_images", "imagenet_weights_file"]
 
@@ -117,14 +117,9 @@ class ChoiCoco(TaskSpec):
     seed: int = 0
 
     def validate(self):
-        try:
-            check_objects(self.objects)
-        except ValueError as error:
-            check(False, f"objects: {error}")
+        check_objects_field(self.objects)
         check_range("image_size", self.image_size, 32, 1024, integer=True)
-        check_range("test_share", self.test_share, 0, 1, open_low=True, open_high=True)
-        check_range("validation_share", self.validation_share, 0, 1, open_low=True, open_high=True)
-        check_range("seed", self.seed, 0, None, integer=True)
+        check_split_fields(self)
 
     def folder(self, data_root) -> Path:
         return Path(self.root) if self.root else Path(data_root or default_data_root()) / "coco"

@@ -21,10 +21,11 @@ import torch
 
 from ... import metrics as M
 from ...evaluation import register_evaluator
+from ...specs import check, check_range
 from ...tasks import Split, Task, channel_stats
-from .labels import amplification, man_bias
+from .labels import amplification, check_objects, man_bias
 
-__all__ = ["embedding_task", "standardised", "quantise", "bias_metrics"]
+__all__ = ["embedding_task", "check_objects_field", "check_split_fields", "standardised", "quantise", "bias_metrics"]
 
 
 def quantise(embeddings: np.ndarray, low: np.ndarray, high: np.ndarray) -> torch.Tensor:
@@ -32,6 +33,22 @@ def quantise(embeddings: np.ndarray, low: np.ndarray, high: np.ndarray) -> torch
     span = np.where(high > low, high - low, 1.0)
     scaled = np.clip((embeddings - low) / span * 255.0, 0, 255).round()
     return torch.from_numpy(scaled.astype(np.uint8))[:, :, None, None]
+
+
+def check_objects_field(objects) -> None:
+    """The ``objects`` field of an embedding task's spec (``labels.check_objects``), failing with a ``SpecError``."""
+    try:
+        check_objects(objects)
+    except ValueError as error:
+        check(False, f"objects: {error}")
+
+
+def check_split_fields(spec) -> None:
+    """The split fields of an embedding task's spec (``embedding_task``): ``test_share``, ``validation_share``
+    and ``seed``."""
+    check_range("test_share", spec.test_share, 0, 1, open_low=True, open_high=True)
+    check_range("validation_share", spec.validation_share, 0, 1, open_low=True, open_high=True)
+    check_range("seed", spec.seed, 0, None, integer=True)
 
 
 def embedding_task(

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...specs import TaskSpec, check, check_range, register_task
-from .embeddings import embedding_task
-from .labels import OBJECTS, TABLE1, TABLE1_OVERALL, TEDDY_BEAR_SHARE, check_objects
+from .embeddings import check_objects_field, check_split_fields, embedding_task
+from .labels import OBJECTS, TABLE1, TABLE1_OVERALL, TEDDY_BEAR_SHARE
 
 __all__ = ["ChoiStandIn", "DEFAULT_SHARES", "object_counts"]
 
@@ -82,10 +82,7 @@ class ChoiStandIn(TaskSpec):
     seed: int = 0
 
     def validate(self):
-        try:
-            check_objects(self.objects)
-        except ValueError as error:
-            check(False, f"objects: {error}")
+        check_objects_field(self.objects)
         for name in ("man_ratios", "shares"):
             values = getattr(self, name)
             check(
@@ -98,9 +95,7 @@ class ChoiStandIn(TaskSpec):
         check_range("dim", self.dim, 2, 4096, integer=True)
         check_range("object_signal", self.object_signal, 0, 100)
         check_range("gender_signal", self.gender_signal, 0, 100)
-        check_range("test_share", self.test_share, 0, 1, open_low=True, open_high=True)
-        check_range("validation_share", self.validation_share, 0, 1, open_low=True, open_high=True)
-        check_range("seed", self.seed, 0, None, integer=True)
+        check_split_fields(self)
 
     @property
     def ratios(self) -> np.ndarray:

@@ -26,6 +26,25 @@ NEAR_PERFECT, HIGH = 0.99, 0.95  # accuracy thresholds of the rules below, fixed
 NATURAL_RANGE = (0.90, 0.99)
 
 
+def recogniser_specs(config) -> list:
+    """The inversion recognisers of ``config`` (ε = 0, ``swap_roles``): one run per dataset and run. H-RQ1 trains
+    the same runs (the same store keys) for its claim that links ε = ½ to footnote 1."""
+    return [
+        inversion_run(
+            dataset,
+            model_for(config["model"], dataset),
+            0.0,
+            run,
+            recipe_for(dataset, config["epochs"], config),
+            swap_roles=True,
+            config=config,
+            recogniser=True,
+        )
+        for dataset in config["dataset"]
+        for run in run_ids(config)
+    ]
+
+
 class HallFn1(Chapter):
     id = "H-fn1"
     title = "Footnote 1: how well is inversion recognised?"
@@ -47,20 +66,7 @@ class HallFn1(Chapter):
     }
 
     def specs(self, config):
-        return [
-            inversion_run(
-                dataset,
-                model_for(config["model"], dataset),
-                0.0,
-                run,
-                recipe_for(dataset, config["epochs"], config),
-                swap_roles=True,
-                config=config,
-                recogniser=True,
-            )
-            for dataset in config["dataset"]
-            for run in run_ids(config)
-        ]
+        return recogniser_specs(config)
 
     def figure(self, results, config):
         """Test accuracy of recognising inversion per dataset: mean over runs with its 95% interval, and the

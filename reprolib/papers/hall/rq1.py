@@ -11,6 +11,7 @@ from ... import verdicts as V
 from ...chapter import Chapter, run_ids
 from ...figures import mean_band, new_figure
 from .course import COURSE
+from .fn1 import PAPER_ACCURACY, recogniser_specs
 from .protocol import (
     DISPLAY,
     PROTOCOL,
@@ -24,9 +25,6 @@ from .protocol import (
 
 # ε of Fig. 2: the authors' configs step by 0.05 on Fashion-MNIST and by 0.1 on CIFAR-100 (the text: ε ∈ [0, ½]).
 FIG2_EPS = {"fashion_mnist": [round(0.05 * i, 2) for i in range(11)], "cifar100": [round(0.1 * i, 1) for i in range(6)]}
-# Footnote 1: "the test accuracy of a residual network trained to recognize image inversion is 100% on Fashion
-# MNIST images and 96% on CIFAR-100 images".
-RECOGNITION = {"fashion_mnist": 1.00, "cifar100": 0.96}
 
 
 def eps_for(config: dict, dataset: str) -> list[float]:
@@ -81,21 +79,7 @@ class HallRQ1(Chapter):
     def specs(self, config):
         """Fig. 2's runs and, for the claim that links ε = ½ to footnote 1, H-fn1's inversion recognisers of the
         same datasets, models and epochs (the same store keys as H-fn1's runs)."""
-        recognisers = [
-            inversion_run(
-                dataset,
-                model_for(config["model"], dataset),
-                0.0,
-                run,
-                recipe_for(dataset, config["epochs"], config),
-                swap_roles=True,
-                config=config,
-                recogniser=True,
-            )
-            for dataset in config["dataset"]
-            for run in run_ids(config)
-        ]
-        return self.main_specs(config) + recognisers
+        return self.main_specs(config) + recogniser_specs(config)
 
     def figure(self, results, config):
         fig = eps_panels(main_runs(results), config, "metrics.bias_amplification", r"BiasAmp$_{A\rightarrow T}$")
@@ -134,10 +118,10 @@ def _recognition_link(dataset: str, part: pd.DataFrame, recognisers: pd.DataFram
     −(1 − r)). Judged by ``verdicts.equivalent_difference``: BiasAmp(½) of Fig. 2's runs against −(1 − r) of
     H-fn1's recognisers (independent runs), equal up to ±``BIAS_AMP_TOLERANCE``."""
     claim = f"{DISPLAY[dataset]}: BiasAmp at ε = ½ ≈ −(1 − accuracy of recognising inversion) (RQ1 with fn1)"
-    if dataset in RECOGNITION:
-        predicted = -(1 - RECOGNITION[dataset])
+    if dataset in PAPER_ACCURACY:
+        predicted = -(1 - PAPER_ACCURACY[dataset])
         predicted_text = f"{predicted:+.2f}".replace("-", "−")
-        paper = f"−(1 − {RECOGNITION[dataset]:.0%}) = {predicted_text} from fn1; BiasAmp(½) only drawn (Fig. 2)"
+        paper = f"−(1 − {PAPER_ACCURACY[dataset]:.0%}) = {predicted_text} from fn1; BiasAmp(½) only drawn (Fig. 2)"
     else:
         paper = "not reported"
     amp = _values(part, 0.5)

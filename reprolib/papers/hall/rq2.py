@@ -217,31 +217,22 @@ class HallRQ2(Chapter):
         - the trade-off: ``optima_order`` of the accuracy curve (maximum) and the BiasAmp curve (minimum) along
           weight decay.
         """
-        rows = []
-        for knob in KNOBS:
-            lines = eps_lines(partly_biased(knob_rows(results, config, knob)))
-            claim = f"{KNOB_LABEL[knob]}: BiasAmp is v-shaped (rises at low and at high capacity)"
-            rows.append(
-                C.judged(
-                    claim,
-                    "v-shape",
-                    V.combine(V.interior_optimum, curves(lines, knob, "metrics.bias_amplification"), optimum="min"),
-                )
-                if lines
-                else C.not_run(claim, "v-shape", "no runs with 0 < ε < ½")
+        rows = [
+            C.judged(
+                f"{KNOB_LABEL[knob]}: BiasAmp is v-shaped (rises at low and at high capacity)",
+                "v-shape",
+                _along(results, config, knob, "metrics.bias_amplification", V.interior_optimum, optimum="min"),
             )
-        for knob in ("depth", "width"):
-            lines = eps_lines(partly_biased(knob_rows(results, config, knob)))
-            claim = f"accuracy grows monotonically with {knob}"
-            rows.append(
-                C.judged(
-                    claim,
-                    "monotone increase",
-                    V.combine(V.monotone, curves(lines, knob, "metrics.accuracy"), direction=1),
-                )
-                if lines
-                else C.not_run(claim, "monotone increase", "no runs with 0 < ε < ½")
+            for knob in KNOBS
+        ]
+        rows += [
+            C.judged(
+                f"accuracy grows monotonically with {knob}",
+                "monotone increase",
+                _along(results, config, knob, "metrics.accuracy", V.monotone, direction=1),
             )
+            for knob in ("depth", "width")
+        ]
         rows.append(_decay_tradeoff(partly_biased(knob_rows(results, config, "weight_decay"))))
         return C.claims_frame(rows)
 
@@ -257,6 +248,15 @@ def curves(lines: dict[str, pd.DataFrame], x: str, y: str) -> dict[str, tuple]:
     """Per line, the (x, y, cluster) arguments of a curve rule of ``reprolib.verdicts``; the cluster is the
     run (its class assignment and seed are shared along the curve)."""
     return {label: (part[x], part[y], part["run"]) for label, part in lines.items()}
+
+
+def _along(results, config, knob: str, column: str, rule, **options) -> V.Verdict:
+    """``rule`` (a curve rule of ``reprolib.verdicts``, with ``options``) on ``column`` along ``knob``, per partly
+    biased ε line, combined over the lines by ``verdicts.combine``."""
+    lines = eps_lines(partly_biased(knob_rows(results, config, knob)))
+    if not lines:
+        return V.not_run("no runs with 0 < ε < ½")
+    return V.combine(rule, curves(lines, knob, column), **options)
 
 
 def _decay_tradeoff(part: pd.DataFrame) -> C.Claim:

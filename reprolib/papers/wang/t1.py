@@ -26,6 +26,7 @@ import pandas as pd
 from ... import params as P
 from ... import verdicts as V
 from ...chapter import Chapter, run_ids
+from ...figures import new_figure
 from ...metrics import mean_ci
 from ...models import parse_model
 from ...multilabel import REMOVALS
@@ -44,6 +45,7 @@ __all__ = [
     "DataChapter",
     "LEAKAGE_TOLERANCE",
     "base_task",
+    "attacker_settings",
     "choice_effects",
     "split_specs",
     "leakage_frame",
@@ -199,6 +201,33 @@ class DataChapter(Chapter):
             base_task(config).require()
         return super().run(config, store, progress, **sweep_options)
 
+    def reference_config(self, config) -> dict:
+        """``config`` with W-T1's splits at α = 1 and the fewest-objects removal only: the splits whose runs W-T2,
+        W-T3 and W-T45 share with W-T1 (the same store keys)."""
+        return {**config, "alphas": [1.0], "removals": ["fewest_objects"]}
+
+    def logits_run(self, config, tags: dict, task, method, seed: int) -> RunSpec:
+        """A model run of Part II: ``config``'s model and ``model_recipe``, keeping its logits on the three splits
+        (the attackers' inputs), tagged with ``tags`` and its seed as ``run``."""
+        return RunSpec(
+            task,
+            parse_model(config["model"]),
+            model_recipe(config),
+            seed=seed,
+            method=method,
+            evaluate_on=("train", "validation", "test"),
+            keep_outputs=True,
+            tags={**tags, "run": seed},
+        )
+
+    def result_panel(self, results: pd.DataFrame, config, width: float, height: float):
+        """(figure, axis) of a one-panel figure; on empty results the panel says so (``no_results``)."""
+        fig, axes = new_figure(1, width=width, height=height)
+        ax = axes[0, 0]
+        if results.empty:
+            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
+        return fig, ax
+
 
 class WangT1(DataChapter):
     id = "W-T1"
@@ -268,19 +297,9 @@ class WangT1(DataChapter):
     }
 
     def specs(self, config):
-        """One run per (split, model seed), keeping its logits on the three splits."""
-        model = parse_model(config["model"])
+        """One run per (split, model seed), keeping its logits on the three splits (``logits_run``)."""
         return [
-            RunSpec(
-                task,
-                model,
-                model_recipe(config),
-                seed=seed,
-                method=method,
-                evaluate_on=("train", "validation", "test"),
-                keep_outputs=True,
-                tags={**tags, "run": seed},
-            )
+            self.logits_run(config, tags, task, method, seed)
             for tags, task, method in split_specs(config)
             for seed in run_ids(config)
         ]
@@ -324,12 +343,8 @@ class WangT1(DataChapter):
     def figure(self, results, config):
         """λ_D, λ_D(F1) and λ_M(F1) per split (mean and 95% interval over runs and attacker seeds), the paper's
         layout turned into bars: Δ is the gap between the last two."""
-        from ...figures import new_figure
-
-        fig, axes = new_figure(1, width=9.0, height=3.8)
-        ax = axes[0, 0]
+        fig, ax = self.result_panel(results, config, 9.0, 3.8)
         if results.empty:
-            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         part = results[results["source"] == config["sources"][0]]
         short = {"fewest_objects": "heuristic", "random": "random"}

@@ -14,11 +14,8 @@ import pandas as pd
 from ... import params as P
 from ... import verdicts as V
 from ...chapter import ParameterError, run_ids
-from ...figures import new_figure
 from ...metrics import mean_ci
-from ...models import parse_model
 from ...store import current_store
-from ...sweep import RunSpec
 from .attackers import SOURCES, ModelLeakage, load_stored, stored_attackers
 from .t1 import CHAPTER as T1
 from .t1 import (
@@ -27,7 +24,7 @@ from .t1 import (
     _frame,
     _pct,
     _prefix,
-    model_recipe,
+    attacker_settings,
     no_results,
     run_values,
     split_specs,
@@ -82,21 +79,8 @@ class WangT2(DataChapter):
 
     def specs(self, config):
         """W-T1's "no gender" runs for this configuration (the same keys: trained once for both chapters)."""
-        t1_config = {**config, "alphas": [1.0], "removals": ["fewest_objects"]}
-        tags, task, method = next(s for s in split_specs(t1_config) if s[0]["split"] == "no gender")
-        return [
-            RunSpec(
-                task,
-                parse_model(config["model"]),
-                model_recipe(config),
-                seed=seed,
-                method=method,
-                evaluate_on=("train", "validation", "test"),
-                keep_outputs=True,
-                tags={**tags, "run": seed},
-            )
-            for seed in run_ids(config)
-        ]
+        tags, task, method = next(s for s in split_specs(self.reference_config(config)) if s[0]["split"] == "no gender")
+        return [self.logits_run(config, tags, task, method, seed) for seed in run_ids(config)]
 
     def results(self, config, store=None, specs=None) -> pd.DataFrame:
         """One row per (run, attacker seed, variant): λ_M of a stored attacker with the variant's settings."""
@@ -116,12 +100,10 @@ class WangT2(DataChapter):
                         attacker = ModelLeakage(
                             run=spec.key,
                             source=config["source"],
-                            seed=a,
-                            epochs=config["attacker_epochs"],
-                            lr=config["attacker_lr"],
                             depth=depth,
                             hidden=hidden,
                             fraction=fraction,
+                            **attacker_settings(config, a),
                         )
                         loaded = load_stored(attacker)
                         if loaded is None:
@@ -144,10 +126,8 @@ class WangT2(DataChapter):
 
     def figure(self, results, config):
         """λ_M per attacker, mean and 95% interval, the reference's ±2-point band shaded."""
-        fig, axes = new_figure(1, width=6.5, height=3.4)
-        ax = axes[0, 0]
+        fig, ax = self.result_panel(results, config, 6.5, 3.4)
         if results.empty:
-            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         stats = [mean_ci(results.loc[results["variant"] == v, "lambda_M"].to_numpy()) for v in config["variants"]]
         means = np.array([m for m, _, _ in stats])

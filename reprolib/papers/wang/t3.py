@@ -16,12 +16,11 @@ import pandas as pd
 
 from ... import params as P
 from ... import verdicts as V
-from ...figures import new_figure
 from ...metrics import mean_ci
 from ...store import current_store
 from .attackers import DatasetLeakage, DecodedLeakage, load_stored, stored_attackers
 from .t1 import CHAPTER as T1
-from .t1 import LEAKAGE_TOLERANCE, DataChapter, _frame, _pct, _prefix, no_results, run_values
+from .t1 import LEAKAGE_TOLERANCE, DataChapter, _frame, _pct, _prefix, attacker_settings, no_results, run_values
 from .t45 import CHAPTER as T45
 from .t45 import choose
 
@@ -58,7 +57,7 @@ class WangT3(DataChapter):
         return {**config, "layers": ["conv5"], "sigmas": [0.0]}
 
     def _joint_specs(self, config):
-        t1 = {**config, "alphas": [1.0], "removals": ["fewest_objects"], "sources": ["train"]}
+        t1 = {**self.reference_config(config), "sources": ["train"]}
         return [s for s in T1.specs(t1) if s.tags["split"] == "original"]
 
     def _adversarial_specs(self, config):
@@ -84,7 +83,7 @@ class WangT3(DataChapter):
         with stored_attackers(store):
             for seed, spec in joint.items():
                 for a in range(config["attacker_runs"]):
-                    settings = {"seed": a, "epochs": config["attacker_epochs"], "lr": config["attacker_lr"]}
+                    settings = attacker_settings(config, a)
                     variants = {
                         "joint": DecodedLeakage(run=spec.key, **settings),
                         "joint + RBA": DecodedLeakage(
@@ -145,10 +144,8 @@ class WangT3(DataChapter):
 
     def figure(self, results, config):
         """Δ per row, mean and 95% interval over runs and attacker seeds, beside the paper's."""
-        fig, axes = new_figure(1, width=5.5, height=3.4)
-        ax = axes[0, 0]
+        fig, ax = self.result_panel(results, config, 5.5, 3.4)
         if results.empty:
-            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         names = [n for n in ROWS if n in set(results["method"])]
         stats = [mean_ci(results.loc[results["method"] == n, "delta"].to_numpy() * 100) for n in names]

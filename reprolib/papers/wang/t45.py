@@ -31,17 +31,14 @@ import pandas as pd
 from ... import params as P
 from ... import verdicts as V
 from ...chapter import run_ids
-from ...figures import new_figure
 from ...metrics import mean_ci
-from ...models import parse_model
 from ...store import current_store
-from ...sweep import RunSpec
 from .attackers import DatasetLeakage, ModelLeakage, load_stored, stored_attackers
 from .methods import LAYERS, Adversarial, Randomization
 from .splits import MASKS, PersonMasked
 from .standin import MultiLabelBCE
 from .t1 import CHAPTER as T1
-from .t1 import DataChapter, _frame, _pct, _prefix, model_recipe, no_results, split_specs
+from .t1 import DataChapter, _frame, _pct, _prefix, attacker_settings, no_results, split_specs
 
 __all__ = ["WangT45", "CHAPTER", "COURSE_LAMBDAS", "noise_gap", "choose"]
 
@@ -118,8 +115,7 @@ class WangT45(DataChapter):
 
     def method_specs(self, config) -> list[tuple[dict, object, object]]:
         """(tags, task, method) of every method and setting (module docstring)."""
-        t1 = {**config, "alphas": [1.0], "removals": ["fewest_objects"]}
-        by_split = {tags["split"]: task for tags, task, _ in split_specs(t1)}
+        by_split = {tags["split"]: task for tags, task, _ in split_specs(self.reference_config(config))}
         base, balanced = by_split["no gender"], by_split["α=1"]
         out = [({"method": "original", "setting": np.nan}, base, MultiLabelBCE())]
         out += [({"method": "randomization", "setting": s}, base, Randomization(sigma=s)) for s in config["sigmas"]]
@@ -136,18 +132,8 @@ class WangT45(DataChapter):
         return out
 
     def specs(self, config):
-        model = parse_model(config["model"])
         return [
-            RunSpec(
-                task,
-                model,
-                model_recipe(config),
-                seed=seed,
-                method=method,
-                evaluate_on=("train", "validation", "test"),
-                keep_outputs=True,
-                tags={**tags, "run": seed},
-            )
+            self.logits_run(config, tags, task, method, seed)
             for tags, task, method in self.method_specs(config)
             for seed in run_ids(config)
         ]
@@ -168,7 +154,7 @@ class WangT45(DataChapter):
                 spec = by_key[run["key"]]
                 f1 = float(run["metrics.F1"])
                 for a in range(config["attacker_runs"]):
-                    settings = {"seed": a, "epochs": config["attacker_epochs"], "lr": config["attacker_lr"]}
+                    settings = attacker_settings(config, a)
                     loaded = load_stored(
                         ModelLeakage(run=spec.key, source="train", **settings),
                         DatasetLeakage(task=spec.task, f1=round(max(f1, 0.001), 3), **settings),
@@ -222,10 +208,8 @@ class WangT45(DataChapter):
     def figure(self, results, config):
         """Fig. 5: model leakage λ_M against F1 (test), mean ± 95% interval over runs and attacker seeds; curves
         over σ (randomization) and λ (adversarial), single points for the other baselines."""
-        fig, axes = new_figure(1, width=6.5, height=4.4)
-        ax = axes[0, 0]
+        fig, ax = self.result_panel(results, config, 6.5, 4.4)
         if results.empty:
-            ax.text(0.5, 0.5, no_results(config), ha="center", wrap=True)
             return fig
         for method, cell in results.groupby("method", sort=False):
             points = []
