@@ -57,6 +57,7 @@ class Chapter:
     notebooks_dir: Path = ROOT / "notebooks"
     presets: dict[str, dict]
     parameters: dict[str, Check]  # name → check; "preset" and "device" are implicit
+    restates_claims: bool = False  # True for a closing page that repeats other chapters' claims (K-SUM): not tallied
 
     @property
     def notebook_path(self) -> Path:

@@ -69,7 +69,8 @@ def part_chapters(prefix: str) -> list[Chapter]:
 
 
 def part_claims(prefix: str, preset: str, store: ResultsStore | None = None) -> pd.DataFrame:
-    """Every claim of every chapter of a part at ``preset``, computed from the stored results.
+    """Every claim of every chapter of a part at ``preset``, computed from the stored results; a chapter that
+    restates other chapters' claims (``Chapter.restates_claims``: K-SUM) is left out, so no claim counts twice.
 
     Columns: chapter, claim, paper, measured, verdict, runs (finished / specified). A chapter with runs to
     train and none stored, or without results (``Chapter.has_results``: W-F4's attackers) or a stored computation
@@ -89,6 +90,8 @@ def _one_row(chapter: Chapter, measured: str, verdict: str) -> pd.DataFrame:
 def _part_claims(prefix: str, preset: str, store: ResultsStore) -> pd.DataFrame:
     tables = []
     for chapter in part_chapters(prefix):
+        if chapter.restates_claims:
+            continue
         config = chapter.configure(preset)
         specs = chapter.specs(config)
         rerun = f"run `reprolib run {chapter.id} --preset {preset}`"

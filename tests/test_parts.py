@@ -99,3 +99,15 @@ def test_a_landing_page_computes_nothing_even_where_a_chapter_would(store_dir, t
     assert table.loc["Z-T1", "verdict"] == RESULTS_MISSING  # its COCO embeddings are not computed here
     assert "reprolib run Z-T1 --preset paper" in table.loc["Z-T1", "measured"]
     assert not store_dir.exists()
+
+
+def test_a_closing_page_that_restates_claims_is_not_counted_twice(store_dir):
+    chapter = get_chapter("K-T4")
+    config = chapter.configure("smoke")
+    results = chapter.run(config, progress=False)
+    assert not chapter.claims(results, config).empty
+    table = part_claims("K-", "smoke", ResultsStore(store_dir))
+    assert "K-SUM" not in set(table["chapter"])  # K-SUM's table repeats K-T4's rows (with a chapter column)
+    own = chapter.claims(results, config)
+    assert list(table.loc[table["chapter"] == "K-T4", "claim"]) == list(own["claim"])
+

@@ -25,6 +25,7 @@ class KurmiSummary(Chapter):
     notebook = "kurmi_summary.md"
     presets = {"smoke": {}, "course": {}, "paper": {}}
     parameters = {}
+    restates_claims = True  # its claims are K-T1's … K-F5's: a landing page or the front page counts them there
 
     def configs(self, config) -> list[tuple[Chapter, dict]]:
         return [(c, c.configure(config["preset"], config["device"])) for c in PART3]
