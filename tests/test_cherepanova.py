@@ -13,10 +13,12 @@ from reprolib import mixing
 from reprolib.evaluation import evaluate_outputs
 from reprolib.models import MLP
 from reprolib.objectives import CrossEntropy
+from reprolib.papers.cherepanova import c4_protocol as protocol
 from reprolib.papers.cherepanova import poison as WB
 from reprolib.papers.cherepanova import rules
 from reprolib.papers.cherepanova.backdoor import PatchBackdoorTask, add_patch, patch_side, upscale
-from reprolib.papers.cherepanova.c4_t1 import CHAPTER, DEFENCES, PILOT_RUNS, TRIGGER_CANDIDATES, target_class
+from reprolib.papers.cherepanova.c4_protocol import REFERENCE, STRENGTHS
+from reprolib.papers.cherepanova.c4_t1 import CHAPTER, PILOT_RUNS, TRIGGER_CANDIDATES, target_class
 from reprolib.papers.cherepanova.c4_t2 import ATTACK_CANDIDATES, draw_target
 from reprolib.papers.cherepanova.c4_t2 import CHAPTER as T2
 from reprolib.papers.cherepanova.c4_t2 import DEFENCES as T2_DEFENCES
@@ -200,10 +202,15 @@ def test_bad_chapter_parameters_stop_with_one_line_before_training(params, messa
         CHAPTER.configure("smoke", **params)
 
 
+def reference_strengths(config) -> dict:
+    """Every augmentation of ``config`` at the thesis's (or the reference) strength, as if chosen on validation."""
+    return {d: REFERENCE[STRENGTHS[d]] for d in config["defences"] if d in STRENGTHS}
+
+
 def test_every_preset_configures_and_pairs_runs_across_defences():
     for preset in CHAPTER.presets:
         config = CHAPTER.configure(preset)
-        specs = CHAPTER.specs(config)
+        specs = CHAPTER.table_specs(config, reference_strengths(config))
         table = [s for s in specs if s.tags["stage"] == "table"]
         pilot = [s for s in specs if s.tags["stage"] == "pilot"]
         assert len(table) == len(config["defences"]) * len(config["poisoned_shares"]) * config["runs"]
@@ -213,7 +220,9 @@ def test_every_preset_configures_and_pairs_runs_across_defences():
         assert all(s.task.trigger == config["trigger"] for s in table)
         for spec in table:
             assert spec.task.target_class == target_class(spec.tags["run"]) and spec.task.seed == spec.seed
-            assert spec.recipe.batch_transform == DEFENCES[spec.tags["defence"]]
+            name = spec.tags["defence"]
+            strength = REFERENCE[STRENGTHS[name]] if name in STRENGTHS else None
+            assert (spec.recipe.batch_transform, spec.method) == protocol.defence(name, strength, config["size"])
     assert [target_class(r) for r in range(4)] == [target_class(r) for r in range(4)]
 
 
@@ -542,7 +551,8 @@ def test_bad_t2_parameters_stop_with_one_line_before_training(params, message):
 
 def test_t2_victims_pair_runs_and_adaptive_poisons_are_crafted_with_the_defence():
     config = T2.configure("course")
-    specs = T2.specs(config)
+    chosen = {"mixup": 4.0, "kway_mixup": 0.25, "cutmix": 1.0, "cutout": 0.75, "maxup_cutout": 0.25}
+    specs = T2.table_specs(config, chosen)
     n_def, runs = len(config["defences"]), config["runs"]
     assert len(specs) == (2 * n_def - 1) * runs  # the baseline's adaptive attack is its basic one
     for spec in specs:
@@ -550,12 +560,14 @@ def test_t2_victims_pair_runs_and_adaptive_poisons_are_crafted_with_the_defence(
         index, shift = draw_target(spec.tags["run"], "digits")
         assert (poison.target_index, poison.adversarial_shift, poison.seed) == (index, shift, spec.tags["run"])
         assert spec.seed == 1000 + spec.tags["run"]  # victims never start from the crafting model's seed
-        crafted_with = "none" if spec.tags["attack"] == "basic" else spec.tags["defence"]
-        assert poison.recipe.batch_transform == T2_DEFENCES[crafted_with][0]
-        assert poison.method == T2_DEFENCES[crafted_with][1]
-        assert spec.method == T2_DEFENCES[spec.tags["defence"]][1]
+        name = spec.tags["defence"]
+        crafted_with = "none" if spec.tags["attack"] == "basic" else name
+        crafting = protocol.defence(crafted_with, chosen.get(crafted_with), 8)
+        assert (poison.recipe.batch_transform, poison.method) == crafting
+        assert (spec.recipe.batch_transform, spec.method) == protocol.defence(name, chosen.get(name), 8)
+        assert poison.split == "test"
     assert all(1 <= draw_target(r, "digits")[1] <= 9 for r in range(50))
-    pilot = [s for s in T2.specs(T2.configure("course", pilot=True)) if s.tags["stage"] == "pilot"]
+    pilot = [s for s in T2.table_specs(T2.configure("course", pilot=True), chosen) if s.tags["stage"] == "pilot"]
     assert len(pilot) == 4 * 6 and {s.tags["run"] for s in pilot} == set(range(100, 106))
     assert all(s.recipe.batch_transform is None and s.task.poison.recipe.batch_transform is None for s in pilot)
     assert {(s.task.poison.epsilon, s.task.poison.budget) for s in pilot} == set(ATTACK_CANDIDATES)
