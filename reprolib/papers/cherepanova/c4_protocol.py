@@ -68,6 +68,10 @@ __all__ = [
     "VALIDATION_OFFSET",
     "validation_ids",
     "pct",
+    "GRIDS",
+    "DATA_PARAMETERS",
+    "TRAINING_PARAMETERS",
+    "SELECTION_PARAMETERS",
 ]
 
 NAMES = {
@@ -96,19 +100,44 @@ VALIDATION_OFFSET = 200  # validation run v is seeded by first_run + 200 + v
 SOURCE_SIDES = {"digits": 8, "cifar10": 32}  # the sources' image sides: ``size`` is a multiple
 
 
+GRIDS = {  # the candidate strengths per preset: as many for every augmentation, each holding the REFERENCE value
+    "smoke": {"alphas": [0.5, 1.0], "cutout_sides": [0.25, 0.5]},
+    "course": {"alphas": [0.25, 1.0, 4.0], "cutout_sides": [0.25, 0.5, 0.75]},
+    "paper": {"alphas": [0.25, 1.0, 4.0], "cutout_sides": [0.25, 0.5, 0.75]},
+}
+DATA_PARAMETERS = {"dataset": P.choice("digits", "cifar10"), "size": P.choice(8, 16, 32, 64)}
+TRAINING_PARAMETERS = {
+    "runs": P.integer(1, 100),
+    "epochs": P.integer(1),
+    "lr": P.number(0, 10, open_low=True),
+    "batch_size": P.integer(1, 4096),
+    "augment": P.choice("none", "pad_crop_flip"),
+    "model": P.model(allowed=("mlp", "resnet8", "resnet20", "resnet18")),
+    "width": P.integer(4, 512),
+}
+SELECTION_PARAMETERS = {
+    "alphas": P.numbers(0, 100, open_low=True, unique=True),
+    "cutout_sides": P.numbers(0, 1, open_low=True, unique=True),
+    "validation_runs": P.integer(1, 100),
+}
+
+
 def cutout_pixels(share: float, side: int) -> int:
     """The side in pixels of a cutout square that is ``share`` of the image side: rounded, at least 1."""
     return max(1, round(share * side))
 
 
-def defence(name: str, strength: float | None, side: int) -> tuple[TransformSpec | None, MethodSpec]:
+def defence(
+    name: str, strength: float | None, side: int, dp_per: str = "batch"
+) -> tuple[TransformSpec | None, MethodSpec]:
     """The defence ``name`` at ``strength`` (α, or the cutout side as a share of ``side``) on images of side
-    ``side``: its batch transform (None: none) and its training method (§4.3; Table 4.2's DP-SGD rows)."""
+    ``side``: its batch transform (None: none) and its training method (§4.3; Table 4.2's DP-SGD rows, clipped
+    ``dp_per`` batch or sample: ``methods``)."""
     ce = MultiClassCE()
     if name == "none":
         return None, ce
     if name in DP_NOISE:
-        return None, DPSGD(clip=1.0, noise=DP_NOISE[name])
+        return None, DPSGD(clip=1.0, noise=DP_NOISE[name], per=dp_per)
     if name == "mixup":
         return Mixup(alpha=strength), ce
     if name == "kway_mixup":
@@ -224,7 +253,7 @@ class DefenceChapter(Chapter):
 
     def defence(self, config, name: str, strength: float | None = None):
         """(batch transform, method) of defence ``name`` at ``strength`` on this configuration's images."""
-        return defence(name, strength, config["size"])
+        return defence(name, strength, config["size"], config.get("dp_per", "batch"))
 
     def victim_seed(self, run: int) -> int:
         return run

@@ -34,7 +34,18 @@ from ...objectives import MultiClassCE
 from ...sweep import RunSpec
 from . import rules
 from .backdoor import TRIGGER_FRACTION, PatchBackdoorTask, patch_side
-from .c4_protocol import NAMES, REFERENCE, STRENGTHS, DefenceChapter, pct, plot_point
+from .c4_protocol import (
+    DATA_PARAMETERS,
+    GRIDS,
+    NAMES,
+    REFERENCE,
+    SELECTION_PARAMETERS,
+    STRENGTHS,
+    TRAINING_PARAMETERS,
+    DefenceChapter,
+    pct,
+    plot_point,
+)
 
 __all__ = ["CherepanovaT41", "CHAPTER", "DEFENCES", "target_class", "TRIGGER_CANDIDATES", "PILOT_RUNS"]
 
@@ -78,8 +89,7 @@ class CherepanovaT41(DefenceChapter):
             "model": "mlp",
             "width": 32,
             "trigger": 12 / 32,
-            "alphas": [0.5, 1.0],
-            "cutout_sides": [0.25, 0.5],
+            **GRIDS["smoke"],
             "validation_runs": 1,
         },
         "course": {
@@ -95,8 +105,7 @@ class CherepanovaT41(DefenceChapter):
             "model": "resnet8",
             "width": 8,
             "trigger": 12 / 32,  # the pilot rule's choice (module docstring): 4/32 and 8/32 stay below one half
-            "alphas": [0.25, 1.0, 4.0],  # c4_protocol: the same number of candidates for every augmentation
-            "cutout_sides": [0.25, 0.5, 0.75],
+            **GRIDS["course"],
             "validation_runs": 2,
         },
         "paper": {  # CIFAR-10, ResNet-18; the schedule of Geiping et al.'s framework (the thesis states none)
@@ -112,27 +121,17 @@ class CherepanovaT41(DefenceChapter):
             "model": "resnet18",
             "width": 64,
             "trigger": TRIGGER_FRACTION,  # the thesis's 4 × 4 patch
-            "alphas": [0.25, 1.0, 4.0],
-            "cutout_sides": [0.25, 0.5, 0.75],
+            **GRIDS["paper"],
             "validation_runs": 4,
         },
     }
     parameters = {
-        "dataset": P.choice("digits", "cifar10"),
-        "size": P.choice(8, 16, 32, 64),
+        **DATA_PARAMETERS,
         "defences": P.choices(*DEFENCES),
         "poisoned_shares": P.numbers(0, 1, open_low=True, unique=True),
-        "runs": P.integer(1, 100),
-        "epochs": P.integer(1),
-        "lr": P.number(0, 10, open_low=True),
-        "batch_size": P.integer(1, 4096),
-        "augment": P.choice("none", "pad_crop_flip"),
-        "model": P.model(allowed=("mlp", "resnet8", "resnet20", "resnet18")),
-        "width": P.integer(4, 512),
+        **TRAINING_PARAMETERS,
         "trigger": P.number(0, 1, open_low=True),
-        "alphas": P.numbers(0, 100, open_low=True, unique=True),
-        "cutout_sides": P.numbers(0, 1, open_low=True, unique=True),
-        "validation_runs": P.integer(1, 100),
+        **SELECTION_PARAMETERS,
     }
     # Table 4.1 (ResNet-18 on CIFAR-10, 4 runs): defence → share → (poison success, clean validation accuracy), %
     paper = {

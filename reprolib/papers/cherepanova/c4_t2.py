@@ -45,7 +45,18 @@ from ...figures import new_figure
 from ...objectives import MultiClassCE
 from ...sweep import RunSpec
 from . import rules
-from .c4_protocol import ACCURACY_MARGIN, NAMES, STRENGTHS, DefenceChapter, pct, plot_point
+from .c4_protocol import (
+    ACCURACY_MARGIN,
+    DATA_PARAMETERS,
+    GRIDS,
+    NAMES,
+    SELECTION_PARAMETERS,
+    STRENGTHS,
+    TRAINING_PARAMETERS,
+    DefenceChapter,
+    pct,
+    plot_point,
+)
 from .poison import PoisonedTask, PoisonSpec
 
 __all__ = ["CherepanovaT42", "CHAPTER", "DEFENCES", "draw_target"]
@@ -94,8 +105,8 @@ class CherepanovaT42(DefenceChapter):
             "steps": 5,
             "restarts": 1,
             "pilot": False,
-            "alphas": [0.5, 1.0],
-            "cutout_sides": [0.25, 0.5],
+            "dp_per": "batch",  # methods.DPSGD: Geiping et al.'s clipping, which produced the thesis's numbers
+            **GRIDS["smoke"],
             "validation_runs": 1,
         },
         "course": {  # the attack's strength by the rule of COURSE_ATTACK_RULE (module docstring)
@@ -115,8 +126,8 @@ class CherepanovaT42(DefenceChapter):
             "steps": 100,
             "restarts": 1,
             "pilot": False,
-            "alphas": [0.25, 1.0, 4.0],  # c4_protocol: the same number of candidates for every augmentation
-            "cutout_sides": [0.25, 0.5, 0.75],
+            "dp_per": "batch",  # methods.DPSGD: Geiping et al.'s clipping, which produced the thesis's numbers
+            **GRIDS["course"],
             "validation_runs": 4,
         },
         "paper": {  # CIFAR-10, ResNet-18, 20 runs, ε = 16/255, 1% budget; the schedule of Geiping et al.'s framework
@@ -136,31 +147,23 @@ class CherepanovaT42(DefenceChapter):
             "steps": 250,
             "restarts": 8,
             "pilot": False,
-            "alphas": [0.25, 1.0, 4.0],
-            "cutout_sides": [0.25, 0.5, 0.75],
+            "dp_per": "batch",  # methods.DPSGD: Geiping et al.'s clipping, which produced the thesis's numbers
+            **GRIDS["paper"],
             "validation_runs": 8,
         },
     }
     parameters = {
-        "dataset": P.choice("digits", "cifar10"),
-        "size": P.choice(8, 16, 32, 64),
+        **DATA_PARAMETERS,
         "defences": P.choices(*DEFENCES),
         "attacks": P.choices("basic", "adaptive"),
-        "runs": P.integer(1, 100),
-        "epochs": P.integer(1),
-        "lr": P.number(0, 10, open_low=True),
-        "batch_size": P.integer(1, 4096),
-        "augment": P.choice("none", "pad_crop_flip"),
-        "model": P.model(allowed=("mlp", "resnet8", "resnet20", "resnet18")),
-        "width": P.integer(4, 512),
+        **TRAINING_PARAMETERS,
         "epsilon": P.number(0, 1, open_low=True),
         "budget": P.number(0, 1, open_low=True),
         "steps": P.integer(1, 10_000),
         "restarts": P.integer(1, 100),
         "pilot": P.choice(False, True),
-        "alphas": P.numbers(0, 100, open_low=True, unique=True),
-        "cutout_sides": P.numbers(0, 1, open_low=True, unique=True),
-        "validation_runs": P.integer(1, 100),
+        "dp_per": P.choice("batch", "sample"),
+        **SELECTION_PARAMETERS,
     }
     # Table 4.2 (ResNet-18 on CIFAR-10, 20 runs): defence → (basic success, adaptive success, validation accuracy), %
     paper = {
@@ -180,6 +183,15 @@ class CherepanovaT42(DefenceChapter):
 
     def uses_pilot(self, config) -> bool:
         return bool(config.get("pilot"))
+
+    def check(self, config):
+        super().check(config)
+        dp = [d for d in config["defences"] if d.startswith("dp_")]
+        if config["dp_per"] == "sample" and dp and config["model"] != "mlp":
+            raise P.ParameterError(
+                f"dp_per='sample' clips every image's gradient, which BatchNorm does not allow: model must be mlp "
+                f"with {', '.join(dp)}, got {config['model']!r}"
+            )
 
     def victim_seed(self, run: int) -> int:
         return VICTIM_SEED + run
