@@ -100,6 +100,7 @@ def test_the_poisons_are_seeded():
         ({"poisoned_share": 1.5}, "poisoned_share must be a number in (0, 1]"),
         ({"size": 4}, "size must be an integer in [8, 256]"),
         ({"target_class": -1}, "target_class must be an integer ≥ 0"),
+        ({"split": "train"}, "split must be one of test, validation, got 'train'"),
     ],
 )
 def test_bad_task_fields_stop_with_one_line(fields, message):
@@ -598,6 +599,7 @@ def test_poison_success_is_whether_the_target_goes_to_the_adversarial_class():
         ({"budget": 0}, r"^budget must be a number in \(0, 1\], got 0"),
         ({"budget": 2.0}, r"^budget must be a number in \(0, 1\], got 2.0"),
         ({"adversarial_shift": 0}, r"^adversarial_shift must be an integer ≥ 1"),
+        ({"split": "train"}, r"^split must be one of test, validation, got 'train'$"),
     ],
 )
 def test_bad_poison_fields_stop_with_one_line(fields, message):
