@@ -155,7 +155,8 @@ class DPSGDObjective(_Stepped):
         if self.per == "sample":
             with torch.no_grad():
                 losses = mixed_loss(cross_entropy, model(batch.x), batch.targets).mean(1)  # (K,), its value only
-            grads = per_sample_gradients(getattr(model, "_orig_mod", model), named, batch.x, batch.targets)
+            detached = {n: p.detach() for n, p in named.items()}  # the gradients as values, not functions of p
+            grads = per_sample_gradients(getattr(model, "_orig_mod", model), detached, batch.x, batch.targets)
             b = batch.labels.shape[1]
             clipped = clip_blocks([g.flatten(0, 1) for g in grads], b * k_runs, self.clip)
             averaged = [c.reshape(g.shape).mean(0) for c, g in zip(clipped, grads, strict=True)]
