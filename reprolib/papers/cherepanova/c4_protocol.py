@@ -68,7 +68,7 @@ __all__ = [
     "VALIDATION_OFFSET",
     "validation_ids",
     "pct",
-    "GRIDS",
+    "SHARED_PRESETS",
     "DATA_PARAMETERS",
     "TRAINING_PARAMETERS",
     "SELECTION_PARAMETERS",
@@ -100,10 +100,21 @@ VALIDATION_OFFSET = 200  # validation run v is seeded by first_run + 200 + v
 SOURCE_SIDES = {"digits": 8, "cifar10": 32}  # the sources' image sides: ``size`` is a multiple
 
 
-GRIDS = {  # the candidate strengths per preset: as many for every augmentation, each holding the REFERENCE value
-    "smoke": {"alphas": [0.5, 1.0], "cutout_sides": [0.25, 0.5]},
-    "course": {"alphas": [0.25, 1.0, 4.0], "cutout_sides": [0.25, 0.5, 0.75]},
-    "paper": {"alphas": [0.25, 1.0, 4.0], "cutout_sides": [0.25, 0.5, 0.75]},
+SHARED_PRESETS = {  # per preset, what both chapters train with, and the candidate strengths: as many for every
+    # augmentation, each grid holding the REFERENCE value; ``paper``: ResNet-18 on CIFAR-10 as Geiping et al.'s
+    # framework trains it (the thesis states no schedule)
+    "smoke": {
+        **{"lr": 0.05, "batch_size": 64, "augment": "none", "model": "mlp", "width": 32},
+        **{"alphas": [0.5, 1.0], "cutout_sides": [0.25, 0.5]},
+    },
+    "course": {
+        **{"lr": 0.05, "batch_size": 64, "augment": "none", "model": "resnet8", "width": 8},
+        **{"alphas": [0.25, 1.0, 4.0], "cutout_sides": [0.25, 0.5, 0.75]},
+    },
+    "paper": {
+        **{"lr": 0.1, "batch_size": 128, "augment": "pad_crop_flip", "model": "resnet18", "width": 64},
+        **{"alphas": [0.25, 1.0, 4.0], "cutout_sides": [0.25, 0.5, 0.75]},
+    },
 }
 DATA_PARAMETERS = {"dataset": P.choice("digits", "cifar10"), "size": P.choice(8, 16, 32, 64)}
 TRAINING_PARAMETERS = {

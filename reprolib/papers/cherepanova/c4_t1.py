@@ -36,10 +36,10 @@ from . import rules
 from .backdoor import TRIGGER_FRACTION, PatchBackdoorTask, patch_side
 from .c4_protocol import (
     DATA_PARAMETERS,
-    GRIDS,
     NAMES,
     REFERENCE,
     SELECTION_PARAMETERS,
+    SHARED_PRESETS,
     STRENGTHS,
     TRAINING_PARAMETERS,
     DefenceChapter,
@@ -83,13 +83,8 @@ class CherepanovaT41(DefenceChapter):
             "poisoned_shares": [1.0, 0.1],
             "runs": 2,
             "epochs": 2,
-            "lr": 0.05,
-            "batch_size": 64,
-            "augment": "none",
-            "model": "mlp",
-            "width": 32,
             "trigger": 12 / 32,
-            **GRIDS["smoke"],
+            **SHARED_PRESETS["smoke"],
             "validation_runs": 1,
         },
         "course": {
@@ -99,13 +94,8 @@ class CherepanovaT41(DefenceChapter):
             "poisoned_shares": [1.0, 0.1],
             "runs": 4,
             "epochs": 8,
-            "lr": 0.05,
-            "batch_size": 64,
-            "augment": "none",
-            "model": "resnet8",
-            "width": 8,
             "trigger": 12 / 32,  # the pilot rule's choice (module docstring): 4/32 and 8/32 stay below one half
-            **GRIDS["course"],
+            **SHARED_PRESETS["course"],
             "validation_runs": 2,
         },
         "paper": {  # CIFAR-10, ResNet-18; the schedule of Geiping et al.'s framework (the thesis states none)
@@ -115,13 +105,8 @@ class CherepanovaT41(DefenceChapter):
             "poisoned_shares": [1.0, 0.1],
             "runs": 4,
             "epochs": 40,
-            "lr": 0.1,
-            "batch_size": 128,
-            "augment": "pad_crop_flip",
-            "model": "resnet18",
-            "width": 64,
             "trigger": TRIGGER_FRACTION,  # the thesis's 4 × 4 patch
-            **GRIDS["paper"],
+            **SHARED_PRESETS["paper"],
             "validation_runs": 4,
         },
     }
