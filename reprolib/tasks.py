@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .multilabel import alpha_balance, perturb_labels
+from .sources import ImageSource
 
 __all__ = [
     "Split",
@@ -21,6 +22,8 @@ __all__ = [
     "split_balanced",
     "channel_stats",
     "stratified_subsample",
+    "validation_source",
+    "VALIDATION_FRACTION",
     "draw_with_repeats",
     "add_noise",
     "alpha_balance",
@@ -89,6 +92,25 @@ def stratified_subsample(labels: torch.Tensor, fraction: float, generator: torch
         for c in torch.unique(labels)
     ]
     return torch.sort(torch.cat(keep)).values
+
+
+VALIDATION_FRACTION = 0.2
+
+
+def validation_source(source: ImageSource, seed: int, fraction: float = VALIDATION_FRACTION) -> ImageSource:
+    """The source with its test split replaced by a held-out, stratified ``fraction`` of its training split
+    (seeded): hyperparameters are chosen on tasks built from it, never on the test set."""
+    held_out = stratified_subsample(source.train_labels, fraction, torch.Generator().manual_seed(seed))
+    keep = torch.ones(len(source.train_labels), dtype=torch.bool)
+    keep[held_out] = False
+    return ImageSource(
+        f"{source.name}-validation",
+        source.train_images[keep],
+        source.train_labels[keep],
+        source.train_images[held_out],
+        source.train_labels[held_out],
+        source.num_classes,
+    )
 
 
 def draw_with_repeats(pool: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -13,10 +13,12 @@ from reprolib import mixing
 from reprolib.evaluation import evaluate_outputs
 from reprolib.models import MLP
 from reprolib.objectives import CrossEntropy
+from reprolib.papers.cherepanova import c4_protocol as protocol
 from reprolib.papers.cherepanova import poison as WB
 from reprolib.papers.cherepanova import rules
 from reprolib.papers.cherepanova.backdoor import PatchBackdoorTask, add_patch, patch_side, upscale
-from reprolib.papers.cherepanova.c4_t1 import CHAPTER, DEFENCES, PILOT_RUNS, TRIGGER_CANDIDATES, target_class
+from reprolib.papers.cherepanova.c4_protocol import REFERENCE, STRENGTHS
+from reprolib.papers.cherepanova.c4_t1 import CHAPTER, PILOT_RUNS, TRIGGER_CANDIDATES, target_class
 from reprolib.papers.cherepanova.c4_t2 import ATTACK_CANDIDATES, draw_target
 from reprolib.papers.cherepanova.c4_t2 import CHAPTER as T2
 from reprolib.papers.cherepanova.c4_t2 import DEFENCES as T2_DEFENCES
@@ -98,6 +100,7 @@ def test_the_poisons_are_seeded():
         ({"poisoned_share": 1.5}, "poisoned_share must be a number in (0, 1]"),
         ({"size": 4}, "size must be an integer in [8, 256]"),
         ({"target_class": -1}, "target_class must be an integer ≥ 0"),
+        ({"split": "train"}, "split must be one of test, validation, got 'train'"),
     ],
 )
 def test_bad_task_fields_stop_with_one_line(fields, message):
@@ -200,10 +203,15 @@ def test_bad_chapter_parameters_stop_with_one_line_before_training(params, messa
         CHAPTER.configure("smoke", **params)
 
 
+def reference_strengths(config) -> dict:
+    """Every augmentation of ``config`` at the thesis's (or the reference) strength, as if chosen on validation."""
+    return {d: REFERENCE[STRENGTHS[d]] for d in config["defences"] if d in STRENGTHS}
+
+
 def test_every_preset_configures_and_pairs_runs_across_defences():
     for preset in CHAPTER.presets:
         config = CHAPTER.configure(preset)
-        specs = CHAPTER.specs(config)
+        specs = CHAPTER.table_specs(config, reference_strengths(config))
         table = [s for s in specs if s.tags["stage"] == "table"]
         pilot = [s for s in specs if s.tags["stage"] == "pilot"]
         assert len(table) == len(config["defences"]) * len(config["poisoned_shares"]) * config["runs"]
@@ -213,7 +221,9 @@ def test_every_preset_configures_and_pairs_runs_across_defences():
         assert all(s.task.trigger == config["trigger"] for s in table)
         for spec in table:
             assert spec.task.target_class == target_class(spec.tags["run"]) and spec.task.seed == spec.seed
-            assert spec.recipe.batch_transform == DEFENCES[spec.tags["defence"]]
+            name = spec.tags["defence"]
+            strength = REFERENCE[STRENGTHS[name]] if name in STRENGTHS else None
+            assert (spec.recipe.batch_transform, spec.method) == protocol.defence(name, strength, config["size"])
     assert [target_class(r) for r in range(4)] == [target_class(r) for r in range(4)]
 
 
@@ -390,6 +400,72 @@ def test_dp_sgd_clips_each_runs_gradient_to_the_bound_and_adds_noise_of_scale_cl
     assert residual.shape[1] > 500 and abs(float(residual.std()) / (clip * 0.5) - 1) < 0.1
 
 
+def _dp_step(model, tasks, batch, clip, per, noise=0.0):
+    """The gradient (per parameter, (K, -1)) that one DP-SGD step gives ``model`` on ``batch``."""
+    spec = DPSGD(clip=clip, noise=noise, per=per)
+    objective = spec.objective([spec], tasks)
+    extra = objective.build(model, _setup()[2])
+    model.zero_grad()
+    objective.loss(model, extra, batch).sum().backward()
+    return torch.cat([p.grad.reshape(2, -1) for p in model.parameters()], 1)
+
+
+def test_per_sample_dp_sgd_averages_every_images_gradient_clipped_by_hand():
+    from reprolib.objectives import Batch
+
+    tasks, model, _ = _setup()
+    batch, *_ = _batch(tasks, n=4)
+    x = batch.x.clone()
+    x[:, 0] *= 30  # image 0 of each run: a large input, a large gradient
+    batch = Batch(x, batch.labels, batch.groups, batch.index, 0.0)
+    alone = []  # every image's gradient computed alone, per run (the MLP has no BatchNorm)
+    for i in range(4):
+        one = Batch(x[:, i : i + 1], batch.labels[:, i : i + 1], batch.groups[:, i : i + 1], batch.index, 0.0)
+        loss = CrossEntropy(10).loss(model, None, one)
+        grads = torch.autograd.grad(loss.sum(), list(model.parameters()))
+        alone.append(torch.cat([g.reshape(2, -1) for g in grads], 1))
+    alone = torch.stack(alone)  # (B, K, P)
+    norms = alone.norm(dim=2)
+    clip = float(norms[1:].max()) * 1.5  # only image 0 is clipped, in both runs
+    assert (norms[0] > clip).all()
+    factor = (clip / norms).clamp(max=1.0)
+    expected = (alone * factor[..., None]).mean(0)
+    assert torch.allclose(_dp_step(model, tasks, batch, clip, "sample"), expected, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(_dp_step(model, tasks, batch, 1e9, "sample"), alone.mean(0), rtol=1e-4, atol=1e-6)
+
+
+def test_per_sample_clipping_bounds_what_one_image_moves_a_step_and_per_batch_does_not():
+    from reprolib.objectives import Batch
+
+    tasks, model, _ = _setup()
+    batch, *_ = _batch(tasks, n=8)
+    poisoned = batch.x.clone()
+    poisoned[:, 0] = 40 * torch.randn(poisoned[:, 0].shape, generator=torch.Generator().manual_seed(0))
+    other = Batch(poisoned, batch.labels, batch.groups, batch.index, 0.0)
+    clip, size = 1.0, 8
+    moved = {
+        per: (_dp_step(model, tasks, other, clip, per) - _dp_step(model, tasks, batch, clip, per)).norm(dim=1)
+        for per in ("sample", "batch")
+    }
+    assert (moved["sample"] <= 2 * clip / size + 1e-5).all()  # one image's clipped share of the average, twice
+    assert (moved["batch"] > 2 * clip / size).all()  # the batch's clipped gradient follows the one large image
+
+
+def test_per_sample_dp_sgd_adds_the_same_noise_as_per_batch_and_refuses_batchnorm():
+    from reprolib.models import ResNetCifar, create_model
+    from reprolib.objectives import Setup
+
+    tasks, model, _ = _setup()
+    batch, *_ = _batch(tasks, n=8)
+    noise = _dp_step(model, tasks, batch, 1.0, "sample", noise=0.5) - _dp_step(model, tasks, batch, 1.0, "sample")
+    assert abs(float(noise.std()) / 0.5 - 1) < 0.1
+    resnet = create_model(ResNetCifar(depth=8, width=4), [0], (1, 8, 8), 10)
+    spec = DPSGD(per="sample")
+    setup = Setup(ResNetCifar(depth=8, width=4), [0], tasks[:1], (1, 8, 8), torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"^dp_sgd per='sample' needs a model without BatchNorm \(mlp\), got resnet"):
+        spec.objective([spec], tasks[:1]).build(resnet, setup)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -405,6 +481,10 @@ def test_dp_sgd_clips_each_runs_gradient_to_the_bound_and_adds_noise_of_scale_cl
             lambda: DPSGD(noise=-1),
             "noise must be a number ≥ 0",
         ),
+        (
+            lambda: DPSGD(per="instance"),
+            "per must be one of batch, sample, got 'instance'",
+        ),
     ],
 )
 def test_bad_method_fields_stop_with_one_line(make, message):
@@ -412,13 +492,17 @@ def test_bad_method_fields_stop_with_one_line(make, message):
         make()
 
 
-@pytest.mark.parametrize("method", ["maxup", "dp_sgd"])
+@pytest.mark.parametrize("method", ["maxup", "dp_sgd", "dp_sgd_per_sample"])
 def test_a_run_spec_naming_maxup_or_dp_sgd_trains_through_the_sweep(method, tmp_path):
     from reprolib.specs import MethodSpec
     from reprolib.store import ResultsStore
     from reprolib.sweep import RunSpec, run_sweep
 
-    spec = MaxUp(m=2, transform=Cutout(size=2)) if method == "maxup" else DPSGD(clip=1.0, noise=0.05)
+    spec = {
+        "maxup": MaxUp(m=2, transform=Cutout(size=2)),
+        "dp_sgd": DPSGD(clip=1.0, noise=0.05),
+        "dp_sgd_per_sample": DPSGD(clip=1.0, noise=0.05, per="sample"),
+    }[method]
     assert MethodSpec.from_dict(spec.to_dict()) == spec
     task = PatchBackdoorTask(size=8, poisoned_share=1.0, target_class=0, seed=0)
     runs = [
@@ -515,6 +599,7 @@ def test_poison_success_is_whether_the_target_goes_to_the_adversarial_class():
         ({"budget": 0}, r"^budget must be a number in \(0, 1\], got 0"),
         ({"budget": 2.0}, r"^budget must be a number in \(0, 1\], got 2.0"),
         ({"adversarial_shift": 0}, r"^adversarial_shift must be an integer ≥ 1"),
+        ({"split": "train"}, r"^split must be one of test, validation, got 'train'$"),
     ],
 )
 def test_bad_poison_fields_stop_with_one_line(fields, message):
@@ -533,6 +618,12 @@ def test_bad_poison_fields_stop_with_one_line(fields, message):
         ({"attacks": ["clever"]}, r"^attacks must be one of basic, adaptive"),
         ({"pilot": True, "first_run": 104}, r"^first_run must keep the runs clear of the attack pilot's seeds 100–105"),
         ({"pilot": "yes"}, r"^pilot must be one of False, True"),
+        ({"dp_per": "image"}, r"^dp_per must be one of batch, sample, got 'image'$"),
+        (
+            {"dp_per": "sample", "model": "resnet8"},
+            r"^dp_per='sample' clips every image's gradient, which BatchNorm does not allow: model must be mlp with "
+            r"dp_0.05, got 'resnet8'$",
+        ),
     ],
 )
 def test_bad_t2_parameters_stop_with_one_line_before_training(params, message):
@@ -542,7 +633,8 @@ def test_bad_t2_parameters_stop_with_one_line_before_training(params, message):
 
 def test_t2_victims_pair_runs_and_adaptive_poisons_are_crafted_with_the_defence():
     config = T2.configure("course")
-    specs = T2.specs(config)
+    chosen = {"mixup": 4.0, "kway_mixup": 0.25, "cutmix": 1.0, "cutout": 0.75, "maxup_cutout": 0.25}
+    specs = T2.table_specs(config, chosen)
     n_def, runs = len(config["defences"]), config["runs"]
     assert len(specs) == (2 * n_def - 1) * runs  # the baseline's adaptive attack is its basic one
     for spec in specs:
@@ -550,12 +642,14 @@ def test_t2_victims_pair_runs_and_adaptive_poisons_are_crafted_with_the_defence(
         index, shift = draw_target(spec.tags["run"], "digits")
         assert (poison.target_index, poison.adversarial_shift, poison.seed) == (index, shift, spec.tags["run"])
         assert spec.seed == 1000 + spec.tags["run"]  # victims never start from the crafting model's seed
-        crafted_with = "none" if spec.tags["attack"] == "basic" else spec.tags["defence"]
-        assert poison.recipe.batch_transform == T2_DEFENCES[crafted_with][0]
-        assert poison.method == T2_DEFENCES[crafted_with][1]
-        assert spec.method == T2_DEFENCES[spec.tags["defence"]][1]
+        name = spec.tags["defence"]
+        crafted_with = "none" if spec.tags["attack"] == "basic" else name
+        crafting = protocol.defence(crafted_with, chosen.get(crafted_with), 8)
+        assert (poison.recipe.batch_transform, poison.method) == crafting
+        assert (spec.recipe.batch_transform, spec.method) == protocol.defence(name, chosen.get(name), 8)
+        assert poison.split == "test"
     assert all(1 <= draw_target(r, "digits")[1] <= 9 for r in range(50))
-    pilot = [s for s in T2.specs(T2.configure("course", pilot=True)) if s.tags["stage"] == "pilot"]
+    pilot = [s for s in T2.table_specs(T2.configure("course", pilot=True), chosen) if s.tags["stage"] == "pilot"]
     assert len(pilot) == 4 * 6 and {s.tags["run"] for s in pilot} == set(range(100, 106))
     assert all(s.recipe.batch_transform is None and s.task.poison.recipe.batch_transform is None for s in pilot)
     assert {(s.task.poison.epsilon, s.task.poison.budget) for s in pilot} == set(ATTACK_CANDIDATES)

@@ -16,7 +16,8 @@ def test_every_chapter_with_runs_takes_first_run_right_after_runs():
 
 
 @pytest.mark.parametrize("chapter_id", ["H-RQ1", "H-RQ4b", "K-T1", "K-T4", "C-4-T1"])
-def test_first_run_shifts_every_seed_and_shares_no_run(chapter_id):
+def test_first_run_shifts_every_seed_and_shares_no_run(chapter_id, store_dir):
+    """In a fresh store: C-4's table runs wait for strengths chosen from stored validation runs."""
     chapter = get_chapter(chapter_id)
     first, second = (
         [s for s in chapter.specs(chapter.configure("smoke", first_run=f)) if s.tags.get("stage") != "pilot"]

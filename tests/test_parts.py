@@ -110,4 +110,3 @@ def test_a_closing_page_that_restates_claims_is_not_counted_twice(store_dir):
     assert "K-SUM" not in set(table["chapter"])  # K-SUM's table repeats K-T4's rows (with a chapter column)
     own = chapter.claims(results, config)
     assert list(table.loc[table["chapter"] == "K-T4", "claim"]) == list(own["claim"])
-

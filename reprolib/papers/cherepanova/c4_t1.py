@@ -12,6 +12,12 @@ undefended baseline only (never on a defence's result): the smallest of ``TRIGGE
 ``PILOT_RUNS`` (seeds 100–103, which the table never uses), sends on average more than half of the triggered test
 images to the target class. The pilot's runs are part of every configuration (tag ``stage="pilot"``), so the
 page recomputes the rule's choice (``pilot_choice``) beside the trigger it uses.
+
+Strengths. Each augmentation's strength is chosen on a validation split by the rule of ``c4_protocol`` (fixed
+before any run): here the defender simulates the backdoor — the chapter's trigger, every poisoned share of the
+configuration — on 80% of the training images with target classes drawn from the validation seeds, and measures
+clean accuracy and backdoor success on the held-out 20% patched (``PatchBackdoorTask(split="validation")``); the
+attack measure the rule minimises is the success averaged over the validation runs and shares.
 """
 
 from __future__ import annotations
@@ -22,30 +28,29 @@ import torch
 
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter, run_ids
+from ...chapter import run_ids
 from ...figures import new_figure
-from ...metrics import mean_ci
-from ...models import parse_model
 from ...objectives import MultiClassCE
 from ...sweep import RunSpec
-from ...training import Recipe
 from . import rules
 from .backdoor import TRIGGER_FRACTION, PatchBackdoorTask, patch_side
-from .transforms import CutMix, Cutout, KWayMixup, Mixup
+from .c4_protocol import (
+    DATA_PARAMETERS,
+    NAMES,
+    REFERENCE,
+    SELECTION_PARAMETERS,
+    SHARED_PRESETS,
+    STRENGTHS,
+    TRAINING_PARAMETERS,
+    DefenceChapter,
+    pct,
+    plot_point,
+)
 
 __all__ = ["CherepanovaT41", "CHAPTER", "DEFENCES", "target_class", "TRIGGER_CANDIDATES", "PILOT_RUNS"]
 
-# name → the batch transform of the recipe (None: no defence), at the thesis's strengths (§4.3: α = 1, 4-way mixup)
-DEFENCES = {"none": None, "mixup": Mixup(), "cutmix": CutMix(), "cutout": Cutout(), "kway_mixup": KWayMixup(k=4)}
-DEFENCE_NAMES = {
-    "none": "Baseline",
-    "mixup": "mixup",
-    "cutmix": "CutMix",
-    "cutout": "cutout",
-    "kway_mixup": "mixup (4-way)",
-}
+DEFENCES = ("none", "mixup", "cutmix", "cutout", "kway_mixup")  # batch transforms of the recipe (§4.3)
 NUM_CLASSES = 10  # the digits and CIFAR-10
-SOURCE_SIDES = {"digits": 8, "cifar10": 32}  # the sources' image sides: ``size`` is a multiple
 MIXUP_TOLERANCE = 0.10  # "mixup fails": its success within ±10 points of no defence; fixed before any run
 TRIGGER_CANDIDATES = (4 / 32, 8 / 32, 12 / 32, 16 / 32)  # the pilot's triggers, smallest (the thesis's) first
 PILOT_RUNS = (100, 101, 102, 103)  # the pilot's seeds, disjoint from the table's runs 0, 1, …
@@ -66,7 +71,7 @@ def target_class(run: int) -> int:
     return int(torch.randint(NUM_CLASSES, (1,), generator=torch.Generator().manual_seed(run)))
 
 
-class CherepanovaT41(Chapter):
+class CherepanovaT41(DefenceChapter):
     id = "C-4-T1"
     title = "Table 4.1: data augmentation against a patch backdoor"
     notebook = "cherepanova_c4_t1.md"
@@ -78,12 +83,9 @@ class CherepanovaT41(Chapter):
             "poisoned_shares": [1.0, 0.1],
             "runs": 2,
             "epochs": 2,
-            "lr": 0.05,
-            "batch_size": 64,
-            "augment": "none",
-            "model": "mlp",
-            "width": 32,
             "trigger": 12 / 32,
+            **SHARED_PRESETS["smoke"],
+            "validation_runs": 1,
         },
         "course": {
             "dataset": "digits",
@@ -92,12 +94,9 @@ class CherepanovaT41(Chapter):
             "poisoned_shares": [1.0, 0.1],
             "runs": 4,
             "epochs": 8,
-            "lr": 0.05,
-            "batch_size": 64,
-            "augment": "none",
-            "model": "resnet8",
-            "width": 8,
             "trigger": 12 / 32,  # the pilot rule's choice (module docstring): 4/32 and 8/32 stay below one half
+            **SHARED_PRESETS["course"],
+            "validation_runs": 2,
         },
         "paper": {  # CIFAR-10, ResNet-18; the schedule of Geiping et al.'s framework (the thesis states none)
             "dataset": "cifar10",
@@ -106,27 +105,18 @@ class CherepanovaT41(Chapter):
             "poisoned_shares": [1.0, 0.1],
             "runs": 4,
             "epochs": 40,
-            "lr": 0.1,
-            "batch_size": 128,
-            "augment": "pad_crop_flip",
-            "model": "resnet18",
-            "width": 64,
             "trigger": TRIGGER_FRACTION,  # the thesis's 4 × 4 patch
+            **SHARED_PRESETS["paper"],
+            "validation_runs": 4,
         },
     }
     parameters = {
-        "dataset": P.choice("digits", "cifar10"),
-        "size": P.choice(8, 16, 32, 64),
+        **DATA_PARAMETERS,
         "defences": P.choices(*DEFENCES),
         "poisoned_shares": P.numbers(0, 1, open_low=True, unique=True),
-        "runs": P.integer(1, 100),
-        "epochs": P.integer(1),
-        "lr": P.number(0, 10, open_low=True),
-        "batch_size": P.integer(1, 4096),
-        "augment": P.choice("none", "pad_crop_flip"),
-        "model": P.model(allowed=("mlp", "resnet8", "resnet20", "resnet18")),
-        "width": P.integer(4, 512),
+        **TRAINING_PARAMETERS,
         "trigger": P.number(0, 1, open_low=True),
+        **SELECTION_PARAMETERS,
     }
     # Table 4.1 (ResNet-18 on CIFAR-10, 4 runs): defence → share → (poison success, clean validation accuracy), %
     paper = {
@@ -135,53 +125,39 @@ class CherepanovaT41(Chapter):
         "cutmix": {"100%": (36, 94), "10%": (23, 95)},
     }
 
-    def check(self, config):
-        side = SOURCE_SIDES[config["dataset"]]
-        if config["size"] % side:
-            raise P.ParameterError(f"size must be a multiple of {side} for {config['dataset']}, got {config['size']}")
-        if set(run_ids(config)) & set(PILOT_RUNS):
-            raise P.ParameterError(
-                f"first_run must keep the runs clear of the trigger pilot's seeds {PILOT_RUNS[0]}–{PILOT_RUNS[-1]}, "
-                f"got runs {run_ids(config).start}–{run_ids(config).stop - 1}"
+    pilot_runs = PILOT_RUNS
+    pilot_name = "trigger pilot"
+
+    def validation_tasks(self, config, run: int) -> list[tuple]:
+        """The backdoor at every poisoned share on held-out training images, the target class drawn by ``run``."""
+        target = target_class(run)
+        return [
+            (
+                PatchBackdoorTask(
+                    config["dataset"], config["size"], share, target, run, config["trigger"], "validation"
+                ),
+                {"share": share_label(share), "target": target},
             )
+            for share in config["poisoned_shares"]
+        ]
 
-    def recipe(self, config, defence: str) -> Recipe:
-        """SGD with Nesterov momentum 0.9, weight decay 5·10⁻⁴, lr ÷ 10 after 14, 24 and 35 of 40 epochs (scaled to
-        ``epochs``): the schedule of Geiping et al.'s poisoning framework, on which the thesis's experiments build
-        (it states no schedule for Table 4.1); the defence is the recipe's batch transform."""
-        return Recipe(
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            momentum=0.9,
-            nesterov=True,
-            weight_decay=5e-4,
-            lr_drops=(14 / 40, 24 / 40, 35 / 40),
-            augment=config["augment"],
-            batch_transform=DEFENCES[defence],
-        )
-
-    def model_spec(self, config):
-        name = config["model"]
-        spec = parse_model(name)
-        return spec.replace(hidden=config["width"], depth=2) if name == "mlp" else spec.replace(width=config["width"])
-
-    def specs(self, config):
+    def table_specs(self, config, strengths):
         """The table's runs (tag ``stage="table"``), then the trigger pilot's (``stage="pilot"``): the undefended
         baseline at every candidate trigger, the whole target class poisoned, on ``PILOT_RUNS``."""
         model = self.model_spec(config)
         specs = []
         for defence in config["defences"]:
-            recipe = self.recipe(config, defence)
+            if defence in STRENGTHS and strengths.get(defence) is None:
+                continue  # its strength is not chosen yet
+            transform, method = self.defence(config, defence, strengths.get(defence))
+            recipe = self.recipe(config, transform)
             for share in config["poisoned_shares"]:
                 for run in run_ids(config):
                     target = target_class(run)
                     task = PatchBackdoorTask(config["dataset"], config["size"], share, target, run, config["trigger"])
                     tags = {"stage": "table", "defence": defence, "share": share_label(share), "run": run}
-                    specs.append(
-                        RunSpec(task, model, recipe, seed=run, method=MultiClassCE(), tags={**tags, "target": target})
-                    )
-        baseline = self.recipe(config, "none")
+                    specs.append(RunSpec(task, model, recipe, seed=run, method=method, tags={**tags, "target": target}))
+        baseline = self.recipe(config, None)
         for trigger in TRIGGER_CANDIDATES:
             for run in PILOT_RUNS:
                 task = PatchBackdoorTask(config["dataset"], config["size"], 1.0, target_class(run), run, trigger)
@@ -200,7 +176,7 @@ class CherepanovaT41(Chapter):
                 {
                     "trigger (share of side)": f"{round(trigger * 32)}/32",
                     "patch (pixels)": f"{patch_side(config['size'], trigger)} × {patch_side(config['size'], trigger)}",
-                    "undefended success (%)": _pct(values.to_numpy()),
+                    "undefended success (%)": pct(values.to_numpy()),
                     "passes (> 50%)": bool(mean > PILOT_THRESHOLD) if len(values) else None,
                 }
             )
@@ -226,17 +202,18 @@ class CherepanovaT41(Chapter):
         return part[f"metrics.{metric}"].to_numpy(dtype=float)
 
     def table(self, results: pd.DataFrame, config) -> pd.DataFrame:
-        """Table 4.1: per defence and poisoned share, the thesis's success and accuracy beside this run's (in %,
-        mean ± 95% half-interval over runs)."""
+        """Table 4.1: per defence (at its strength chosen on validation) and poisoned share, the thesis's success
+        and accuracy beside this run's (in %, mean ± 95% half-interval over runs)."""
         rows = []
         shares = shares_of(config)
+        strengths = self.chosen(config, results)
         for defence in [*config["defences"], *[d for d in self.paper if d not in config["defences"]]]:
-            row = {"defence": DEFENCE_NAMES[defence]}
+            row = {"defence": NAMES[defence], "strength": self.strength_label(defence, strengths.get(defence), config)}
             for share in shares:
                 thesis = self.paper.get(defence, {}).get(share)
                 for i, metric in enumerate(("success", "accuracy")):
                     row[f"{metric} {share} (thesis)"] = "—" if thesis is None else f"{thesis[i]}"
-                    row[f"{metric} {share} (this run)"] = _pct(self.per_run(results, defence, share, metric))
+                    row[f"{metric} {share} (this run)"] = pct(self.per_run(results, defence, share, metric))
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -248,20 +225,9 @@ class CherepanovaT41(Chapter):
         colours = dict(zip(DEFENCES, ("C0", "C1", "C2", "C3", "C4"), strict=True))
         for ax, share in zip(axes[0], shares, strict=True):
             for defence in config["defences"]:
-                acc, success = (self.per_run(results, defence, share, m) * 100 for m in ("accuracy", "success"))
-                if len(acc) == 0:
-                    continue
-                (ma, la, ha), (ms, ls, hs) = mean_ci(acc), mean_ci(success)
-                ax.errorbar(
-                    ma,
-                    ms,
-                    xerr=[[ma - la], [ha - ma]],
-                    yerr=[[ms - ls], [hs - ms]],
-                    fmt="o",
-                    color=colours[defence],
-                    label=DEFENCE_NAMES[defence],
-                    capsize=3,
-                )
+                acc, success = (self.per_run(results, defence, share, m) for m in ("accuracy", "success"))
+                if len(acc):
+                    plot_point(ax, acc, success, fmt="o", color=colours[defence], label=NAMES[defence])
                 thesis = self.paper.get(defence, {}).get(share)
                 if thesis is not None:
                     ax.scatter(thesis[1], thesis[0], facecolors="none", edgecolors=colours[defence], s=60)
@@ -276,7 +242,8 @@ class CherepanovaT41(Chapter):
 
     def examples_figure(self, config, per_row: int = 6):
         """What the model is trained and tested on: poisoned training images of run 0's target class, triggered
-        test images of other classes, and a batch of half poisoned, half clean training images after each defence."""
+        test images of other classes, and a batch of half poisoned, half clean training images after each defence
+        at the thesis's (or the reference) strength."""
         task = PatchBackdoorTask(config["dataset"], config["size"], 1.0, target_class(0), 0, config["trigger"]).build(
             None
         )
@@ -289,8 +256,9 @@ class CherepanovaT41(Chapter):
         labels = task.train.labels[batch.flatten()][None]
         rows = {"poisoned (target class)": poisoned.float() / 255, "triggered (other classes)": triggered.float() / 255}
         for defence in config["defences"]:
-            if DEFENCES[defence] is not None:
-                rows[DEFENCE_NAMES[defence]] = DEFENCES[defence](x, labels, [torch.Generator().manual_seed(0)])[0][0]
+            if defence in STRENGTHS:
+                transform, _ = self.defence(config, defence, REFERENCE[STRENGTHS[defence]])
+                rows[NAMES[defence]] = transform(x, labels, [torch.Generator().manual_seed(0)])[0][0]
         fig, axes = new_figure(per_row, len(rows), width=1.2, height=1.3)
         for r, (name, images) in enumerate(rows.items()):
             for c in range(per_row):
@@ -361,8 +329,8 @@ class CherepanovaT41(Chapter):
 
     def summary(self, results: pd.DataFrame, config) -> dict[str, str]:
         """This run's mean success and accuracy per (defence, share): ``<defence>_<share>_<metric>`` (e.g.
-        ``cutmix_100_success``), "not run" where no run is."""
-        out = {}
+        ``cutmix_100_success``), "not run" where no run is; the chosen strengths (``selection_summary``)."""
+        out = self.selection_summary(config, results)
         for defence in DEFENCES:
             for share in (1.0, 0.1):
                 for metric in ("success", "accuracy"):
@@ -387,13 +355,6 @@ def _pilot_success(results: pd.DataFrame, trigger: float) -> pd.Series:
         return pd.Series([], dtype=float)
     pilot = results[(results["stage"] == "pilot") & np.isclose(results["trigger"].astype(float), trigger)]
     return pilot["metrics.success"].astype(float)
-
-
-def _pct(values) -> str:
-    if len(values) == 0:
-        return "not run"
-    mean, low, high = mean_ci(np.asarray(values) * 100)
-    return f"{mean:.1f} ± {(high - low) / 2:.1f}"
 
 
 CHAPTER = CherepanovaT41()

@@ -8,10 +8,15 @@ on a model trained with that defence (``poison.py``). Victims are initialised fr
 models from r, so no victim starts where its crafting model did. Every defence meets the same targets: the
 comparisons are paired by run.
 
-Strengths. The augmentations are at the thesis's strengths (§4.3: mixup and CutMix α = 1, 4-way mixup
-Dirichlet(1, 1, 1, 1), MaxUp over m = 4 cutouts), which leave nothing to choose; cutout's square, which the thesis
-does not state, is DeVries & Taylor's half side; DP-SGD clips to 1 with noise 0.01 and 0.05 (Table 4.2's rows).
-No strength is chosen on the poisoned target.
+Strengths. Each augmentation's strength (mixup's, 4-way mixup's and CutMix's α, cutout's and MaxUp-cutout's
+square) is chosen on a validation split by the rule of ``c4_protocol``, fixed before any run: the defender
+simulates the *basic* attack on 80% of the training images — one target per validation run, a held-out training
+image drawn by the validation seed (``draw_target(run, dataset, "validation")``), its poisons crafted once on an
+undefended model and shared by every candidate — and every candidate trains a victim on them; clean accuracy is
+measured on the held-out 20%. The rule minimises the validation success, ties (a 0/1 success per target) broken
+by the mean probability of the adversarial class. The adaptive attack is not simulated: it would need poisons
+crafted per candidate. DP-SGD clips to 1 with noise 0.01 and 0.05 (Table 4.2's rows): nothing to choose. No
+strength is chosen on a test target.
 
 The attack's strength at ``course``. On the 8 × 8 digits (64 pixels, against CIFAR-10's 3,072 values) the
 thesis's threat model — ε = 16/255, 1% of the training set (13 images) — moves the victim's probability of the
@@ -35,61 +40,50 @@ import torch
 
 from ... import params as P
 from ... import verdicts as V
-from ...chapter import Chapter, run_ids
+from ...chapter import run_ids
 from ...figures import new_figure
-from ...metrics import mean_ci
-from ...models import parse_model
 from ...objectives import MultiClassCE
 from ...sweep import RunSpec
-from ...training import Recipe
 from . import rules
-from .methods import DPSGD, MaxUp
+from .c4_protocol import (
+    ACCURACY_MARGIN,
+    DATA_PARAMETERS,
+    NAMES,
+    SELECTION_PARAMETERS,
+    SHARED_PRESETS,
+    STRENGTHS,
+    TRAINING_PARAMETERS,
+    DefenceChapter,
+    pct,
+    plot_point,
+)
 from .poison import PoisonedTask, PoisonSpec
-from .transforms import CutMix, Cutout, KWayMixup, Mixup
 
 __all__ = ["CherepanovaT42", "CHAPTER", "DEFENCES", "draw_target"]
 
-# name → (batch transform of the recipe, training method), Table 4.2's rows
-DEFENCES = {
-    "none": (None, MultiClassCE()),
-    "dp_0.01": (None, DPSGD(clip=1.0, noise=0.01)),
-    "dp_0.05": (None, DPSGD(clip=1.0, noise=0.05)),
-    "mixup": (Mixup(), MultiClassCE()),
-    "kway_mixup": (KWayMixup(k=4), MultiClassCE()),
-    "cutmix": (CutMix(), MultiClassCE()),
-    "cutout": (Cutout(), MultiClassCE()),
-    "maxup_cutout": (None, MaxUp(m=4, transform=Cutout())),
-}
-NAMES = {
-    "none": "Baseline",
-    "dp_0.01": "DP-SGD, 0.01",
-    "dp_0.05": "DP-SGD, 0.05",
-    "mixup": "mixup",
-    "kway_mixup": "mixup (4-way)",
-    "cutmix": "CutMix",
-    "cutout": "cutout",
-    "maxup_cutout": "MaxUp-cutout",
-}
+DEFENCES = ("none", "dp_0.01", "dp_0.05", "mixup", "kway_mixup", "cutmix", "cutout", "maxup_cutout")  # Table 4.2
 AUGMENTATIONS = ("mixup", "kway_mixup", "cutmix", "cutout", "maxup_cutout")
 MILD = ("mixup", "cutmix", "cutout")  # the augmentations the thesis says lose almost no accuracy
-ACCURACY_MARGIN = 0.02  # "small accuracy cost": less than 2 points below the baseline; fixed before any run
 TEST_SIZES = {"digits": 540, "cifar10": 10_000}
+VALIDATION_SIZES = {"digits": 250, "cifar10": 10_000}  # the held-out 20% of the training images (stratified)
 NUM_CLASSES = 10
 VICTIM_SEED = 1000  # victims are initialised from VICTIM_SEED + run
 ATTACK_CANDIDATES = ((16 / 255, 0.01), (32 / 255, 0.09), (64 / 255, 0.09), (128 / 255, 0.09))  # (ε, budget)
 PILOT_RUNS = tuple(range(100, 106))
 
 
-def draw_target(run: int, dataset: str) -> tuple[int, int]:
-    """Run ``run``'s target image (index in the test split) and adversarial shift (1–9: the adversarial class is
-    the target's label plus the shift, mod 10 — uniform over the other classes), from a generator seeded by it."""
+def draw_target(run: int, dataset: str, split: str = "test") -> tuple[int, int]:
+    """Run ``run``'s target image (index in the ``split`` split: the test set, or the held-out training images)
+    and adversarial shift (1–9: the adversarial class is the target's label plus the shift, mod 10 — uniform over
+    the other classes), from a generator seeded by it."""
     generator = torch.Generator().manual_seed(run)
-    index = int(torch.randint(TEST_SIZES[dataset], (1,), generator=generator))
+    size = (TEST_SIZES if split == "test" else VALIDATION_SIZES)[dataset]
+    index = int(torch.randint(size, (1,), generator=generator))
     shift = 1 + int(torch.randint(NUM_CLASSES - 1, (1,), generator=generator))
     return index, shift
 
 
-class CherepanovaT42(Chapter):
+class CherepanovaT42(DefenceChapter):
     id = "C-4-T2"
     title = "Table 4.2, Fig. 4.3: data augmentation and DP-SGD against Witches' Brew"
     notebook = "cherepanova_c4_t2.md"
@@ -101,16 +95,14 @@ class CherepanovaT42(Chapter):
             "attacks": ["basic", "adaptive"],
             "runs": 2,
             "epochs": 2,
-            "lr": 0.05,
-            "batch_size": 64,
-            "augment": "none",
-            "model": "mlp",
-            "width": 32,
             "epsilon": 32 / 255,
             "budget": 0.05,
             "steps": 5,
             "restarts": 1,
             "pilot": False,
+            "dp_per": "batch",  # methods.DPSGD: Geiping et al.'s clipping, which produced the thesis's numbers
+            **SHARED_PRESETS["smoke"],
+            "validation_runs": 1,
         },
         "course": {  # the attack's strength by the rule of COURSE_ATTACK_RULE (module docstring)
             "dataset": "digits",
@@ -119,16 +111,14 @@ class CherepanovaT42(Chapter):
             "attacks": ["basic", "adaptive"],
             "runs": 8,
             "epochs": 20,
-            "lr": 0.05,
-            "batch_size": 64,
-            "augment": "none",
-            "model": "resnet8",
-            "width": 8,
             "epsilon": 128 / 255,
             "budget": 0.09,
             "steps": 100,
             "restarts": 1,
             "pilot": False,
+            "dp_per": "batch",  # methods.DPSGD: Geiping et al.'s clipping, which produced the thesis's numbers
+            **SHARED_PRESETS["course"],
+            "validation_runs": 4,
         },
         "paper": {  # CIFAR-10, ResNet-18, 20 runs, ε = 16/255, 1% budget; the schedule of Geiping et al.'s framework
             "dataset": "cifar10",
@@ -137,35 +127,28 @@ class CherepanovaT42(Chapter):
             "attacks": ["basic", "adaptive"],
             "runs": 20,
             "epochs": 40,
-            "lr": 0.1,
-            "batch_size": 128,
-            "augment": "pad_crop_flip",
-            "model": "resnet18",
-            "width": 64,
             "epsilon": 16 / 255,
             "budget": 0.01,
             "steps": 250,
             "restarts": 8,
             "pilot": False,
+            "dp_per": "batch",  # methods.DPSGD: Geiping et al.'s clipping, which produced the thesis's numbers
+            **SHARED_PRESETS["paper"],
+            "validation_runs": 8,
         },
     }
     parameters = {
-        "dataset": P.choice("digits", "cifar10"),
-        "size": P.choice(8, 16, 32, 64),
+        **DATA_PARAMETERS,
         "defences": P.choices(*DEFENCES),
         "attacks": P.choices("basic", "adaptive"),
-        "runs": P.integer(1, 100),
-        "epochs": P.integer(1),
-        "lr": P.number(0, 10, open_low=True),
-        "batch_size": P.integer(1, 4096),
-        "augment": P.choice("none", "pad_crop_flip"),
-        "model": P.model(allowed=("mlp", "resnet8", "resnet20", "resnet18")),
-        "width": P.integer(4, 512),
+        **TRAINING_PARAMETERS,
         "epsilon": P.number(0, 1, open_low=True),
         "budget": P.number(0, 1, open_low=True),
         "steps": P.integer(1, 10_000),
         "restarts": P.integer(1, 100),
         "pilot": P.choice(False, True),
+        "dp_per": P.choice("batch", "sample"),
+        **SELECTION_PARAMETERS,
     }
     # Table 4.2 (ResNet-18 on CIFAR-10, 20 runs): defence → (basic success, adaptive success, validation accuracy), %
     paper = {
@@ -179,40 +162,32 @@ class CherepanovaT42(Chapter):
         "maxup_cutout": (5.00, 20.00, 86.05),
     }
 
+    selection_metrics = ("success", "adversarial_probability")
+    pilot_runs = PILOT_RUNS
+    pilot_name = "attack pilot"
+
+    def uses_pilot(self, config) -> bool:
+        return bool(config.get("pilot"))
+
     def check(self, config):
-        side = {"digits": 8, "cifar10": 32}[config["dataset"]]
-        if config["size"] % side:
-            raise P.ParameterError(f"size must be a multiple of {side} for {config['dataset']}, got {config['size']}")
-        if config.get("pilot") and set(run_ids(config)) & set(PILOT_RUNS):
+        super().check(config)
+        dp = [d for d in config["defences"] if d.startswith("dp_")]
+        if config["dp_per"] == "sample" and dp and config["model"] != "mlp":
             raise P.ParameterError(
-                f"first_run must keep the runs clear of the attack pilot's seeds {PILOT_RUNS[0]}–{PILOT_RUNS[-1]}, "
-                f"got runs {run_ids(config).start}–{run_ids(config).stop - 1}"
+                f"dp_per='sample' clips every image's gradient, which BatchNorm does not allow: model must be mlp "
+                f"with {', '.join(dp)}, got {config['model']!r}"
             )
 
-    def recipe(self, config, defence: str) -> Recipe:
-        """The C-4-T1 schedule (Geiping et al.'s framework: SGD, Nesterov 0.9, weight decay 5·10⁻⁴, lr ÷ 10 after
-        14, 24, 35 of 40 epochs, scaled), the defence's batch transform if it has one."""
-        return Recipe(
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            lr=config["lr"],
-            momentum=0.9,
-            nesterov=True,
-            weight_decay=5e-4,
-            lr_drops=(14 / 40, 24 / 40, 35 / 40),
-            augment=config["augment"],
-            batch_transform=DEFENCES[defence][0],
-        )
+    def victim_seed(self, run: int) -> int:
+        return VICTIM_SEED + run
 
-    def model_spec(self, config):
-        name = config["model"]
-        spec = parse_model(name)
-        return spec.replace(hidden=config["width"], depth=2) if name == "mlp" else spec.replace(width=config["width"])
-
-    def poison(self, config, run: int, crafted_with: str, epsilon=None, budget=None) -> PoisonSpec:
-        """Run ``run``'s poisons, crafted on a model trained with ``crafted_with`` (``none``: the basic attack), at
-        the configuration's ε and budget unless given."""
-        index, shift = draw_target(run, config["dataset"])
+    def poison(
+        self, config, run: int, crafted_with: str, strength=None, epsilon=None, budget=None, split="test"
+    ) -> PoisonSpec:
+        """Run ``run``'s poisons, crafted on a model trained with ``crafted_with`` at ``strength`` (``none``: the
+        basic attack), at the configuration's ε and budget unless given, for a target of the ``split`` split."""
+        index, shift = draw_target(run, config["dataset"], split)
+        transform, method = self.defence(config, crafted_with, strength)
         return PoisonSpec(
             dataset=config["dataset"],
             size=config["size"],
@@ -223,36 +198,48 @@ class CherepanovaT42(Chapter):
             steps=config["steps"],
             restarts=config["restarts"],
             seed=run,
+            split=split,
             model=self.model_spec(config),
-            recipe=self.recipe(config, crafted_with),
-            method=DEFENCES[crafted_with][1],
+            recipe=self.recipe(config, transform),
+            method=method,
         )
 
-    def specs(self, config):
-        """One victim per (defence, attack, run), trained from scratch on that run's poisoned set; the baseline's
-        adaptive attack is its basic one (trained once)."""
+    def validation_tasks(self, config, run: int) -> list[tuple]:
+        """The basic attack on a held-out training image drawn by ``run``, crafted on the rest (never a test
+        target)."""
+        return [(PoisonedTask(self.poison(config, run, "none", split="validation")), {"attack": "basic"})]
+
+    def table_specs(self, config, strengths):
+        """One victim per (defence, attack, run), trained from scratch on that run's poisoned set, every
+        augmentation at ``strengths`` (its adaptive poisons crafted at it); the baseline's adaptive attack is its
+        basic one (trained once). With ``pilot``, the attack pilot's undefended victims."""
         model = self.model_spec(config)
         specs = []
         for defence in config["defences"]:
-            recipe, method = self.recipe(config, defence), DEFENCES[defence][1]
+            strength = strengths.get(defence)
+            if defence in STRENGTHS and strength is None:
+                continue  # its strength is not chosen yet
+            transform, method = self.defence(config, defence, strength)
+            recipe = self.recipe(config, transform)
             for attack in config["attacks"]:
                 if defence == "none" and attack == "adaptive" and "basic" in config["attacks"]:
                     continue
                 for run in run_ids(config):
-                    poison = self.poison(config, run, "none" if attack == "basic" else defence)
+                    if attack == "basic":
+                        poison = self.poison(config, run, "none")
+                    else:
+                        poison = self.poison(config, run, defence, strength)
                     tags = {"stage": "table", "defence": defence, "attack": attack, "run": run}
-                    specs.append(
-                        RunSpec(PoisonedTask(poison), model, recipe, VICTIM_SEED + run, method=method, tags=tags)
-                    )
+                    specs.append(RunSpec(PoisonedTask(poison), model, recipe, self.victim_seed(run), method, tags=tags))
         if config.get("pilot"):
-            baseline = self.recipe(config, "none")
+            baseline = self.recipe(config, None)
             for epsilon, budget in ATTACK_CANDIDATES:
                 for run in PILOT_RUNS:
-                    poison = self.poison(config, run, "none", epsilon, budget)
+                    poison = self.poison(config, run, "none", epsilon=epsilon, budget=budget)
                     tags = {"stage": "pilot", "defence": "none", "attack": "basic", "run": run}
                     tags |= {"epsilon": epsilon, "budget": budget}
                     specs.append(
-                        RunSpec(PoisonedTask(poison), model, baseline, VICTIM_SEED + run, MultiClassCE(), tags=tags)
+                        RunSpec(PoisonedTask(poison), model, baseline, self.victim_seed(run), MultiClassCE(), tags=tags)
                     )
         return specs
 
@@ -268,7 +255,7 @@ class CherepanovaT42(Chapter):
                     "ε": f"{epsilon * 255:g}/255",
                     "budget": f"{budget * 100:g}%",
                     "successes": f"{hits} of {n}" if n else "not run",
-                    "P(adversarial) (%)": _pct(part["metrics.adversarial_probability"].to_numpy()),
+                    "P(adversarial) (%)": pct(part["metrics.adversarial_probability"].to_numpy()),
                     "passes (> half)": hits > n / 2 if n else None,
                 }
             )
@@ -294,19 +281,20 @@ class CherepanovaT42(Chapter):
         return values if len(values) else self.per_run(results, defence, "adaptive", "accuracy")
 
     def table(self, results: pd.DataFrame, config) -> pd.DataFrame:
-        """Table 4.2: per defence, the thesis's basic and adaptive success and validation accuracy beside this
-        run's (%, mean ± 95% half-interval over runs)."""
+        """Table 4.2: per defence (at its strength chosen on validation), the thesis's basic and adaptive success
+        and validation accuracy beside this run's (%, mean ± 95% half-interval over runs)."""
         rows = []
+        strengths = self.chosen(config, results)
         for defence in [*config["defences"], *[d for d in DEFENCES if d not in config["defences"]]]:
             thesis = self.paper[defence]
-            row = {"defence": NAMES[defence]}
+            row = {"defence": NAMES[defence], "strength": self.strength_label(defence, strengths.get(defence), config)}
             for i, attack in enumerate(("basic", "adaptive")):
                 row[f"{attack} success (thesis)"] = f"{thesis[i]:g}"
-                row[f"{attack} success (this run)"] = _pct(self.per_run(results, defence, attack, "success"))
+                row[f"{attack} success (this run)"] = pct(self.per_run(results, defence, attack, "success"))
             row["accuracy (thesis)"] = f"{thesis[2]:g}"
-            row["accuracy (this run)"] = _pct(self.accuracy(results, defence))
+            row["accuracy (this run)"] = pct(self.accuracy(results, defence))
             for attack in ("basic", "adaptive"):
-                row[f"P(adversarial) {attack} (this run)"] = _pct(
+                row[f"P(adversarial) {attack} (this run)"] = pct(
                     self.per_run(results, defence, attack, "adversarial_probability")
                 )
             rows.append(row)
@@ -322,23 +310,11 @@ class CherepanovaT42(Chapter):
         marker |= {"cutout": "X", "maxup_cutout": "*"}
         for ax, (i, attack) in zip(axes[0], enumerate(("basic", "adaptive")), strict=True):
             for defence in config["defences"]:
-                acc = self.accuracy(results, defence) * 100
-                success = self.per_run(results, defence, attack, "success") * 100
+                acc, success = self.accuracy(results, defence), self.per_run(results, defence, attack, "success")
                 thesis = self.paper[defence]
                 ax.scatter(thesis[2], thesis[i], marker=marker[defence], facecolors="none", edgecolors=colour[defence])
-                if len(acc) == 0 or len(success) == 0:
-                    continue
-                (ma, la, ha), (ms, ls, hs) = mean_ci(acc), mean_ci(success)
-                ax.errorbar(
-                    ma,
-                    ms,
-                    xerr=[[ma - la], [ha - ma]],
-                    yerr=[[max(ms - ls, 0)], [max(hs - ms, 0)]],
-                    fmt=marker[defence],
-                    color=colour[defence],
-                    label=NAMES[defence],
-                    capsize=3,
-                )
+                if len(acc) and len(success):
+                    plot_point(ax, acc, success, fmt=marker[defence], color=colour[defence], label=NAMES[defence])
             ax.set(xlabel="clean accuracy (%)", ylabel="poison success (%)", title=f"{attack} attack")
             ax.set_ylim(-5, 105)
         axes[0][0].legend(fontsize="x-small", title="filled: this run; hollow: thesis", title_fontsize="x-small")
@@ -411,8 +387,9 @@ class CherepanovaT42(Chapter):
 
     def summary(self, results: pd.DataFrame, config) -> dict[str, str]:
         """Mean success per (defence, attack) and accuracy per defence, as ``<defence>_<attack>`` and
-        ``<defence>_accuracy`` (e.g. ``mixup_basic``); "not run" where no run is."""
-        out = {}
+        ``<defence>_accuracy`` (e.g. ``mixup_basic``); "not run" where no run is; the chosen strengths
+        (``selection_summary``)."""
+        out = self.selection_summary(config, results)
         for defence in DEFENCES:
             for attack in ("basic", "adaptive"):
                 v = self.per_run(results, defence, attack, "success")
@@ -442,13 +419,6 @@ def _pilot(results: pd.DataFrame, epsilon: float, budget: float) -> pd.DataFrame
     return stage[
         np.isclose(stage["epsilon"].astype(float), epsilon) & np.isclose(stage["budget"].astype(float), budget)
     ]
-
-
-def _pct(values) -> str:
-    if len(values) == 0:
-        return "not run"
-    mean, low, high = mean_ci(np.asarray(values) * 100)
-    return f"{mean:.1f} ± {(high - low) / 2:.1f}"
 
 
 CHAPTER = CherepanovaT42()

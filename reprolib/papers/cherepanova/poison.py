@@ -57,7 +57,7 @@ from ...specs import (
     check_range,
     register_task,
 )
-from ...tasks import Split, Task, channel_stats
+from ...tasks import Split, Task, channel_stats, validation_source
 from ...training import RECIPES, Recipe, train_runs
 from .backdoor import upscale
 
@@ -74,9 +74,13 @@ __all__ = [
 ]
 
 
-def clean_task(dataset: str, size: int, data_root=None) -> Task:
-    """The unpoisoned task: ``dataset`` upscaled to ``size`` by repeating pixels, its train and test splits."""
+def clean_task(dataset: str, size: int, data_root=None, split: str = "test", seed: int = 0) -> Task:
+    """The unpoisoned task: ``dataset`` upscaled to ``size`` by repeating pixels, its train and test splits; with
+    ``split="validation"`` the test split is a held-out 20% of the training images (``tasks.validation_source``,
+    seeded by ``seed``) and the training split the rest."""
     source = load_source(dataset, root=data_root)
+    if split == "validation":
+        source = validation_source(source, seed)
     side = source.image_shape[-1]
     check(size % side == 0, f"size must be a multiple of {dataset}'s square side {side}, got {size}")
     train = Split(
@@ -194,7 +198,9 @@ class _Capture:
 class PoisonSpec(ArtifactSpec):
     """Witches' Brew poisons for one target (module docstring): the crafting model is trained on the clean
     ``dataset`` with ``model``, ``recipe``, ``method`` and ``seed``; ``seed`` also draws the poisoned images and
-    the restarts' starting points."""
+    the restarts' starting points. With ``split="validation"`` the target is a held-out training image and
+    everything else is the rest of the training split (``clean_task``): the attack simulated on the defender's own
+    data, for choosing a defence's strength without the test set."""
 
     dataset: str = "digits"
     size: int = 16
@@ -206,6 +212,7 @@ class PoisonSpec(ArtifactSpec):
     restarts: int = 8
     lr: float = 0.025
     seed: int = 0
+    split: str = "test"  # where the target image comes from: the test split, or held-out training images
     model: ModelSpec = field(default_factory=ResNetCifar, metadata={"spec": MODELS})
     recipe: Recipe = field(default_factory=Recipe, metadata={"spec": RECIPES})
     method: MethodSpec = field(default_factory=MultiClassCE, metadata={"spec": METHODS})
@@ -221,11 +228,12 @@ class PoisonSpec(ArtifactSpec):
         check_range("restarts", self.restarts, 1, None, integer=True)
         check_range("lr", self.lr, 0, None, open_low=True)
         check_range("seed", self.seed, 0, None, integer=True)
+        check_choice("split", self.split, ("test", "validation"))
 
     def compute(self, data_root) -> dict[str, np.ndarray]:
         """Train the crafting model (core trainer), craft, quantise: ``indices`` (P,) of the poisoned training
         images, ``images`` (P, C, H, W) uint8 poisoned images, ``loss`` (restarts,) every restart's final loss."""
-        task = clean_task(self.dataset, self.size, data_root)
+        task = clean_task(self.dataset, self.size, data_root, self.split, self.seed)
         adversarial = adversarial_class(task, self)
         generator = torch.Generator().manual_seed(self.seed)
         indices = poison_indices(task.train.labels, adversarial, self.budget, generator)
@@ -283,7 +291,7 @@ class PoisonedTask(TaskSpec):
 
     def build(self, data_root) -> Task:
         spec = self.poison
-        clean = clean_task(spec.dataset, spec.size, data_root)
+        clean = clean_task(spec.dataset, spec.size, data_root, spec.split, spec.seed)
         arrays = load_artifact(spec, data_root=data_root)
         indices = torch.from_numpy(arrays["indices"]).long()
         images = clean.train.images.clone()

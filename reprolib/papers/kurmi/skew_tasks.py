@@ -25,7 +25,15 @@ from ... import metrics as M
 from ...evaluation import register_evaluator
 from ...sources import SOURCES, ImageSource, load_source
 from ...specs import TaskSpec, check_choice, check_range, register_task
-from ...tasks import Split, Task, add_noise, channel_stats, split_balanced, stratified_subsample
+from ...tasks import (
+    VALIDATION_FRACTION,
+    Split,
+    Task,
+    add_noise,
+    channel_stats,
+    split_balanced,
+    validation_source,
+)
 
 __all__ = [
     "COLOURS",
@@ -41,8 +49,6 @@ __all__ = [
     "validation_source",
     "VALIDATION_FRACTION",
 ]
-
-VALIDATION_FRACTION = 0.2
 
 # Ten well-separated RGB colours (matplotlib's tab10), on the [0, 1] scale: colour c is the aligned colour of
 # digit c.
@@ -79,22 +85,6 @@ def skew_info(num_classes: int, num_groups: int, aligned_group, skew: float, **e
         "skew": skew,
         **extra,
     }
-
-
-def validation_source(source: ImageSource, seed: int, fraction: float = VALIDATION_FRACTION) -> ImageSource:
-    """The source with its test split replaced by a held-out, stratified ``fraction`` of its training split
-    (seeded): hyperparameters are chosen on tasks built from it, never on the test set."""
-    held_out = stratified_subsample(source.train_labels, fraction, torch.Generator().manual_seed(seed))
-    keep = torch.ones(len(source.train_labels), dtype=torch.bool)
-    keep[held_out] = False
-    return ImageSource(
-        f"{source.name}-validation",
-        source.train_images[keep],
-        source.train_labels[keep],
-        source.train_images[held_out],
-        source.train_labels[held_out],
-        source.num_classes,
-    )
 
 
 def _check_skew(skew: float) -> None:
