@@ -10,6 +10,7 @@ import pytest
 
 from reprolib import verdict_calibration as K
 from reprolib import verdicts as V
+from reprolib.chapter import Chapter
 
 P_123 = 0.5 * (1 - np.sqrt(12 / 14))  # one-sided p of [1, 2, 3]: 0.0371
 
@@ -238,3 +239,41 @@ def test_calibration_table_is_seeded():
     rows = K.calibration_table(draws=50)
     table = K.markdown_table(rows, 50)
     assert table.count("\n| ") == len(K.all_scenarios()) and "not run" in table
+
+
+# --- the registry of rules, and the rules a chapter's claims are judged by ---------------------------------
+
+
+class _Toy(Chapter):
+    id = "TOY"
+    claim_rules = ("positive",)
+
+    def claims(self, results, config):
+        return V.positive({"a": [1, 2, 3]}), V.sign(config["values"])
+
+
+def test_a_claim_judged_by_an_undeclared_rule_is_an_error():
+    """The rules a chapter's claims call are recorded (the outermost call only: ``positive`` calls ``sign``
+    inside), and one the chapter does not declare raises, naming it."""
+    with pytest.raises(ValueError, match=r"TOY: claims judged by sign, not in its claim_rules \(positive\)"):
+        _Toy().claims(None, {"values": [1, 2, 3]})
+
+    class Declared(_Toy):
+        claim_rules = ("positive", "sign")
+
+    verdicts = Declared().claims(None, {"values": [1, 2, 3]})
+    assert [v.verdict for v in verdicts] == [V.REPRODUCED, V.REPRODUCED]
+
+
+def test_combine_records_the_rule_it_combines_or_the_rules_of_a_helper():
+    def helper(values, alpha=V.ALPHA):  # no registered rule: the rule it calls judges the claim
+        return V.sign(np.asarray(values) + 1, 1, alpha)
+
+    with V.rules_recorded() as used:
+        V.combine(V.equivalent_to_zero, {"a": ([0.0, 0.001],)}, tolerance=0.1)
+        V.paired_better({"s": [3, 5, 7]}, {"s": [1, 3, 5]})
+    assert used == {"equivalent_to_zero", "paired_better"}
+    with V.rules_recorded() as used:
+        V.combine(helper, {"a": ([0.0, 0.5],)})
+    assert used == {"sign"}
+    V.sign([1, 2])  # outside a recording: nothing to record, no error

@@ -46,6 +46,7 @@ def rate_lower_codes(a, b, alpha: float = V.ALPHA) -> np.ndarray:
     return np.select([p_for < alpha, p_against < alpha], [_REP, _NOT], _INC)
 
 
+@V.claim_rule("rate_lower")
 def rate_lower(a, b, alpha: float = V.ALPHA) -> V.Verdict:
     """A's 0/1 success rate is lower than B's on runs paired by position (the same targets in the same order):
     the exact sign test on discordant pairs, one-sided at ``alpha``; ``not reproduced`` when B is significantly
@@ -73,6 +74,7 @@ def rate_above_codes(values, level: float, alpha: float = V.ALPHA) -> np.ndarray
     return np.select([p_for < alpha, p_against < alpha], [_REP, _NOT], _INC)
 
 
+@V.claim_rule("rate_above")
 def rate_above(values, level: float = 0.5, alpha: float = V.ALPHA) -> V.Verdict:
     """A 0/1 success rate above ``level``: the exact one-sided binomial test over runs; ``not reproduced`` when it
     is significantly below."""
@@ -92,6 +94,7 @@ def defence_fails_codes(baseline, difference, tolerance: float, alpha: float = V
     return np.select([(works == _REP) & (same == _REP), same == _NOT], [_REP, _NOT], _INC)
 
 
+@V.claim_rule("defence_fails")
 def defence_fails(baseline, defended, tolerance: float, alpha: float = V.ALPHA) -> V.Verdict:
     """ "The defence does not defend": the attack succeeds without it (mean success > ½) and the defence's paired
     change of success is within ±``tolerance`` (TOST); ``not reproduced`` when the change is significantly
