@@ -7,7 +7,7 @@ levels: `reprolib.verdict_calibration`. Then, for comparison, the rate at which 
 optima ("the resampled optimum is interior / in the claimed order in ≥ 95% of resamples") says `reproduced`,
 beside this book's rules on the same draws: the reason the rules use confidence sets from paired tests.
 
-    PYTHONPATH=. python benchmarks/verdict_calibration.py --draws 10000
+    PYTHONPATH=. python benchmarks/verdict_calibration.py --draws 40000
 """
 
 from __future__ import annotations
