@@ -4,18 +4,24 @@ A chapter subclass declares its catalogue id, its notebook, its presets (``smoke
 check per parameter (``params.py``); it turns a configuration into ``RunSpec`` objects and stored results into a
 figure and a claims table. Validation happens in ``configure``, before anything trains. A paper's package
 registers its chapters with ``register_chapter``; ``reprolib.chapters`` finds them.
+
+A chapter declares the verdict rules its claims use (``claim_rules``, names in ``reprolib.verdicts.RULES``);
+judging the claims with a rule it does not declare is an error, so the declaration is what the claims do, and
+``tests/test_verdict_calibration.py`` checks that every declared rule has a calibration scenario for the chapter.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from . import params as P
+from . import verdicts as V
 from .params import Check, ParameterError
 from .registry import Registry
 from .store import RESULTS_ONLY, ResultsStore, current_store, using_store
@@ -48,6 +54,25 @@ class ResultsMissing(RuntimeError):
     """No stored result for a configuration that may not train (results-only mode); says what to run."""
 
 
+def _judged_by_declared_rules(claims: Callable) -> Callable:
+    """``claims`` that raises when a rule of ``reprolib.verdicts.RULES`` not in the chapter's ``claim_rules``
+    judged a claim (a rule must be calibrated for the chapter before it judges real runs)."""
+
+    @functools.wraps(claims)
+    def judged(self, results, config):
+        with V.rules_recorded() as used:
+            table = claims(self, results, config)
+        undeclared = sorted(used - set(self.claim_rules))
+        if undeclared:
+            raise ValueError(
+                f"{self.id}: claims judged by {', '.join(undeclared)}, not in its claim_rules "
+                f"({', '.join(self.claim_rules) or 'none'}); declare the rule and register its calibration scenario"
+            )
+        return table
+
+    return judged
+
+
 class Chapter:
     """A chapter of the book: a catalogue id, a notebook, presets and parameters, run specs, results, claims."""
 
@@ -58,6 +83,12 @@ class Chapter:
     presets: dict[str, dict]
     parameters: dict[str, Check]  # name → check; "preset" and "device" are implicit
     restates_claims: bool = False  # True for a closing page that repeats other chapters' claims (K-SUM): not tallied
+    claim_rules: tuple[str, ...] = ()  # the verdict rules (``verdicts.RULES`` names) its claims are judged by
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "claims" in cls.__dict__:
+            cls.claims = _judged_by_declared_rules(cls.__dict__["claims"])
 
     @property
     def notebook_path(self) -> Path:

@@ -1,8 +1,9 @@
-"""Calibration of the verdict rules (``reprolib.verdicts``) on simulated runs, before any real run is judged.
+"""Calibration of the verdict rules (``reprolib.verdicts``) on simulated runs, before any real run is judged: one
+registry of scenarios for every paper, one simulation, one table.
 
-Each :class:`Scenario` is one claim of a chapter with the chapter's own shape (runs per setting, the grid of
-settings, the ε lines judged one by one, runs that share a seed across settings) at the ``course`` and the
-``paper`` preset, and two ways to simulate its runs:
+Each :class:`Scenario` is one claim of a chapter, judged by one registered rule (``verdicts.RULES``), with the
+chapter's own shape (runs per setting, the grid of settings, the ε lines judged one by one, runs that share a seed
+across settings) at the ``course`` and the ``paper`` preset, and three ways to simulate its runs:
 
 - ``"edge"``: the claim is false in the way that is *hardest* for the rule (the least favourable null): e.g.
   for "> 0 at every ε" all ε are at the paper's effect except one at exactly 0; for "≈ 0" the true value sits
@@ -11,24 +12,34 @@ settings, the ε lines judged one by one, runs that share a seed across settings
   *or* ``partly`` here shows that ``partly`` is not granted by chance;
 - ``"effect"``: the claim holds with an effect of the paper's size.
 
-A curve's run values are ``mean(setting) + u(cluster) + e``, with a cluster (run) effect u and a run-level
-noise e, both normal with the run-to-run spread of the metric at that scale (:data:`NOISE`).
-:func:`calibration_table` measures, per scenario and scale, the rate of each verdict; the false-positive rate
-is the rate of ``reproduced`` at the edge, and the power the rate of ``reproduced`` under the effect.
-Every simulation is seeded; the same draws give the same table.
+A paper registers its scenarios from its own package (``papers.<paper>.calibration`` calls
+:func:`register_scenarios` on import), built from the draws below or its own; the core imports no paper.
+A curve's run values are ``mean(setting) + u(cluster) + e``, with a cluster (run) effect u and a run-level noise
+e, both normal with the run-to-run spread of the metric at that scale (:data:`NOISE`, or the shape's own ``sd``).
+:func:`calibration_table` measures, per scenario and scale, the false-positive rate (``reproduced`` at the edge),
+the chance support (``reproduced`` or ``partly`` when flat) and the power (``reproduced`` under the effect);
+``benchmarks/verdict_calibration.py`` writes it to ``book/_generated/`` (:func:`write_table`), which the book page
+"How verdicts are computed" includes and a paper's page filters (:func:`committed_table`). Every simulation is
+seeded by the scenario's chapter and claim, so the same draws give the same table and adding a scenario changes
+no other row.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from . import verdicts as V
 
 __all__ = [
     "MODES",
+    "SCALES",
     "NOISE",
     "Scenario",
     "SCENARIOS",
@@ -37,14 +48,34 @@ __all__ = [
     "simulate",
     "calibration_table",
     "markdown_table",
+    "write_table",
+    "committed_table",
+    "read_table",
+    "TABLE_CSV",
+    "TABLE_MD",
+    "curves",
+    "per_line",
+    "sign_settings",
+    "equivalence",
+    "linear",
+    "saturating",
+    "curve_rule",
+    "v_means",
+    "order",
+    "best",
+    "equivalence_settings",
+    "equal_means",
+    "weak_correlation",
 ]
 
+MODES = ("edge", "flat", "effect")
+SCALES = ("course", "paper")
+CHUNK = 1000  # draws simulated at once (bounds memory: a 13-setting grid of 20 runs is ~30 MB per 1,000 draws)
 # Run-to-run standard deviation of each metric (one run = one seed/class assignment), per scale. Course: the
 # 540-image test split of the 8×8 digits (a group of ~270 images moves a prediction rate by ~0.4 points per
 # image) and 3-run Part III chapters on the digits; paper: 10,000-image test sets. Orders of magnitude from the
-# fidelity audit, not measured on this book's runs (the rules are fixed before any run is judged).
-MODES = ("edge", "flat", "effect")
-CHUNK = 1000  # draws simulated at once (bounds memory: a 13-setting grid of 20 runs is ~30 MB per 1,000 draws)
+# fidelity audit, not measured on this book's runs (the rules are fixed before any run is judged). A scenario's
+# shape may carry its own ``sd`` instead (a paper's stated spread, or one per setting).
 NOISE = {
     "course": {
         "bias_amp": 0.02,
@@ -71,12 +102,19 @@ NOISE = {
 # "protection": rank-k accuracy of the probes of LowKey's users (Cherepanova ch. 3): ~40 probes per run at course
 # (binomial sd up to 8 points, less for paired differences), ~1,000 at paper; orders, fixed before any run.
 
+ROOT = Path(__file__).resolve().parent.parent
+TABLE_CSV = ROOT / "book" / "_generated" / "calibration.csv"
+TABLE_MD = ROOT / "book" / "_generated" / "calibration.md"
+
 
 @dataclass(frozen=True)
 class Scenario:
-    """One claim's rule on simulated runs. ``draw(rng, draws, shape, sd, mode)`` returns the verdict codes
-    of ``draws`` simulated chapters (``mode``: one of ``MODES``); ``shapes`` gives the chapter's shape per scale
-    (None: not run there)."""
+    """One claim's rule on simulated runs. ``chapter`` is the chapter's id and ``rule`` the name of the rule in
+    ``verdicts.RULES`` that judges the claim; ``draw(rng, draws, shape, sd, mode)`` returns the verdict codes of
+    ``draws`` simulated chapters (``mode``: one of ``MODES``); ``shapes`` gives the chapter's shape per scale
+    (None: not run there). ``resolvable_at_paper``: the paper preset's design resolves the claim under the
+    paper's effect (power ≥ 80%); False where it cannot, by design (the rule then says ``inconclusive``).
+    ``source``: the module that registered it (set by :func:`register_scenarios`)."""
 
     chapter: str
     claim: str
@@ -86,16 +124,21 @@ class Scenario:
     edge: str
     effect: str
     draw: Callable
+    resolvable_at_paper: bool = True
+    source: str = ""
 
 
-def _curves(rng, draws, runs, means, sd):
+# --- scenario draws: building blocks for the papers' scenarios -----------------------------------------
+
+
+def curves(rng, draws, runs, means, sd):
     """(draws, runs, settings) values: ``means`` per setting (broadcast over draws) + cluster effect + noise."""
     means = np.asarray(means, dtype=float)
     cluster = rng.normal(0, sd, (draws, runs, 1))
     return means + cluster + rng.normal(0, sd, (draws, runs, means.shape[-1]))
 
 
-def _per_line(rng, draws, lines, line_codes):
+def per_line(rng, draws, lines, line_codes):
     """Combine ``lines`` independent lines: ``line_codes(line_rng, alpha)`` is re-run from the same seed at
     each level, so both levels judge the same simulated runs."""
     seeds = [int(s) for s in rng.integers(0, 2**63, lines)]
@@ -104,25 +147,27 @@ def _per_line(rng, draws, lines, line_codes):
     )
 
 
-# --- scenario draws -----------------------------------------------------------------------------------------
-
-
-def _sign_settings(direction, paper_value):
-    """Sign claim in every setting: under the effect every setting is at ``paper_value``; at the edge one
-    setting is at exactly 0 and the others at ``paper_value``; flat: all at 0."""
+def sign_settings(direction, effect):
+    """Sign claim in every setting, one-sided t-tests over runs combined by :func:`verdicts.combine_codes`.
+    ``effect`` is one value for each of ``shape["settings"]`` or a sequence, one per setting (then ``sd`` may be
+    one per setting too). Effect: every setting at its effect; edge: the first setting at exactly 0, the others
+    at their effect; flat: every setting at 0."""
 
     def draw(rng, draws, shape, sd, mode):
-        k, runs = shape["settings"], shape["runs"]
-        means = np.full(k, 0.0 if mode == "flat" else paper_value)
+        effects = np.asarray(effect, dtype=float)
+        if effects.ndim == 0:
+            effects = np.full(shape["settings"], float(effect))
+        means = np.zeros_like(effects) if mode == "flat" else effects.copy()
         if mode == "edge":
             means[0] = 0.0
-        d = means[:, None] + rng.normal(0, sd, (draws, k, runs))
+        noise = np.reshape(np.asarray(sd, dtype=float), (-1, 1)) * rng.normal(0, 1, (draws, len(means), shape["runs"]))
+        d = means[:, None] + noise
         return V.combine_codes(lambda level: V.sign_codes(d, direction, level))
 
     return draw
 
 
-def _equivalence(tolerance):
+def equivalence(tolerance):
     """≈ 0: the truth is 0 under the effect and on the edge of the band (+tolerance) otherwise ("flat" is
     the edge too: here no effect is what the claim says)."""
 
@@ -133,7 +178,7 @@ def _equivalence(tolerance):
     return draw
 
 
-def _linear(rise):
+def linear(rise):
     """Rises by ``rise`` over the grid under the effect; flat otherwise (the edge of a trend claim)."""
 
     def means(m, mode):
@@ -142,7 +187,7 @@ def _linear(rise):
     return means
 
 
-def _saturating(rise):
+def saturating(rise):
     """Rises by ``rise`` over the grid, steeply first (accuracy vs capacity or data); flat without effect."""
 
     def means(m, mode):
@@ -151,23 +196,23 @@ def _saturating(rise):
     return means
 
 
-def _curve_rule(codes_fn, means_fn, **kwargs):
+def curve_rule(codes_fn, means_fn, **kwargs):
     """A curve rule per ε line, combined over the lines: ``means_fn(m, mode)`` is the true curve."""
 
     def draw(rng, draws, shape, sd, mode):
         m, runs = shape["settings"], shape["runs"]
         means = means_fn(m, mode)
-        return _per_line(
+        return per_line(
             rng,
             draws,
             shape["lines"],
-            lambda r, level: codes_fn(_curves(r, draws, runs, means, sd), alpha=level, **kwargs),
+            lambda r, level: codes_fn(curves(r, draws, runs, means, sd), alpha=level, **kwargs),
         )
 
     return draw
 
 
-def _v_means(depth, optimum):
+def v_means(depth, optimum):
     """Effect: a v (``optimum="min"``) or peak with its optimum in the middle, both ends ``depth`` away; edge:
     one arm only — the curve moves by ``depth`` over the first half, then stays flat; flat: no optimum."""
     sign = 1 if optimum == "min" else -1
@@ -180,7 +225,7 @@ def _v_means(depth, optimum):
     return means
 
 
-def _order(gap, depth, optima=("max", "min")):
+def order(gap, depth, optima=("max", "min")):
     """Two curves over a grid of m settings, with independent run noise (the rule's two confidence sets are
     combined by Bonferroni, so their dependence does not matter): under the effect the first curve's optimum is
     ``gap`` (as a share of the grid) below the second's; at the edge both optima coincide; flat: both curves
@@ -204,35 +249,35 @@ def _order(gap, depth, optima=("max", "min")):
             )
             return V.order_codes((t, ya), (t, yb), optima, level)
 
-        return _per_line(rng, draws, shape["lines"], line)
+        return per_line(rng, draws, shape["lines"], line)
 
     return draw
 
 
-def _best(*settings):
-    """Best of all methods in every setting; each setting is (the paper's means per method, the runner-up).
-    The edge puts the claimed method on its runner-up's mean in the first setting; flat: every method on the
-    runner-up's mean everywhere. Runs share a seed effect across methods (paired); settings are combined by
-    :func:`verdicts.combine_codes`."""
+def best(*settings, method="gba", direction=1):
+    """``method`` is the best of all methods in every setting (higher is better; ``direction=-1``: lower); each
+    setting is (the paper's means per method, the runner-up). The edge puts ``method`` on its runner-up's mean in
+    the first setting; flat: every method on the runner-up's mean everywhere. Runs share a seed effect across
+    methods (paired); settings are combined by :func:`verdicts.combine_codes`."""
 
     def draw(rng, draws, shape, sd, mode):
         diffs = []
         for i, (method_means, runner_up) in enumerate(settings):
             means = dict(method_means)
             if mode == "edge" and i == 0:
-                means["gba"] = means[runner_up]
+                means[method] = means[runner_up]
             elif mode == "flat":
                 means = dict.fromkeys(means, means[runner_up])
             runs = shape["runs"]
             seed_effect = rng.normal(0, sd, (draws, runs))
             values = {m: means[m] + seed_effect + rng.normal(0, sd, (draws, runs)) for m in means}
-            diffs.append(np.stack([values["gba"] - values[m] for m in means if m != "gba"], axis=1))
-        return V.combine_codes(lambda level: np.stack([V.best_codes(d, 1, level) for d in diffs], axis=-1))
+            diffs.append(np.stack([values[method] - values[m] for m in means if m != method], axis=1))
+        return V.combine_codes(lambda level: np.stack([V.best_codes(d, direction, level) for d in diffs], axis=-1))
 
     return draw
 
 
-def _equivalence_settings(tolerance):
+def equivalence_settings(tolerance):
     """≈ 0 in every one of ``settings`` (TOST per setting, combined): effect, all at 0; edge, one setting on the
     band's edge (+tolerance) and the others at 0; flat (no support anywhere), every setting on the edge. Values
     are paired differences of two runs, so their spread is √2 times the metric's."""
@@ -248,24 +293,7 @@ def _equivalence_settings(tolerance):
     return draw
 
 
-def _closes_seen_not_new(seen_effect, tolerance):
-    """Cherepanova ch. 6's composite claim (``papers.cherepanova.c6.closes_seen_not_new``): the seen-identity gap
-    narrows (> 0) and the new-identity gap narrows by less than ``tolerance``; both one-sided sign tests on paired
-    runs, combined. Effect: seen narrows by ``seen_effect``, new by 0; edge: new narrows by exactly
-    ``tolerance``; flat: seen 0 and new at ``tolerance``."""
-
-    def draw(rng, draws, shape, sd, mode):
-        runs = shape["runs"]
-        seen = (0.0 if mode == "flat" else seen_effect) + rng.normal(0, sd, (draws, runs))
-        new = (0.0 if mode == "effect" else tolerance) + rng.normal(0, sd, (draws, runs))
-        return V.combine_codes(
-            lambda level: np.stack([V.sign_codes(seen, 1, level), V.sign_codes(new - tolerance, -1, level)], -1)
-        )
-
-    return draw
-
-
-def _equal_means(tolerance, sd_second):
+def equal_means(tolerance, sd_second):
     """Two independent samples with equal means up to ±``tolerance`` (H-RQ1: BiasAmp at ε = ½ against
     −(1 − recognition accuracy) of separate recognisers): equal under the effect, ``tolerance`` apart at the edge
     and under "flat" (no link)."""
@@ -279,7 +307,7 @@ def _equal_means(tolerance, sd_second):
     return draw
 
 
-def _weak_correlation(rho_effect, bands):
+def weak_correlation(rho_effect, bands):
     """Per ε line, per run: the Spearman correlation of two metrics over the run's m capacity settings, drawn
     from a bivariate normal with correlation ρ (effect: ``rho_effect``; edge: ½, the boundary of "weak";
     flat: 0), judged by ``within_bands`` and combined over the lines."""
@@ -296,536 +324,35 @@ def _weak_correlation(rho_effect, bands):
             spearman = (rx * ry).sum(-1) / np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
             return V.band_codes(spearman, bands, level)
 
-        return _per_line(rng, draws, shape["lines"], line)
+        return per_line(rng, draws, shape["lines"], line)
 
     return draw
 
 
-# Effect sizes. Hall et al. tabulate no BiasAmp or accuracy, so their sizes are stated assumptions of the order
-# the paper's figures plot (BiasAmp ~0.02 at intermediate ε, v-shapes and peaks 0.01-0.015 deep), except the
-# ones the text gives (−0.04 at ε = ½ on CIFAR-100 from its 96% recognition; the 1.9e-4 vs 5.2e-4 optima).
-# Kurmi et al.: the means of Tables 1, 3 and 4.
-KT4_95 = {"vanilla": 0.7763, "domain_independent": 0.6582, "filter_drop": 0.7844, "group_dro": 0.8450,
-          "repair": 0.8251, "lff": 0.8539, "adversarial": 0.8035, "gba": 0.8792}  # fmt: skip
-KT3_MAKEUP = {"vanilla": 0.6195, "lff": 0.6469, "domain_independent": 0.6156, "group_dro": 0.6276,
-              "adversarial": 0.6293, "gba": 0.6564}  # fmt: skip
-KT3_HAIR = {"vanilla": 0.7397, "lff": 0.8455, "domain_independent": 0.8511, "group_dro": 0.8555,
-            "adversarial": 0.7808, "gba": 0.8698}  # fmt: skip
-
-C3_COURSE, C3_PAPER = {"runs": 4}, {"runs": 5}  # C-3-LOWKEY: runs per setting at course and paper
-
-SCENARIOS = [
-    Scenario(
-        "H-RQ1",
-        "BiasAmp ≈ 0 (ε = 0; ε = ½ on Fashion-MNIST)",
-        "equivalent_to_zero",
-        "bias_amp",
-        {"course": {"runs": 5}, "paper": {"runs": 20}},
-        "true BiasAmp = +0.005 (edge of the band)",
-        "true BiasAmp = 0",
-        _equivalence(V.BIAS_AMP_TOLERANCE),
-    ),
-    Scenario(
-        "H-RQ1",
-        "BiasAmp > 0 at every intermediate ε",
-        "positive",
-        "bias_amp",
-        {"course": {"runs": 5, "settings": 4}, "paper": {"runs": 20, "settings": 9}},
-        "one ε at 0, the others at +0.02",
-        "+0.02 at every ε",
-        _sign_settings(1, 0.02),
-    ),
-    Scenario(
-        "H-RQ1",
-        "BiasAmp grows with ε until near ½ (monotone)",
-        "monotone",
-        "bias_amp",
-        {"course": {"runs": 5, "settings": 4, "lines": 1}, "paper": {"runs": 20, "settings": 9, "lines": 1}},
-        "flat",
-        "linear rise of 0.04 over the intermediate ε",
-        _curve_rule(V.monotone_codes, _linear(0.04), direction=1),
-    ),
-    Scenario(
-        "H-RQ1",
-        "CIFAR-100: BiasAmp < 0 at ε = ½",
-        "negative",
-        "bias_amp",
-        {"course": None, "paper": {"runs": 20, "settings": 1}},
-        "true BiasAmp = 0",
-        "−0.04 (= −(1 − 96%), footnote 1)",
-        _sign_settings(-1, -0.04),
-    ),
-    Scenario(
-        "H-RQ1",
-        "BiasAmp at ε = ½ ≈ −(1 − recognition accuracy) (independent recognisers)",
-        "equivalent_difference",
-        "bias_amp",
-        {"course": {"runs": 5}, "paper": {"runs": 20}},
-        "the two means 0.005 apart (edge of the band)",
-        "equal means (the model errs only where it misreads the group)",
-        _equal_means(V.BIAS_AMP_TOLERANCE, 0.003),
-    ),
-    Scenario(
-        "H-RQ1",
-        "CIFAR-100 peaks at a lower ε than Fashion-MNIST",
-        "optima_order",
-        "bias_amp",
-        {"course": None, "paper": {"runs": 20, "settings": 11, "lines": 1, "sd_second": 0.005}},
-        "both peak at the same ε",
-        "peaks at ε = 0.125 and 0.375, each curve 0.02 below its peak 0.25 away",
-        _order(0.5, 0.02, optima=("max", "max")),
-    ),
-    Scenario(
-        "H-RQ2",
-        "BiasAmp v-shaped in depth (per ε line)",
-        "interior_optimum",
-        "bias_amp",
-        {"course": {"runs": 4, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 12, "lines": 3}},
-        "one arm: falls by 0.01, then flat",
-        "v, both ends 0.01 above the minimum",
-        _curve_rule(V.interior_codes, _v_means(0.01, "min"), optimum="min"),
-    ),
-    Scenario(
-        "H-RQ2",
-        "BiasAmp v-shaped in weight decay (per ε line)",
-        "interior_optimum",
-        "bias_amp",
-        {"course": {"runs": 4, "settings": 4, "lines": 1}, "paper": {"runs": 20, "settings": 8, "lines": 3}},
-        "one arm: falls by 0.01, then flat",
-        "v, both ends 0.01 above the minimum",
-        _curve_rule(V.interior_codes, _v_means(0.01, "min"), optimum="min"),
-    ),
-    Scenario(
-        "H-RQ2",
-        "accuracy grows monotonically with depth (per ε line)",
-        "monotone",
-        "accuracy",
-        {"course": {"runs": 4, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 12, "lines": 3}},
-        "flat",
-        "saturating rise of 0.03",
-        _curve_rule(V.monotone_codes, _saturating(0.03), direction=1),
-    ),
-    Scenario(
-        "H-RQ2",
-        "best-accuracy weight decay < least-BiasAmp weight decay (per ε line)",
-        "optima_order",
-        "accuracy",
-        {
-            "course": {"runs": 4, "settings": 4, "lines": 1, "sd_second": 0.02},
-            "paper": {"runs": 20, "settings": 8, "lines": 3, "sd_second": 0.005},
-        },
-        "both optima at the same weight decay",
-        "optima 0.43 decades apart (1.93e-4 vs 5.18e-4, adjacent points of the 8-point grid), each curve 0.01 off "
-        "its optimum 1.5 decades away",
-        _order(0.44 / 3, 0.01),
-    ),
-    Scenario(
-        "H-RQ3",
-        "accuracy grows monotonically with training-set size (per ε line)",
-        "monotone",
-        "accuracy",
-        {"course": {"runs": 5, "settings": 5, "lines": 1}, "paper": {"runs": 20, "settings": 10, "lines": 3}},
-        "flat",
-        "saturating rise of 0.1",
-        _curve_rule(V.monotone_codes, _saturating(0.1), direction=1),
-    ),
-    Scenario(
-        "H-RQ3",
-        "BiasAmp peaks at intermediate training-set size (per ε line)",
-        "interior_optimum",
-        "bias_amp",
-        {"course": {"runs": 5, "settings": 5, "lines": 1}, "paper": {"runs": 20, "settings": 10, "lines": 3}},
-        "one arm: rises by 0.015, then flat",
-        "peak 0.015 above both ends",
-        _curve_rule(V.interior_codes, _v_means(0.015, "max"), optimum="max"),
-    ),
-    Scenario(
-        "H-RQ4a",
-        "ECE falls as ε rises",
-        "trend",
-        "ece",
-        {"course": {"runs": 5, "settings": 6, "lines": 1}, "paper": {"runs": 20, "settings": 6, "lines": 1}},
-        "flat",
-        "linear fall of 0.02",
-        _curve_rule(V.trend_codes, _linear(-0.02), direction=-1),
-    ),
-    Scenario(
-        "H-RQ5a",
-        "BiasAmp largest early (early − before 1st drop > 0)",
-        "positive",
-        "bias_amp",
-        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
-        "true difference 0",
-        "+0.02",
-        _sign_settings(1, 0.02),
-    ),
-    Scenario(
-        "H-RQ5a",
-        "BiasAmp ticks up at each learning-rate drop",
-        "positive",
-        "bias_amp",
-        {"course": {"runs": 8, "settings": 2}, "paper": {"runs": 50, "settings": 2}},
-        "one drop with no tick, the other +0.01",
-        "+0.01 at each drop",
-        _sign_settings(1, 0.01),
-    ),
-    Scenario(
-        "H-RQ4b",
-        "higher capacity, higher ECE (depth; per ε line)",
-        "trend",
-        "ece",
-        {"course": {"runs": 4, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 12, "lines": 3}},
-        "flat",
-        "linear rise of 0.02",
-        _curve_rule(V.trend_codes, _linear(0.02), direction=1),
-    ),
-    Scenario(
-        "H-RQ4b",
-        "as ECE grows, BiasAmp first falls, then rises (weight decay by ECE rank; per ε line)",
-        "interior_optimum",
-        "bias_amp",
-        {"course": {"runs": 4, "settings": 4, "lines": 1}, "paper": {"runs": 20, "settings": 8, "lines": 3}},
-        "one arm: falls by 0.01, then flat",
-        "v, both ends 0.01 above the minimum",
-        _curve_rule(V.interior_codes, _v_means(0.01, "min"), optimum="min"),
-    ),
-    Scenario(
-        "H-RQ4b",
-        "smaller training sets have higher ECE (per ε line)",
-        "trend",
-        "ece",
-        {"course": {"runs": 5, "settings": 5, "lines": 1}, "paper": {"runs": 20, "settings": 10, "lines": 3}},
-        "flat",
-        "linear fall of 0.02 with p",
-        _curve_rule(V.trend_codes, _linear(-0.02), direction=-1),
-    ),
-    Scenario(
-        "H-RQ4b",
-        "BiasAmp and ECE weakly related: per-run ρ in (−½, 0) or (0, ½) (per ε line)",
-        "within_bands",
-        "bias_amp",
-        {"course": {"runs": 4, "settings": 9, "lines": 1}, "paper": {"runs": 20, "settings": 24, "lines": 3}},
-        "ρ = ½ (the boundary of weak)",
-        "ρ = 0.25",
-        _weak_correlation(0.25, ((-0.5, 0.0), (0.0, 0.5))),
-    ),
-    Scenario(
-        "H-RQ5a",
-        "BiasAmp rises again after the last drop (late − before it > 0)",
-        "positive",
-        "bias_amp",
-        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
-        "true difference 0",
-        "+0.01",
-        _sign_settings(1, 0.01),
-    ),
-    Scenario(
-        "H-RQ5b",
-        "bias dampened early (early BiasAmp < 0)",
-        "negative",
-        "bias_amp",
-        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
-        "true BiasAmp 0",
-        "−0.02",
-        _sign_settings(-1, -0.02),
-    ),
-    Scenario(
-        "H-RQ5b",
-        "dampening largely disappears (late − ½·early > 0)",
-        "positive",
-        "bias_amp",
-        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
-        "late = ½·early exactly",
-        "+0.01 (early −0.02, late −0.0)",
-        _sign_settings(1, 0.01),
-    ),
-    Scenario(
-        "H-RQ5b",
-        "class learned first: conflicting cells' early accuracy > ½",
-        "positive",
-        "accuracy",
-        {"course": {"runs": 8, "settings": 1}, "paper": {"runs": 50, "settings": 1}},
-        "early accuracy ½",
-        "early accuracy 0.8 (+0.3)",
-        _sign_settings(1, 0.3),
-    ),
-    Scenario(
-        "H-RQ6",
-        "BiasAmp < 0 at the lowest η (one ε line)",
-        "negative",
-        "bias_amp",
-        {"course": {"runs": 4, "settings": 1}, "paper": {"runs": 20, "settings": 1}},
-        "true BiasAmp 0",
-        "−0.02",
-        _sign_settings(-1, -0.02),
-    ),
-    Scenario(
-        "H-RQ6",
-        "BiasAmp rises with η past ½ (one ε line)",
-        "trend",
-        "bias_amp",
-        {"course": {"runs": 4, "settings": 3, "lines": 1}, "paper": {"runs": 20, "settings": 6, "lines": 1}},
-        "flat",
-        "linear rise of 0.04",
-        _curve_rule(V.trend_codes, _linear(0.04), direction=1),
-    ),
-    Scenario(
-        "H-RQ6",
-        "BiasAmp > 0 at the highest η (one ε line)",
-        "positive",
-        "bias_amp",
-        {"course": {"runs": 4, "settings": 1}, "paper": {"runs": 20, "settings": 1}},
-        "true BiasAmp 0",
-        "+0.02",
-        _sign_settings(1, 0.02),
-    ),
-    Scenario(
-        "K-T1",
-        "GBA more accurate than vanilla (paired seeds)",
-        "paired_better",
-        "method_accuracy",
-        {"course": {"runs": 3, "settings": 1}, "paper": {"runs": 5, "settings": 1}},
-        "equal means",
-        "+3.6 points (92.00 vs 88.43)",
-        _sign_settings(1, 0.036),
-    ),
-    Scenario(
-        "K-T4",
-        "adversarial improves on vanilla at both skews (paired seeds)",
-        "paired_better",
-        "method_accuracy",
-        {"course": {"runs": 3, "settings": 2}, "paper": {"runs": 5, "settings": 2}},
-        "one skew equal, the other +2.6 points",
-        "+2.7 and +2.5 points (Table 4)",
-        _sign_settings(1, 0.026),
-    ),
-    Scenario(
-        "K-T4",
-        "GBA beats every other method (95% skew)",
-        "best_of",
-        "method_accuracy",
-        {"course": {"runs": 3}, "paper": {"runs": 5}},
-        "GBA equal to LfF, the others at Table 4",
-        "Table 4 at 95%: GBA +2.5 points over LfF",
-        _best((KT4_95, "lff")),
-    ),
-    Scenario(
-        "K-T3",
-        "GBA has the best mean accuracy (HeavyMakeup and HairColor)",
-        "best_of",
-        "method_accuracy",
-        {"course": {"runs": 3}, "paper": {"runs": 3}},
-        "GBA equal to LfF on HeavyMakeup, Table 3 elsewhere",
-        "Table 3: GBA +0.95 points over LfF (HeavyMakeup), +1.43 over Group DRO (HairColor)",
-        _best((KT3_MAKEUP, "lff"), (KT3_HAIR, "group_dro")),
-    ),
-    Scenario(
-        "C-5-TRAIN",
-        "male accuracy rises, female falls with the male share (2 heads × 2 groups)",
-        "trend",
-        "rank1",
-        {"course": {"runs": 3, "settings": 7, "lines": 4}, "paper": {"runs": 3, "settings": 11, "lines": 4}},
-        "flat",
-        "linear change of 0.05 over the shares (Table 5.2: male 0.918 → 0.968)",
-        _curve_rule(V.trend_codes, _linear(0.05), direction=1),
-    ),
-    Scenario(
-        "C-6-FR",
-        "the gap narrows on seen identities, not on new ones (per intervention)",
-        "closes_seen_not_new",
-        "rank1",
-        {"course": {"runs": 4}, "paper": {"runs": 3}},
-        "new identities' gap narrows by exactly the tolerance (0.02)",
-        "seen gap narrows by 0.05, new by 0 (Table 6.2: train 3.2 → −2.4, test 1.9 → 1.5)",
-        _closes_seen_not_new(0.05, 0.02),
-    ),
-    Scenario(
-        "C-3-LOWKEY",
-        "the ensemble attack lowers the accuracy of every defender (8 defenders, paired runs)",
-        "positive",
-        "protection",
-        {"course": {**C3_COURSE, "settings": 8}, "paper": {**C3_PAPER, "settings": 8}},
-        "one defender unaffected, the others as Table 3.2",
-        "−0.9 at every defender (Table 3.2: rank-50 96.8% → 0.6–5.5%)",
-        _sign_settings(1, 0.9),
-    ),
-    Scenario(
-        "C-3-LOWKEY",
-        "attacks transfer better within a backbone family (2 defender families)",
-        "positive",
-        "protection",
-        {"course": {**C3_COURSE, "settings": 2}, "paper": {**C3_PAPER, "settings": 2}},
-        "one family with no advantage",
-        "+0.17 in both (Table 3.2: IR +16.7, RN +21.3 points)",
-        _sign_settings(1, 0.17),
-    ),
-    Scenario(
-        "C-3-LOWKEY",
-        "attacks transfer better within a head (2 defender heads)",
-        "positive",
-        "protection",
-        {"course": {**C3_COURSE, "settings": 2}, "paper": {**C3_PAPER, "settings": 2}},
-        "one head with no advantage",
-        "+0.095 in both (Table 3.2, CosFace defenders +9.5 points)",
-        _sign_settings(1, 0.095),
-    ),
-    Scenario(
-        "C-3-LOWKEY",
-        "smoothing keeps the protection against blurring defenders (8 defenders)",
-        "positive",
-        "protection",
-        {"course": {**C3_COURSE, "settings": 8}, "paper": {**C3_PAPER, "settings": 8}},
-        "one defender where smoothing does not help",
-        "+0.7 at every defender (Table 3.3: 64.6–78.6% → 2.8–9.6%)",
-        _sign_settings(1, 0.7),
-    ),
-    Scenario(
-        "C-3-LOWKEY",
-        "rank-1 accuracy falls monotonically with the attack steps (5 step counts)",
-        "monotone",
-        "protection",
-        {"course": {**C3_COURSE, "settings": 5, "lines": 1}, "paper": {**C3_PAPER, "settings": 5, "lines": 1}},
-        "flat",
-        "saturating fall of 0.52 (Table 3.4: Amazon rank-1 63% → 11%)",
-        _curve_rule(V.monotone_codes, _saturating(-0.52), direction=-1),
-    ),
-    Scenario(
-        "C-3-LOWKEY",
-        "JPEG moves the protected accuracy by less than 0.05 (mean over defenders)",
-        "equivalent_to_zero",
-        "protection",
-        {"course": C3_COURSE, "paper": C3_PAPER},
-        "true change +0.05 (edge of the band)",
-        "true change 0 (Amazon rank-50 2.4% → 3.8%)",
-        _equivalence(0.05),
-    ),
-    Scenario(
-        "C-3-LOWKEY",
-        "a stronger perceptual weight protects less at every defender and lowers the distance (9 settings)",
-        "combine(sign)",
-        "protection",
-        {"course": {**C3_COURSE, "settings": 9}, "paper": {**C3_PAPER, "settings": 9}},
-        "one setting with no change",
-        "+0.1 in every setting (Tables 3.6 → 3.8: ensemble rank-50 10.2% → 20.0%, defenders' mean)",
-        _sign_settings(1, 0.1),
-    ),
-    # Wang et al. (2019), Part II; effect sizes from its Tables 1-4 (COCO). best_of's draw names the claimed
-    # method "gba" (the helper's convention): here adv @ conv5 (Table 4's Δ) and α = 1 + adv @ conv5 (its λ_M).
-    Scenario(
-        "W-T1",
-        "Δ > 0 in every split",
-        "positive",
-        "leakage",
-        {"course": {"runs": 3, "settings": 8}, "paper": {"runs": 3, "settings": 8}},
-        "one split at 0, the others at +0.0973",
-        "+0.0973 or more in every split (Table 1)",
-        _sign_settings(1, 0.0973),
-    ),
-    Scenario(
-        "W-T1",
-        "α-balancing lowers λ_D at every α (attacker seeds paired)",
-        "paired_better",
-        "leakage",
-        {"course": {"runs": 2, "settings": 3}, "paper": {"runs": 5, "settings": 3}},
-        "one α at no change, the others −0.057",
-        "−0.057 or more at every α (Table 1: 67.72 → 62.00)",
-        _sign_settings(1, 0.057),
-    ),
-    Scenario(
-        "W-T1",
-        "α-balancing leaves Δ within ±2 points at every α",
-        "equivalent_to_zero",
-        "leakage",
-        {"course": {"runs": 3, "settings": 3}, "paper": {"runs": 5, "settings": 3}},
-        "one α on the band's edge (+0.02)",
-        "no change at any α",
-        _equivalence_settings(0.02),
-    ),
-    Scenario(
-        "W-T2",
-        "the leakage estimate is stable within ±2 points (5 attackers)",
-        "equivalent_to_zero",
-        "leakage",
-        {"course": {"runs": 3, "settings": 5}, "paper": {"runs": 5, "settings": 5}},
-        "one attacker on the band's edge (+0.02)",
-        "every attacker equal to the reference",
-        _equivalence_settings(0.02),
-    ),
-    Scenario(
-        "W-T2",
-        "the 1-layer attacker estimates less",
-        "sign",
-        "leakage",
-        {"course": {"runs": 3, "settings": 1}, "paper": {"runs": 3, "settings": 1}},
-        "equal estimates",
-        "−0.0164 (Table 2: 68.82 vs 70.46)",
-        _sign_settings(1, 0.0164),
-    ),
-    Scenario(
-        "W-T3",
-        "adversarial removal lowers Δ of the joint model",
-        "sign",
-        "leakage",
-        {"course": {"runs": 3, "settings": 1}, "paper": {"runs": 3, "settings": 1}},
-        "no change",
-        "−0.0804 (Table 3: 12.85 → 4.81)",
-        _sign_settings(-1, -0.0804),
-    ),
-    Scenario(
-        "W-T3",
-        "RBA leaves Δ within ±2 points",
-        "equivalent_to_zero",
-        "leakage",
-        {"course": {"runs": 3, "settings": 1}, "paper": {"runs": 3, "settings": 1}},
-        "+0.02 (the band's edge)",
-        "no change (Table 3: +0.003)",
-        _equivalence_settings(0.02),
-    ),
-    Scenario(
-        "W-T45",
-        "adv @ conv5 has the lowest Δ of the adversarial methods",
-        "best_of",
-        "leakage",
-        {"course": {"runs": 3}, "paper": {"runs": 3}},
-        "adv @ conv5 equal to adv @ conv4",
-        "Table 4: 4.57 vs 6.54 (conv4) and 8.02 (image)",
-        _best(({"gba": -0.0457, "conv4": -0.0654, "image": -0.0802}, "conv4")),
-    ),
-    Scenario(
-        "W-T45",
-        "no baseline beats adding noise (3 baselines above the curve)",
-        "positive",
-        "leakage",
-        {"course": {"runs": 3, "settings": 3}, "paper": {"runs": 3, "settings": 3}},
-        "one baseline on the curve, the others +0.02 above",
-        "+0.02 above the curve for every baseline (Fig. 5, read off)",
-        _sign_settings(1, 0.02),
-    ),
-    Scenario(
-        "W-F67",
-        "no label's F1 change departs from the mean change by more than 5 points (5 labels)",
-        "equivalent_to_zero",
-        "method_accuracy",
-        {"course": {"runs": 3, "settings": 5}, "paper": {"runs": 3, "settings": 5}},
-        "one label on the band's edge (+0.05)",
-        "every label at the mean change",
-        _equivalence_settings(0.05),
-    ),
-]
+SCENARIOS: list[Scenario] = []
 
 
-def register_scenarios(*scenarios: Scenario) -> None:
-    """Add a paper's scenarios (those whose draws call the paper's own claim code) to ``SCENARIOS``; a paper's
-    package calls this on import, so the core never imports a paper."""
-    SCENARIOS.extend(s for s in scenarios if s not in SCENARIOS)
+def register_scenarios(*scenarios: Scenario, source: str) -> None:
+    """Add a paper's scenarios to ``SCENARIOS``; a paper's package calls this on import with ``source=__name__``
+    (its calibration module), so the core never imports a paper."""
+    for scenario in scenarios:
+        scenario = dataclasses.replace(scenario, source=source)
+        if scenario not in SCENARIOS:
+            SCENARIOS.append(scenario)
 
 
 def all_scenarios() -> list[Scenario]:
-    """Every scenario: the core's and those the papers registered (the papers are loaded first)."""
-    from .papers import load_papers
+    """Every registered scenario (the papers are loaded first), in the book's order of chapters."""
+    from .chapters import chapters
 
-    load_papers()
-    return list(SCENARIOS)
+    order = {chapter_id: i for i, chapter_id in enumerate(chapters())}
+    return sorted(SCENARIOS, key=lambda s: order.get(s.chapter, len(order)))
+
+
+def _stream(scenario: Scenario, scale: str, mode: str, seed: int) -> np.random.SeedSequence:
+    """The seed of one cell: ``seed`` and the scenario's chapter, claim, scale and mode (not its position)."""
+    key = zlib.crc32(f"{scenario.chapter}|{scenario.claim}".encode())
+    return np.random.SeedSequence([seed, key, SCALES.index(scale), MODES.index(mode)])
 
 
 def simulate(scenario: Scenario, scale: str, mode: str, draws: int = 1000, seed: int = 0) -> np.ndarray:
@@ -835,59 +362,100 @@ def simulate(scenario: Scenario, scale: str, mode: str, draws: int = 1000, seed:
     shape = scenario.shapes[scale]
     if shape is None:
         raise ValueError(f"{scenario.claim!r} is not run at {scale}")
-    sd = NOISE[scale][scenario.metric]
+    sd = shape["sd"] if "sd" in shape else NOISE[scale][scenario.metric]
     sizes = [CHUNK] * (draws // CHUNK) + ([draws % CHUNK] if draws % CHUNK else [])
-    streams = np.random.SeedSequence(seed).spawn(len(sizes))
+    streams = _stream(scenario, scale, mode, seed).spawn(len(sizes))
     return np.concatenate(
         [scenario.draw(np.random.default_rng(s), n, shape, sd, mode) for s, n in zip(streams, sizes, strict=True)]
     )
 
 
-def calibration_table(draws: int = 1000, seed: int = 0) -> list[dict]:
-    """Per scenario: for each scale and mode, the rate of each verdict over ``draws`` seeded draws (None where
-    the scenario is not run at that scale)."""
+def _rate(codes: np.ndarray, verdicts) -> float:
+    return float(np.isin(codes, [V.CODES.index(v) for v in verdicts]).mean())
+
+
+def calibration_table(draws: int = 1000, seed: int = 0, scenarios=None) -> pd.DataFrame:
+    """One row per scenario (default: every registered one): its chapter, claim, rule, metric and source, and per
+    scale its runs per setting, **FP** (the rate of ``reproduced`` at the edge), **chance support** (the rate of
+    ``reproduced`` or ``partly`` with no effect anywhere) and **power** (the rate of ``reproduced`` under the
+    paper's effect), over ``draws`` seeded draws each; NaN where the scenario is not run at that scale."""
     rows = []
-    for i, scenario in enumerate(all_scenarios()):
-        row = {"scenario": scenario}
-        for scale, shape in scenario.shapes.items():
-            for j, mode in enumerate(MODES):
-                codes = None if shape is None else simulate(scenario, scale, mode, draws, seed + 100 * i + j)
-                row[scale, mode] = (
-                    None if codes is None else {v: float(np.mean(codes == c)) for c, v in enumerate(V.CODES)}
-                )
-        rows.append(row)
-    return rows
-
-
-def markdown_table(rows: list[dict], draws: int) -> str:
-    """The calibration table as Markdown. Per scale: runs per setting; **FP**, the rate of ``reproduced`` at
-    the edge (the claim false in the hardest way); **chance support**, the rate of ``reproduced`` or
-    ``partly`` with no effect anywhere; **power**, the rate of ``reproduced`` under the paper's effect."""
-    head = "| chapter | claim | rule |"
-    rule = "|---|---|---|"
-    for scale in ("course", "paper"):
-        head += f" {scale} runs | FP | chance support | power |"
-        rule += "---|---|---|---|"
-    lines = [head, rule]
-    for row in rows:
-        scenario = row["scenario"]
-        cells = [scenario.chapter, scenario.claim, f"`{scenario.rule}`"]
-        for scale in ("course", "paper"):
+    for scenario in all_scenarios() if scenarios is None else scenarios:
+        row = {k: getattr(scenario, k) for k in ("chapter", "claim", "rule", "metric", "source")}
+        for scale in SCALES:
             shape = scenario.shapes[scale]
-            if shape is None:
-                cells += ["—", "not run", "not run", "not run"]
-                continue
-            edge, flat, effect = (row[scale, mode] for mode in MODES)
-            cells += [
-                str(shape["runs"]),
-                f"{edge[V.REPRODUCED]:.1%}",
-                f"{flat[V.REPRODUCED] + flat[V.PARTLY]:.1%}",
-                f"{effect[V.REPRODUCED]:.1%}",
+            codes = {m: simulate(scenario, scale, m, draws, seed) for m in MODES} if shape else None
+            row[f"{scale} runs"] = shape["runs"] if shape else None
+            row[f"{scale} FP"] = _rate(codes["edge"], [V.REPRODUCED]) if codes else np.nan
+            row[f"{scale} chance support"] = _rate(codes["flat"], [V.REPRODUCED, V.PARTLY]) if codes else np.nan
+            row[f"{scale} power"] = _rate(codes["effect"], [V.REPRODUCED]) if codes else np.nan
+        row["draws"] = draws
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for scale in SCALES:
+        frame[f"{scale} runs"] = frame[f"{scale} runs"].astype("Int64")
+    return frame
+
+
+RATES = ("FP", "chance support", "power")
+
+
+def _display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as the book shows it: rates in %, "—" and "not run" where a scale has no runs."""
+    shown = frame[["chapter", "claim", "rule"]].copy()
+    shown["rule"] = "`" + shown["rule"] + "`"
+    for scale in SCALES:
+        runs = frame[f"{scale} runs"]
+        shown[f"{scale} runs"] = [("—" if pd.isna(r) else str(int(r))) for r in runs]
+        for rate in RATES:
+            shown[f"{scale} {rate}"] = [
+                "not run" if pd.isna(v) else f"{v:.1%}" for v in frame[f"{scale} {rate}"].to_numpy()
             ]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"{draws:,} seeded draws per cell; Monte-Carlo standard error of a 5% rate: "
-        f"{np.sqrt(0.05 * 0.95 / draws):.1%}.",
-    ]
-    return "\n".join(lines)
+    return shown
+
+
+def _paper_of(chapter: str):
+    from .papers import PAPERS
+
+    return next((p for _, p in PAPERS.items() if chapter.startswith(p.prefix)), None) if PAPERS else None
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """The table as Markdown, one table per paper (in the book's order), each headed by the paper and the module
+    its scenarios come from; then the number of draws and the Monte-Carlo standard error of a 5% rate."""
+    shown = _display(frame)
+    lines = []
+    for source, part in shown.groupby(frame["source"], sort=False):
+        paper = _paper_of(part["chapter"].iloc[0])
+        title = paper.title if paper else source
+        path = source.replace(".", "/") + ".py"
+        lines += [f"**{title}** — scenarios in `{path}`", ""]
+        head = ["chapter", "claim", "rule"] + [c for x in SCALES for c in (f"{x} runs", *RATES)]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        cells = part.astype(str).apply(lambda column: column.str.replace("|", "\\|", regex=False))  # "|gap|"
+        lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+        lines.append("")
+    draws = int(frame["draws"].min())
+    lines.append(
+        f"{draws:,} seeded draws per cell; Monte-Carlo standard error of a 5% rate: {np.sqrt(0.05 * 0.95 / draws):.1%}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def write_table(frame: pd.DataFrame, csv_path: Path = TABLE_CSV, md_path: Path = TABLE_MD) -> None:
+    """Write the table for the book: the numbers (``csv_path``) and the Markdown the page includes (``md_path``)."""
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(csv_path, index=False, float_format="%.4f")
+    md_path.write_text(markdown_table(pd.read_csv(csv_path, dtype={"course runs": "Int64", "paper runs": "Int64"})))
+
+
+def read_table(csv_path: Path = TABLE_CSV) -> pd.DataFrame:
+    """The committed table's numbers."""
+    return pd.read_csv(csv_path, dtype={"course runs": "Int64", "paper runs": "Int64"})
+
+
+def committed_table(prefix: str = "", csv_path: Path = TABLE_CSV) -> pd.DataFrame:
+    """The committed table's rows of the chapters whose id starts with ``prefix`` (e.g. ``"K-"``, ``"C-6-CX"``), as
+    the book shows them: a paper's page shows its own rows of the one table."""
+    frame = read_table(csv_path)
+    return _display(frame[frame["chapter"].str.startswith(prefix)]).reset_index(drop=True)

@@ -21,17 +21,31 @@ runs. The policy, in one place:
 
 Vectorised cores (``*_codes``) take a leading batch axis of simulated draws and return verdict codes (indices
 into ``CODES``); the public rules call them with a batch of one, so the calibration measures this exact code.
+
+Every public rule is registered by name in :data:`RULES` (:func:`claim_rule`; a paper registers its own rules the
+same way). While a chapter's claims are judged (:func:`rules_recorded`, entered by ``Chapter.claims``), each
+outermost rule call records its name, so a chapter's claims can be checked against the rules it declares, and each
+declared rule against its calibration scenario (``reprolib.verdict_calibration``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
+from .registry import Registry
+
 __all__ = [
+    "RULES",
+    "claim_rule",
+    "rule_name",
+    "rules_recorded",
     "ALPHA",
     "BIAS_AMP_TOLERANCE",
     "REPRODUCED",
@@ -96,6 +110,68 @@ class Verdict:
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+# --- the registry of claim rules, and which of them judged a chapter's claims ---------------------------------
+
+RULES: Registry[Callable[..., Verdict]] = Registry("claim rule")
+
+
+@dataclass
+class _Record:
+    names: set[str] = field(default_factory=set)
+    depth: int = 0  # > 0 inside a rule: the rules it calls are its parts, not rules of the claim
+
+
+_RECORD: ContextVar[_Record | None] = ContextVar("claim_rules_record", default=None)
+
+
+@contextmanager
+def _judging(name: str | None) -> Iterator[None]:
+    """Record ``name`` when called outside any other rule while :func:`rules_recorded` is active."""
+    record = _RECORD.get()
+    if record is None or name is None:
+        yield
+        return
+    if record.depth == 0:
+        record.names.add(name)
+    record.depth += 1
+    try:
+        yield
+    finally:
+        record.depth -= 1
+
+
+@contextmanager
+def rules_recorded() -> Iterator[set[str]]:
+    """The names of the rules called (outermost calls only) inside the ``with`` block."""
+    record = _Record()
+    token = _RECORD.set(record)
+    try:
+        yield record.names
+    finally:
+        _RECORD.reset(token)
+
+
+def claim_rule(name: str) -> Callable[[Callable], Callable]:
+    """Decorator: register a claim rule under ``name`` in :data:`RULES`; its calls are recorded while a
+    chapter's claims are judged. Every registered rule a chapter uses needs a calibration scenario."""
+
+    def register(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def rule(*args, **kwargs):
+            with _judging(name):
+                return fn(*args, **kwargs)
+
+        rule.rule_name = name
+        return RULES.register(name)(rule)
+
+    return register
+
+
+def rule_name(rule: Callable) -> str | None:
+    """The registered name of ``rule`` (None for a function that is no registered rule)."""
+    return getattr(rule, "rule_name", None)
 
 
 def by_construction(measured: str, why: str) -> Verdict:
@@ -323,6 +399,11 @@ def combine(rule: Callable[..., Verdict], settings: Mapping, alpha: float = ALPH
     """
     if not settings:
         return not_run("no settings with runs")
+    with _judging(rule_name(rule)):  # the claim's rule is the one combined (a helper's own rules otherwise)
+        return _combine(rule, settings, alpha, **kwargs)
+
+
+def _combine(rule: Callable[..., Verdict], settings: Mapping, alpha: float, **kwargs) -> Verdict:
     at_alpha = {s: rule(*args, alpha=alpha, **kwargs) for s, args in settings.items()}
     missing = [s for s, v in at_alpha.items() if v.verdict == NOT_RUN]
     if missing:
@@ -336,6 +417,7 @@ def combine(rule: Callable[..., Verdict], settings: Mapping, alpha: float = ALPH
     return _verdict(combine_codes(codes, alpha), measured)
 
 
+@claim_rule("equivalent_to_zero")
 def equivalent_to_zero(values, tolerance: float = BIAS_AMP_TOLERANCE, alpha: float = ALPHA) -> Verdict:
     """Equivalence to zero ("≈ 0"), tested (two one-sided tests, TOST) with the band ±``tolerance``.
 
@@ -352,6 +434,7 @@ def equivalent_to_zero(values, tolerance: float = BIAS_AMP_TOLERANCE, alpha: flo
     return _verdict(equivalence_codes(d[None], tolerance, alpha), measured)
 
 
+@claim_rule("sign")
 def sign(values, direction: int = 1, alpha: float = ALPHA) -> Verdict:
     """A sign claim in one setting (> 0 for ``direction=+1``, < 0 for −1), one-sided one-sample t-test over
     runs (for paired differences, pass the per-run differences).
@@ -366,6 +449,7 @@ def sign(values, direction: int = 1, alpha: float = ALPHA) -> Verdict:
     return _verdict(sign_codes(d[None], direction, alpha), _fmt_interval(d, alpha))
 
 
+@claim_rule("positive")
 def positive(groups: Mapping, alpha: float = ALPHA) -> Verdict:
     """> 0 in every setting: ``groups`` maps a setting to its run values; :func:`sign` per setting, combined
     by :func:`combine` (reproduced when every setting is significantly > 0; partly when some setting is at the
@@ -373,6 +457,7 @@ def positive(groups: Mapping, alpha: float = ALPHA) -> Verdict:
     return combine(sign, {s: (v, 1) for s, v in groups.items()}, alpha)
 
 
+@claim_rule("negative")
 def negative(groups: Mapping, alpha: float = ALPHA) -> Verdict:
     """As :func:`positive`, mirrored: < 0 in every setting."""
     return combine(sign, {s: (v, -1) for s, v in groups.items()}, alpha)
@@ -385,6 +470,7 @@ def _paired(a, b) -> np.ndarray:
     return a - b
 
 
+@claim_rule("paired_better")
 def paired_better(a: Mapping, b: Mapping, higher: bool = True, alpha: float = ALPHA) -> Verdict:
     """Method A beats method B in every setting: ``a`` and ``b`` map a setting to run values paired by
     position (the same seeds in the same order); :func:`positive` on A − B (on B − A with ``higher=False``,
@@ -394,6 +480,7 @@ def paired_better(a: Mapping, b: Mapping, higher: bool = True, alpha: float = AL
     return positive({s: _paired(a[s], b[s]) * (1 if higher else -1) for s in a}, alpha)
 
 
+@claim_rule("best_of")
 def best_of(method: str, values: Mapping[str, Sequence], higher: bool = True, alpha: float = ALPHA) -> Verdict:
     """``method`` beats every other method in one setting. ``values`` maps each method to its run values,
     paired by position (the same seeds in the same order); the paired differences method − other are tested
@@ -417,6 +504,7 @@ def best_of(method: str, values: Mapping[str, Sequence], higher: bool = True, al
     return _verdict(best_codes(d[None], 1, alpha), measured)
 
 
+@claim_rule("trend")
 def trend(x, y, cluster, direction: int = 1, alpha: float = ALPHA) -> Verdict:
     """y rises (``direction=+1``) or falls (−1) with x, within clusters.
 
@@ -432,6 +520,7 @@ def trend(x, y, cluster, direction: int = 1, alpha: float = ALPHA) -> Verdict:
     return _verdict(trend_codes(Y[None], direction, alpha), measured)
 
 
+@claim_rule("monotone")
 def monotone(x, y, cluster, direction: int = 1, alpha: float = ALPHA) -> Verdict:
     """y rises (or falls, ``direction=−1``) *monotonically* with x: more than a positive rank correlation.
 
@@ -463,6 +552,7 @@ def _set_text(settings, in_set) -> str:
     return "{" + ", ".join(_label(s) for s, keep in zip(settings, in_set, strict=True) if keep) + "}"
 
 
+@claim_rule("interior_optimum")
 def interior_optimum(x, y, cluster, optimum: str = "min", alpha: float = ALPHA) -> Verdict:
     """The curve of mean y over x has its optimum strictly inside the range: a v-shape (``optimum="min"``,
     falls then rises) or a peak (``"max"``). Judge one line (one ε) at a time; several with :func:`combine`.
@@ -491,6 +581,7 @@ def interior_optimum(x, y, cluster, optimum: str = "min", alpha: float = ALPHA) 
     return _verdict(interior_codes(Y[None], optimum, alpha), measured)
 
 
+@claim_rule("optima_order")
 def optima_order(
     first: tuple, second: tuple, optima: tuple[str, str] = ("max", "min"), alpha: float = ALPHA
 ) -> Verdict:
@@ -543,6 +634,7 @@ def difference_equivalence_codes(a, b, tolerance: float, alpha: float = ALPHA) -
     return np.select([inside, outside], [_REP, _NOT], _INC)
 
 
+@claim_rule("equivalent_difference")
 def equivalent_difference(a, b, tolerance: float, alpha: float = ALPHA) -> Verdict:
     """Two independent samples have equal means up to ±``tolerance``: the equivalence test of
     :func:`equivalent_to_zero` on the difference of means a − b, with Welch's standard error and degrees of
@@ -572,6 +664,7 @@ def band_codes(d, bands: Sequence[tuple[float, float]], alpha: float = ALPHA) ->
     return np.select([inside, apart], [_REP, _NOT], _INC)
 
 
+@claim_rule("within_bands")
 def within_bands(values, bands: Sequence[tuple[float, float]], alpha: float = ALPHA) -> Verdict:
     """The mean lies inside one of the open intervals ``bands`` (e.g. a correlation that is weak but not zero:
     (−0.5, 0) or (0, 0.5)). With k bands the interval of the mean is the two-sided 1 − 2·alpha/k Student-t

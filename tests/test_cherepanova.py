@@ -299,12 +299,6 @@ def test_the_task_patch_follows_its_trigger_field():
 # --- the calibrated rules ----------------------------------------------------------------------------------
 
 
-def test_the_new_rules_are_calibrated_false_reproduced_at_most_5_percent():
-    rates = rules.calibration(runs=4, draws=20_000, seed=0)
-    assert set(rates) == {"rate_lower", "rate_above", "defence_fails (attack fails)", "defence_fails (defence works)"}
-    assert all(rate <= 0.05 for rate in rates.values()), rates
-
-
 def test_rate_lower_is_the_exact_sign_test_on_discordant_pairs():
     # 5 discordant pairs all for the claim: p = 0.5**5 = 0.031 < 0.05; 4 of them: p = 0.0625, inconclusive
     a, b = [0, 0, 0, 0, 0, 1, 1], [1, 1, 1, 1, 1, 1, 1]

@@ -1,43 +1,11 @@
-"""Part III's claim rules on simulated runs (``reprolib.papers.kurmi.calibration``), and the rules applied to the
-paper's own numbers (``common.paper_runs``), checked by hand."""
+"""Part III's rules applied to the paper's own numbers (``common.paper_runs``), checked by hand. The rules'
+calibration on simulated runs is ``tests/test_verdict_calibration.py`` (every paper's scenarios)."""
 
 import numpy as np
 import pytest
 
 from reprolib import verdicts as V
-from reprolib.papers.kurmi import calibration as K
 from reprolib.papers.kurmi.common import paper_runs
-
-DRAWS = 1000
-SLACK = 0.02  # about three Monte-Carlo standard errors of a 5% rate at 1,000 draws (as tests/test_verdicts.py)
-
-
-def _rate(scenario, scale, mode, verdicts):
-    codes = K.simulate(scenario, scale, mode, DRAWS, seed=7)
-    return float(np.isin(codes, [V.CODES.index(v) for v in verdicts]).mean())
-
-
-@pytest.mark.parametrize("scenario", K.KURMI_SCENARIOS, ids=lambda s: s.claim[:40])
-def test_no_false_reproduced_and_no_chance_partly(scenario):
-    for scale in ("course", "paper"):
-        assert _rate(scenario, scale, "edge", [V.REPRODUCED]) <= V.ALPHA + SLACK
-        assert _rate(scenario, scale, "flat", [V.REPRODUCED, V.PARTLY]) <= V.ALPHA + SLACK
-
-
-@pytest.mark.parametrize(
-    "scenario", [s for s in K.KURMI_SCENARIOS if s.claim in K.RESOLVABLE_AT_PAPER], ids=lambda s: s.claim[:40]
-)
-def test_power_at_the_papers_effect(scenario):
-    assert _rate(scenario, "paper", "effect", [V.REPRODUCED]) >= 0.8
-
-
-def test_the_calibration_is_seeded_and_tabulated():
-    scenario = K.KURMI_SCENARIOS[0]
-    assert np.array_equal(
-        K.simulate(scenario, "course", "effect", 200, 3), K.simulate(scenario, "course", "effect", 200, 3)
-    )
-    table = K.calibration_frame(draws=50)
-    assert len(table) == len(K.KURMI_SCENARIOS) and {"paper FP", "course power"} <= set(table.columns)
 
 
 def test_paper_runs_carry_the_papers_t_statistic():

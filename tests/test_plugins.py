@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from reprolib import verdict_calibration
 from reprolib.chapter import CHAPTERS as CHAPTER_REGISTRY
 from reprolib.chapter import ROOT
 from reprolib.chapters import chapters, get_chapter
@@ -17,7 +18,7 @@ from reprolib.papers import PAPERS, load_papers
 from reprolib.parts import part_claims
 from reprolib.specs import METHODS, TASKS
 
-CORE = ("sweep", "training", "store", "models", "metrics")
+CORE = ("sweep", "training", "store", "models", "metrics", "verdicts", "verdict_calibration")
 EXAMPLES = ROOT / "examples"
 
 
@@ -48,6 +49,7 @@ def toy_paper(monkeypatch):
     monkeypatch.setenv("REPROLIB_PAPERS", "toy_paper")
     for registry in (PAPERS, CHAPTER_REGISTRY, TASKS, METHODS):  # the toy's registrations end with the test
         monkeypatch.setattr(registry, "_items", dict(registry._items))
+    monkeypatch.setattr(verdict_calibration, "SCENARIOS", list(verdict_calibration.SCENARIOS))
     sys.modules.pop("toy_paper", None)
     import toy_paper
 
@@ -70,6 +72,9 @@ def test_a_toy_paper_plugs_in_its_task_method_and_chapter_and_runs(toy_paper, st
     outputs = [o for c in nbformat.read(output, as_version=4).cells for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert part_claims("T-", "smoke")["chapter"].tolist() == ["T-1"]
+    assert [(s.chapter, s.rule) for s in verdict_calibration.all_scenarios() if s.chapter == "T-1"] == [
+        ("T-1", "positive")
+    ]
 
 
 def test_the_toy_paper_is_what_the_adding_a_paper_page_shows():

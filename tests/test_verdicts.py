@@ -1,4 +1,5 @@
-"""The verdict rules (reprolib.verdicts): small cases checked by hand, then calibration on simulated runs.
+"""The verdict rules (reprolib.verdicts): small cases checked by hand (their calibration on simulated runs:
+tests/test_verdict_calibration.py).
 
 Hand values use Student's t with 2 degrees of freedom, whose tail has a closed form:
 P(T > t) = ½·(1 − t / √(t² + 2)). For values [1, 2, 3]: mean 2, sd 1, t = 2√3, P = ½(1 − √(12/14)) = 0.0371;
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from reprolib import verdict_calibration as K
 from reprolib import verdicts as V
+from reprolib.chapter import Chapter
 
 P_123 = 0.5 * (1 - np.sqrt(12 / 14))  # one-sided p of [1, 2, 3]: 0.0371
 
@@ -193,52 +194,42 @@ def test_vocabulary():
         V.sign([1, 2], direction=2)
 
 
-# --- calibration: ≥ 1,000 seeded draws per rule, with each chapter's shape -----------------------------------
-
-DRAWS = 1000
-# A rule whose size is exactly 5% at the edge (a single one-sided t-test) reads 5% ± 0.7% with 1,000 draws;
-# 0.02 is about three Monte-Carlo standard errors.
-SLACK = 0.02
+# --- the registry of rules, and the rules a chapter's claims are judged by ---------------------------------
 
 
-# Claims the paper's own design cannot resolve (book page "How verdicts are computed"): the two weight-decay
-# optima are closer than the 13-point grid can separate, and K-T3's 1-point margins need more than 3 seeds.
-# The rules say "inconclusive" there, by design.
-UNRESOLVABLE_AT_PAPER = {
-    "best-accuracy weight decay < least-BiasAmp weight decay (per ε line)",
-    "GBA has the best mean accuracy (HeavyMakeup and HairColor)",
-}
+class _Toy(Chapter):
+    id = "TOY"
+    claim_rules = ("positive",)
+
+    def claims(self, results, config):
+        return V.positive({"a": [1, 2, 3]}), V.sign(config["values"])
 
 
-def _rate(scenario, scale, mode, verdicts):
-    codes = K.simulate(scenario, scale, mode, DRAWS, seed=11)
-    return float(np.isin(codes, [V.CODES.index(v) for v in verdicts]).mean())
+def test_a_claim_judged_by_an_undeclared_rule_is_an_error():
+    """The rules a chapter's claims call are recorded (the outermost call only: ``positive`` calls ``sign``
+    inside), and one the chapter does not declare raises, naming it."""
+    with pytest.raises(ValueError, match=r"TOY: claims judged by sign, not in its claim_rules \(positive\)"):
+        _Toy().claims(None, {"values": [1, 2, 3]})
+
+    class Declared(_Toy):
+        claim_rules = ("positive", "sign")
+
+    verdicts = Declared().claims(None, {"values": [1, 2, 3]})
+    assert [v.verdict for v in verdicts] == [V.REPRODUCED, V.REPRODUCED]
 
 
-def _cases(scale):
-    return [pytest.param(s, id=f"{s.chapter}-{s.rule}-{i}") for i, s in enumerate(K.all_scenarios()) if s.shapes[scale]]
+def test_combine_records_the_rule_it_combines_or_the_rules_of_a_helper():
+    def helper(values, alpha=V.ALPHA):  # no registered rule: the rule it calls judges the claim
+        return V.sign(np.asarray(values) + 1, 1, alpha)
 
-
-@pytest.mark.parametrize("scenario", _cases("course"))
-def test_no_false_reproduced_at_course(scenario):
-    assert _rate(scenario, "course", "edge", [V.REPRODUCED]) <= V.ALPHA + SLACK
-    assert _rate(scenario, "course", "flat", [V.REPRODUCED, V.PARTLY]) <= V.ALPHA + SLACK
-
-
-@pytest.mark.parametrize("scenario", _cases("paper"))
-def test_power_and_size_at_paper(scenario):
-    assert _rate(scenario, "paper", "edge", [V.REPRODUCED]) <= V.ALPHA + SLACK
-    if scenario.claim not in UNRESOLVABLE_AT_PAPER:
-        assert _rate(scenario, "paper", "effect", [V.REPRODUCED]) >= 0.8
-
-
-def test_calibration_table_is_seeded():
-    scenario = K.all_scenarios()[1]
-    a, b = K.simulate(scenario, "course", "effect", 200, seed=3), K.simulate(scenario, "course", "effect", 200, seed=3)
-    assert np.array_equal(a, b)
-    rows = K.calibration_table(draws=50)
-    table = K.markdown_table(rows, 50)
-    assert table.count("\n| ") == len(K.all_scenarios()) and "not run" in table
+    with V.rules_recorded() as used:
+        V.combine(V.equivalent_to_zero, {"a": ([0.0, 0.001],)}, tolerance=0.1)
+        V.paired_better({"s": [3, 5, 7]}, {"s": [1, 3, 5]})
+    assert used == {"equivalent_to_zero", "paired_better"}
+    with V.rules_recorded() as used:
+        V.combine(helper, {"a": ([0.0, 0.5],)})
+    assert used == {"sign"}
+    V.sign([1, 2])  # outside a recording: nothing to record, no error
 
 
 @pytest.mark.parametrize("n", [3, 4, 5, 8, 20])

@@ -26,6 +26,7 @@ class ToyChapter(Chapter):
         "paper": {"smoothing": [0.0, 0.1, 0.2], "runs": 20, "epochs": 50},
     }
     parameters = {"smoothing": P.numbers(0, 1, open_high=True), "runs": P.integer(1, 100), "epochs": P.integer(1)}
+    claim_rules = ("positive",)  # the verdict rules of its claims, each calibrated in calibration.py
 
     def specs(self, config):
         recipe = Recipe(epochs=config["epochs"], batch_size=32, lr=0.1)

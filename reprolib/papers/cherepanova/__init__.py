@@ -33,6 +33,7 @@ from . import (  # noqa: F401 - they register
     c6,
     c6_cx,
     c6_sirn,
+    calibration,
     chest_xrays,
     face_models,
     faces,

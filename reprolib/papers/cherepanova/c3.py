@@ -124,6 +124,7 @@ def transfer_gaps(table: pd.DataFrame, key) -> dict[str, float]:
 
 class C3LowKey(Chapter):
     id = "C-3-LOWKEY"
+    claim_rules = ("positive", "monotone", "equivalent_to_zero", "sign")
     title = "Tables 3.1–3.10, Figs. 3.1–3.5: LowKey, adversarial filters against face recognition"
     notebook = "cherepanova_c3_lowkey.md"
     presets = {
@@ -610,7 +611,7 @@ class C3LowKey(Chapter):
 
     def claims(self, results, config) -> pd.DataFrame:
         """The chapter's claims, each with its rule (``reprolib.verdicts``, calibrated in
-        ``reprolib.verdict_calibration`` with this chapter's shapes):
+        ``papers.cherepanova.calibration`` with this chapter's shapes):
 
         - the ensemble transfers to every defender: per defender, clean − protected rank-k accuracy > 0, paired by
           run, ``verdicts.positive`` over defenders;

@@ -73,6 +73,7 @@ def target_class(run: int) -> int:
 
 class CherepanovaT41(DefenceChapter):
     id = "C-4-T1"
+    claim_rules = ("sign", "paired_better", "defence_fails")
     title = "Table 4.1: data augmentation against a patch backdoor"
     notebook = "cherepanova_c4_t1.md"
     presets = {

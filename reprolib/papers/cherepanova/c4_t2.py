@@ -85,6 +85,7 @@ def draw_target(run: int, dataset: str, split: str = "test") -> tuple[int, int]:
 
 class CherepanovaT42(DefenceChapter):
     id = "C-4-T2"
+    claim_rules = ("rate_above", "rate_lower", "sign")
     title = "Table 4.2, Fig. 4.3: data augmentation and DP-SGD against Witches' Brew"
     notebook = "cherepanova_c4_t2.md"
     presets = {

@@ -445,6 +445,7 @@ def _curve(table: pd.DataFrame):
 
 class C5Train(C5Base):
     id = "C-5-TRAIN"
+    claim_rules = ("trend", "sign")
     title = "Tables 5.2–5.3: imbalance in the training set"
     notebook = "cherepanova_c5_train.md"
 
@@ -570,6 +571,7 @@ class C5Train(C5Base):
 
 class C5Gallery(C5Base):
     id = "C-5-GALLERY"
+    claim_rules = ("trend", "sign", "positive")
     title = "Tables 5.4–5.5, Fig. 5.5: imbalance in the gallery, and random feature extractors"
     notebook = "cherepanova_c5_gallery.md"
 
@@ -742,6 +744,7 @@ class C5Gallery(C5Base):
 
 class C5Matched(C5Base):
     id = "C-5-MATCHED"
+    claim_rules = ("trend",)
     title = "Tables 5.6–5.7: the same imbalance in the training set and the gallery"
     notebook = "cherepanova_c5_matched.md"
 

@@ -62,6 +62,7 @@ THESIS = {
 }
 
 
+@V.claim_rule("closes_seen_not_new")
 def closes_seen_not_new(seen, new, alpha: float = V.ALPHA) -> V.Verdict:
     """The central claim of chapter 6 for one intervention, on runs paired with the baseline's: the gap narrows
     on the training identities (``seen``: baseline gap − intervention gap > 0, one-sided) *and* it does not
@@ -73,6 +74,7 @@ def closes_seen_not_new(seen, new, alpha: float = V.ALPHA) -> V.Verdict:
 
 class C6FaceRecognition(Chapter):
     id = "C-6-FR"
+    claim_rules = ("closes_seen_not_new", "sign", "positive")
     title = "Tables 6.2–6.7: fairness interventions for face recognition, on seen and on new identities"
     notebook = "cherepanova_c6_fr.md"
     presets = {

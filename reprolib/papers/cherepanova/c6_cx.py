@@ -71,6 +71,7 @@ THESIS = {
 }
 
 
+@V.claim_rule("fair_on_train_not_on_test")
 def fair_on_train_not_on_test(looks_fairer, narrowing, alpha: float = V.ALPHA) -> V.Verdict:
     """Chapter 6's claim for a penalty optimised on the training set, on paired runs: the model looks fairer on
     the training set than it is on the test set (``looks_fairer`` = test gap − train gap > 0, one-sided) *and*
@@ -83,6 +84,7 @@ def fair_on_train_not_on_test(looks_fairer, narrowing, alpha: float = V.ALPHA) -
 
 class C6ChestXrays(Chapter):
     id = "C-6-CX"
+    claim_rules = ("sign", "fair_on_train_not_on_test", "positive")
     title = "Tables 6.1, 6.8–6.10, Fig. 6.3: fairness penalties for a binary diagnosis, on train and on test"
     notebook = "cherepanova_c6_cx.md"
     presets = {

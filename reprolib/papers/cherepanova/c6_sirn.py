@@ -56,6 +56,7 @@ def _face_preset(preset: str) -> dict:
 
 class C6Sirn(Chapter):
     id = "C-6-SIRN"
+    claim_rules = ("positive",)
     title = "Table 6.4: adversarial removal of gender from face embeddings, on seen and on new identities"
     notebook = "cherepanova_c6_sirn.md"
     presets = {

@@ -10,9 +10,8 @@
   one-sided t-test over runs) *and* the defence's paired change of success lies within ±tolerance (TOST).
   An intersection of two level-α tests, so its false ``reproduced`` rate is at most α under either null.
 
-:func:`calibration` measures the false-``reproduced`` rate of both rules at their least favourable nulls on
-simulated runs (seeded), as ``reprolib.verdict_calibration`` does for the core's rules; ``tests/test_cherepanova``
-checks it is at most 5% before any real run meets these rules.
+The rules are registered in ``reprolib.verdicts.RULES``; their calibration scenarios (least favourable nulls, the
+thesis's effects, chapter 4's shapes) are in ``papers.cherepanova.calibration``, with every other rule's.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ __all__ = [
     "rate_above_codes",
     "defence_fails",
     "defence_fails_codes",
-    "calibration",
 ]
 
 _REP, _PART, _NOT, _INC = range(4)
@@ -46,6 +44,7 @@ def rate_lower_codes(a, b, alpha: float = V.ALPHA) -> np.ndarray:
     return np.select([p_for < alpha, p_against < alpha], [_REP, _NOT], _INC)
 
 
+@V.claim_rule("rate_lower")
 def rate_lower(a, b, alpha: float = V.ALPHA) -> V.Verdict:
     """A's 0/1 success rate is lower than B's on runs paired by position (the same targets in the same order):
     the exact sign test on discordant pairs, one-sided at ``alpha``; ``not reproduced`` when B is significantly
@@ -73,6 +72,7 @@ def rate_above_codes(values, level: float, alpha: float = V.ALPHA) -> np.ndarray
     return np.select([p_for < alpha, p_against < alpha], [_REP, _NOT], _INC)
 
 
+@V.claim_rule("rate_above")
 def rate_above(values, level: float = 0.5, alpha: float = V.ALPHA) -> V.Verdict:
     """A 0/1 success rate above ``level``: the exact one-sided binomial test over runs; ``not reproduced`` when it
     is significantly below."""
@@ -92,6 +92,7 @@ def defence_fails_codes(baseline, difference, tolerance: float, alpha: float = V
     return np.select([(works == _REP) & (same == _REP), same == _NOT], [_REP, _NOT], _INC)
 
 
+@V.claim_rule("defence_fails")
 def defence_fails(baseline, defended, tolerance: float, alpha: float = V.ALPHA) -> V.Verdict:
     """ "The defence does not defend": the attack succeeds without it (mean success > ½) and the defence's paired
     change of success is within ±``tolerance`` (TOST); ``not reproduced`` when the change is significantly
@@ -105,34 +106,3 @@ def defence_fails(baseline, defended, tolerance: float, alpha: float = V.ALPHA) 
         f"band ±{tolerance:g}"
     )
     return V._verdict(defence_fails_codes(baseline[None], difference[None], tolerance, alpha), measured)
-
-
-def calibration(runs: int = 4, draws: int = 20_000, seed: int = 0) -> dict[str, float]:
-    """False-``reproduced`` rates of the rules at their least favourable nulls, ``runs`` runs per draw:
-
-    - ``rate_lower``: A and B with equal success probability p (0.3, 0.5, 0.9), outcomes correlated within a
-      run (a shared latent draw), the worst rate over p;
-    - ``rate_above``: success probability exactly ½ (the edge of "most");
-    - ``defence_fails (attack fails)``: baseline success at exactly ½ (the edge of "succeeds"), the defence
-      changes nothing;
-    - ``defence_fails (defence works)``: the attack succeeds (mean 0.95) and the defence shifts success by
-      exactly the tolerance (the edge of the band), run-to-run spread 0.1 (the backdoor's at ``course``)."""
-    rng = np.random.default_rng(seed)
-    worst = 0.0
-    for p in (0.3, 0.5, 0.9):
-        latent = rng.random((draws, runs * 5))  # 5× the runs: Table 4.2's 20 runs at a course of 4
-        a = latent < p
-        b = np.where(rng.random(latent.shape) < 0.5, latent, rng.random(latent.shape)) < p
-        worst = max(worst, float((rate_lower_codes(a, b) == _REP).mean()))
-    above = rate_above_codes(rng.random((draws, runs * 5)) < 0.5, 0.5)  # success exactly at the level
-    tolerance, sd = 0.10, 0.10
-    base = 0.5 + rng.normal(0, sd, (draws, runs))
-    fails_attack = defence_fails_codes(base, rng.normal(0, sd, (draws, runs)), tolerance)
-    base = 0.95 + rng.normal(0, sd, (draws, runs))
-    fails_band = defence_fails_codes(base, tolerance + rng.normal(0, sd, (draws, runs)), tolerance)
-    return {
-        "rate_lower": worst,
-        "rate_above": float((above == _REP).mean()),
-        "defence_fails (attack fails)": float((fails_attack == _REP).mean()),
-        "defence_fails (defence works)": float((fails_band == _REP).mean()),
-    }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import coco_task, descriptive, embeddings, f12, m, method, standin, t1  # noqa: F401 - they register
+from . import calibration, coco_task, descriptive, embeddings, f12, m, method, standin, t1  # noqa: F401 - they register
 
 PAPER = register_paper(
     "choi",

@@ -37,6 +37,7 @@ def _pct(values) -> str:
 
 class ChoiF12(ChoiChapter):
     id = "Z-F12"
+    claim_rules = ("sign", "paired_better", "equivalent_to_zero")
     title = "Figs. 1–2: predicted against training gender bias, baseline and auxiliary model"
     notebook = "choi_f12.md"
 

@@ -27,6 +27,7 @@ def _mean(values) -> str:
 
 class ChoiM(ChoiChapter):
     id = "Z-M"
+    claim_rules = ("trend", "paired_better")
     title = "§3.2–3.3: the descriptive model, its samples, and λ"
     notebook = "choi_m.md"
 

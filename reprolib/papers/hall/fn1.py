@@ -47,6 +47,7 @@ def recogniser_specs(config) -> list:
 
 class HallFn1(Chapter):
     id = "H-fn1"
+    claim_rules = ("fn1_band", "fn1_order")
     title = "Footnote 1: how well is inversion recognised?"
     notebook = "hall_fn1.md"
     # course: H-RQ1's runs and epochs, so that H-RQ1's recognisers are these runs. paper: H-RQ1's 20 runs (the
@@ -125,6 +126,7 @@ def _band_text(values) -> tuple[float, float, str]:
     return low, high, f"median {median:.2%} [{level}% CI {low:.2%}, {high:.2%}] (n={len(values)})"
 
 
+@V.claim_rule("fn1_band")
 def band_verdict(dataset: str, low: float, high: float) -> str:
     """The verdict of an accuracy band for an interval [low, high] of the mean accuracy (see ``_dataset_claim``);
     a number stated without an interval (the paper's) is the interval [value, value]."""
@@ -178,6 +180,7 @@ def _dataset_claim(dataset: str, values: np.ndarray) -> C.Claim:
     return C.Claim(claim, paper, measured, band_verdict(dataset, low, high))
 
 
+@V.claim_rule("fn1_order")
 def _ordering_claim(results) -> C.Claim:
     """Fashion-MNIST's mean accuracy exceeds CIFAR-100's: one-sided Welch t-test (the two datasets' runs are
     independent) at level ``verdicts.ALPHA``. Reproduced when significant in the claimed direction; not

@@ -35,6 +35,7 @@ def eps_for(config: dict, dataset: str) -> list[float]:
 
 class HallRQ1(Chapter):
     id = "H-RQ1"
+    claim_rules = ("equivalent_to_zero", "positive", "monotone", "negative", "equivalent_difference", "optima_order")
     title = "RQ1: bias amplification vs dataset bias (Fig. 2)"
     notebook = "hall_rq1.md"
     presets = {

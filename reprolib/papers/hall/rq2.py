@@ -113,6 +113,7 @@ def knob_axis(ax, knob: str, values) -> None:
 
 class HallRQ2(Chapter):
     id = "H-RQ2"
+    claim_rules = ("interior_optimum", "monotone", "optima_order")
     title = "RQ2: bias amplification and accuracy vs model capacity (Fig. 3)"
     notebook = "hall_rq2.md"
     presets = {

@@ -58,6 +58,7 @@ def fraction_specs(config: dict) -> list[RunSpec]:
 
 class HallRQ3(Chapter):
     id = "H-RQ3"
+    claim_rules = ("monotone", "interior_optimum")
     title = "RQ3: bias amplification and accuracy vs training-set size (Fig. 4)"
     notebook = "hall_rq3.md"
     presets = {

@@ -30,6 +30,7 @@ __all__ = ["HallRQ4a", "HallRQ4b", "CHAPTER_A", "CHAPTER_B", "capacity_rank"]
 
 class HallRQ4a(Chapter):
     id = "H-RQ4a"
+    claim_rules = ("trend",)
     title = "RQ4: overconfidence (ECE) vs dataset bias (Fig. 5)"
     notebook = "hall_rq4a.md"
     # The runs of H-RQ1 at the same preset (Fig. 5 is the paper's ResNet-110 on CIFAR-100 of Fig. 2).
@@ -92,6 +93,7 @@ def capacity_rank(knob: str, values) -> np.ndarray:
 
 class HallRQ4b(Chapter):
     id = "H-RQ4b"
+    claim_rules = ("trend", "interior_optimum", "within_bands")
     title = "RQ4: bias amplification vs ECE as capacity and data size vary (Figs. 6, 7)"
     notebook = "hall_rq4b.md"
     # None everywhere: the capacity sweeps are H-RQ2's and the data sweep H-RQ3's, at the same preset. A value

@@ -117,6 +117,7 @@ class HallRQ5(Chapter):
         self.swap_roles = swap_roles
         suffix = "b" if swap_roles else "a"
         self.id, self.notebook = f"H-RQ5{suffix}", f"hall_rq5{suffix}.md"
+        self.claim_rules = ("negative", "positive") if swap_roles else ("positive",)
         if swap_roles:
             self.title = "RQ5b: bias amplification during training, roles swapped (Fig. 9)"
             classes, groups = {1: "inverted", 0: "original"}, {1: "positive objects", 0: "negative objects"}

@@ -55,6 +55,7 @@ def overlay_run(
 
 class HallRQ6(Chapter):
     id = "H-RQ6"
+    claim_rules = ("negative", "trend", "positive")
     title = "RQ6: bias amplification vs the relative difficulty of group and class (Figs. 10, 11)"
     notebook = "hall_rq6.md"
     presets = {

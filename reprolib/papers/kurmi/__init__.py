@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import celeba, cifar_i, f5, f13, methods, resnet18, skew_tasks, summary, t1, t3, t4, t5  # noqa: F401 - they register
+from . import calibration, celeba, cifar_i, f5, f13, methods, resnet18, skew_tasks, summary, t1, t3, t4, t5  # noqa: F401 - they register
 
 PAPER = register_paper(
     "kurmi",

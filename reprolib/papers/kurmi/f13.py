@@ -59,6 +59,7 @@ def curve_panels(chapter, results, config, methods, which: str, axes_row=None, f
 
 class KurmiF13(GreyColourChapter):
     id = "K-F13"
+    claim_rules = ("positive", "negative", "equivalent_to_zero")
     title = "Figs. 1 and 3: discriminator and classifier accuracy during training"
     notebook = "kurmi_f13.md"
     presets = _presets(["vanilla", "adversarial", "gba"])

@@ -6,11 +6,28 @@ import numpy as np
 import pandas as pd
 
 from ... import claims as C
+from ... import verdicts as V
 from ...figures import new_figure
 from ...metrics import friedman_nemenyi
 from .common import METHOD_NAMES, Row, metric_column
 from .f13 import FIGURE
 from .t1 import GreyColourChapter, _presets
+
+
+def nemenyi_codes(rank_difference, critical_difference: float) -> np.ndarray:
+    """Codes (``verdicts.CODES``) of :func:`nemenyi_verdict` for rank differences (other − GBA) of any shape."""
+    d = np.asarray(rank_difference, dtype=float)
+    codes = [V.CODES.index(v) for v in (V.REPRODUCED, V.NOT_REPRODUCED, V.INCONCLUSIVE)]
+    return np.select([d > critical_difference, d < -critical_difference], codes[:2], codes[2])
+
+
+@V.claim_rule("nemenyi")
+def nemenyi_verdict(rank_difference: float, critical_difference: float) -> str:
+    """Nemenyi's test after Friedman's (the paper's own, Demšar 2006): reproduced when GBA's average rank is
+    better than the other method's by more than the critical difference CD (``rank_difference`` = other's rank −
+    GBA's); not reproduced when it is worse by more than CD; inconclusive within CD of each other."""
+    return V.CODES[int(nemenyi_codes(rank_difference, critical_difference))]
+
 
 COMPARISONS = {
     "(a) baseline, adversarial, GBA": ("vanilla", "adversarial", "gba"),
@@ -24,6 +41,7 @@ class KurmiF5(GreyColourChapter):
     α = 0.05 is what N = 10 blocks give, which suggests the same blocking."""
 
     id = "K-F5"
+    claim_rules = ("nemenyi",)
     title = "Fig. 5: statistical significance (Friedman test, Nemenyi critical difference)"
     notebook = "kurmi_f5.md"
     presets = _presets(["vanilla", "adversarial", "gba_n", "gba_c", "gba"])
@@ -90,9 +108,7 @@ class KurmiF5(GreyColourChapter):
         return {"gba_rank": f"{rank:.2f}", "gba_last": f"{last} of {len(scores)}"}
 
     def claim_rows(self, results, config):
-        """Nemenyi's test after Friedman's, the paper's own: reproduced when GBA's average rank is better than the
-        other method's by more than the critical difference CD; not reproduced when it is worse by more than CD;
-        inconclusive when the two ranks lie within CD of each other (no significant difference)."""
+        """Nemenyi's test after Friedman's, the paper's own (:func:`nemenyi_verdict`)."""
         tests = self.tests(results, config)
         rows = []
         for other in ("vanilla", "adversarial"):
@@ -105,7 +121,7 @@ class KurmiF5(GreyColourChapter):
             ranks = dict(zip(scores.columns, test["average_ranks"], strict=True))
             diff = ranks[METHOD_NAMES[other]] - ranks[METHOD_NAMES["gba"]]
             cd = test["critical_difference"]
-            verdict = C.REPRODUCED if diff > cd else C.NOT_REPRODUCED if diff < -cd else C.INCONCLUSIVE
+            verdict = nemenyi_verdict(diff, cd)
             measured = f"rank difference {diff:+.2f} vs CD {cd:.3f} (Friedman p = {test['p_value']:.3g})"
             rows.append(Row(C.Claim(claim, "GBA ranked first, outside the CD", measured, verdict), FIGURE, True))
         return rows

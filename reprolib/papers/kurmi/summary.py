@@ -9,7 +9,6 @@ from ...chapter import Chapter, ResultsMissing
 from ...figures import new_figure
 from ...store import ResultsStore
 from . import f5, f13, t1, t3, t4, t5
-from .calibration import calibration_frame
 from .common import ON_PAPER, PROTOCOL_LABELS
 
 PART3 = [t1.CHAPTER, t3.CHAPTER, t4.CHAPTER, t5.CHAPTER, f13.CHAPTER, f5.CHAPTER]
@@ -96,10 +95,6 @@ class KurmiSummary(Chapter):
             "counts_free": counts(without),
             "stronger_than_paper": "; ".join(f"{r.chapter}: {r.claim}" for r in stronger.itertuples()) or "none",
         }
-
-    def calibration(self, draws: int = 1000):
-        """Part III's own rules on simulated runs (``papers.kurmi.calibration``)."""
-        return calibration_frame(draws)
 
     def figure(self, results, config):
         table = self.claims(results, config)

@@ -166,6 +166,7 @@ class GreyColourChapter(KurmiChapter):
 
 class KurmiT1(GreyColourChapter):
     id = "K-T1"
+    claim_rules = ("paired_better", "best_of", "positive")
     title = "Table 1: CIFAR-10S, aligned and conflicting accuracy"
     notebook = "kurmi_t1.md"
     presets = _presets(["vanilla", "lff", "domain_independent", "adversarial", "gba"])

@@ -60,6 +60,7 @@ def _preset(dataset, runs, epochs, lr, batch, model, width, grids, optimiser, me
 
 class KurmiT3(KurmiChapter):
     id = "K-T3"
+    claim_rules = ("best_of", "paired_better", "positive")
     title = "Table 3: CelebA, HeavyMakeup and HairColor vs gender"
     notebook = "kurmi_t3.md"
     # digits: the embedded stand-in; celeba: CelebA from ``celeba_root`` (a folder containing celeba/)

@@ -30,6 +30,7 @@ COMMON = {  # what the presets share; each overrides the rest
 
 class KurmiT4(KurmiChapter):
     id = "K-T4"
+    claim_rules = ("paired_better", "best_of")
     title = "Table 4: Colored MNIST at 95% and 98% skew"
     notebook = "kurmi_t4.md"
     table_metric = "accuracy"  # Table 4 reports accuracy on the unbiased test set (Nam et al. 2020)

@@ -8,6 +8,7 @@ from .t1 import GreyColourChapter, _presets, cifar10s_paper
 
 class KurmiT5(GreyColourChapter):
     id = "K-T5"
+    claim_rules = ("best_of", "paired_better")
     title = "Table 5 and Fig. 4: ablations of the masking rule (GBA-n, GBA-c, GBA)"
     notebook = "kurmi_t5.md"
     presets = _presets(["gba_n", "gba_c", "gba"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...chapter import ROOT, register_chapter
 from .. import Paper, register_paper
-from . import attackers, f4, f67, leakage, methods, real, resnet50, splits, standin, t1, t2, t3, t45  # noqa: F401 - they register
+from . import attackers, calibration, f4, f67, leakage, methods, real, resnet50, splits, standin, t1, t2, t3, t45  # noqa: F401 - they register
 
 PAPER = register_paper(
     "wang",

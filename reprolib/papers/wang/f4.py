@@ -36,6 +36,7 @@ COURSE_F1 = [0.3, 0.45, 0.6, 0.75, 0.9, 1.0]
 
 class WangF4(Chapter):
     id = "W-F4"
+    claim_rules = ("monotone", "sign")
     title = "Fig. 4: dataset leakage against the F1 of perturbed labels"
     notebook = "wang_f4.md"
     presets = {

@@ -39,6 +39,7 @@ def label_f1(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 class WangF67(DataChapter):
     id = "W-F67"
+    claim_rules = ("equivalent_to_zero",)
     title = "Figs. 6–7: images masked by the adversary; per-label F1 before and after debiasing"
     notebook = "wang_f67.md"
     presets = T45.presets

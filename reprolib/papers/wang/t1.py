@@ -231,6 +231,7 @@ class DataChapter(Chapter):
 
 class WangT1(DataChapter):
     id = "W-T1"
+    claim_rules = ("positive", "paired_better", "equivalent_to_zero", "sign")
     title = "Table 1: leakage and bias amplification per training split"
     notebook = "wang_t1.md"
     presets = {

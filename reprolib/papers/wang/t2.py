@@ -57,6 +57,7 @@ SHARED = ("dataset", "runs", "attacker_runs", "epochs", "lr", "attacker_epochs",
 
 class WangT2(DataChapter):
     id = "W-T2"
+    claim_rules = ("equivalent_to_zero", "sign")
     title = "Table 2: the leakage estimate against the attacker's depth, width and data"
     notebook = "wang_t2.md"
     presets = {

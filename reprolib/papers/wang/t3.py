@@ -36,6 +36,7 @@ ROWS = tuple(PAPER)
 
 class WangT3(DataChapter):
     id = "W-T3"
+    claim_rules = ("sign", "equivalent_to_zero")
     title = "Table 3: RBA against adversarial removal for a model predicting gender jointly"
     notebook = "wang_t3.md"
     presets = {

@@ -64,6 +64,7 @@ ORDER = ["original", "blur", "blackout", "adv@image", "adv@conv4", "adv@conv5", 
 
 class WangT45(DataChapter):
     id = "W-T45"
+    claim_rules = ("best_of", "sign", "positive")
     title = "Tables 4–5, Fig. 5: leakage against F1 for the baselines and adversarial removal"
     notebook = "wang_t45.md"
     presets = {
