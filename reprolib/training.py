@@ -202,7 +202,7 @@ class Checkpoint:
 
     def save(self, state: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".pt")
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self._temp_prefix, suffix=".pt")
         os.close(fd)
         try:
             torch.save(state, tmp)
@@ -212,8 +212,16 @@ class Checkpoint:
             raise
         self._last = time.monotonic()
 
+    @property
+    def _temp_prefix(self) -> str:
+        return f".tmp-{self.path.stem}-"
+
     def remove(self) -> None:
+        """Delete the checkpoint and any half-written copy of it that a kill during ``save`` left behind (only
+        the process that holds the group's marker writes them)."""
         self.path.unlink(missing_ok=True)
+        for partial in self.path.parent.glob(f"{self._temp_prefix}*.pt"):
+            partial.unlink(missing_ok=True)
 
 
 def _stack(tasks: Sequence[Task], split: str, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

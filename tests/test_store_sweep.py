@@ -259,6 +259,20 @@ def test_a_group_killed_mid_training_resumes_from_its_checkpoint(tmp_path):
     assert not list((root / "checkpoints").glob("*.pt"))  # removed once the group's records are stored
 
 
+def test_removing_a_checkpoint_also_removes_its_half_written_copies(tmp_path):
+    from reprolib.training import Checkpoint
+
+    checkpoint = Checkpoint(tmp_path / "abc.pt", every_seconds=0)
+    checkpoint.save({"epoch": 1})
+    killed = tmp_path / ".tmp-abc-x1y2.pt"  # what a SIGKILL during torch.save leaves behind
+    other = tmp_path / ".tmp-def-x1y2.pt"  # another group's write in progress
+    killed.write_bytes(b"partial")
+    other.write_bytes(b"partial")
+    assert checkpoint.load() == {"epoch": 1}
+    checkpoint.remove()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name]
+
+
 def test_a_run_can_keep_its_per_example_outputs(tmp_path):
     store = ResultsStore(tmp_path)
     spec = dataclasses.replace(specs(1, eps=(0.3,))[0], keep_outputs=True, evaluate_on=("train", "test"))
