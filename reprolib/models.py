@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -276,6 +277,7 @@ class ResNet18(ModelSpec):
 
     width: int = 64
     head_hidden: int | None = None
+    stem: ClassVar[str] = "cifar"  # not a field: a subclass with ImageNet's stem is another registered model
 
     def validate(self):
         check_range("width", self.width, 4, 64, integer=True)
@@ -284,7 +286,9 @@ class ResNet18(ModelSpec):
 
     def build(self, num_runs, in_shape, num_outputs):
         widths = (self.width, 2 * self.width, 4 * self.width, 8 * self.width)
-        return MultiResNet(num_runs, in_shape[0], num_outputs, widths, (2, 2, 2, 2), "B", self.head_hidden)
+        return MultiResNet(
+            num_runs, in_shape[0], num_outputs, widths, (2, 2, 2, 2), "B", self.head_hidden, stem=self.stem
+        )
 
 
 @register_model("mlp")

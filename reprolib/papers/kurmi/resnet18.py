@@ -14,11 +14,12 @@ the run fails with one line saying where to put it; K-T3's page says how to trai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from ...models import MultiResNet
+from ...models import ResNet18
 from ...pretrained import hub_files, hub_folder, load_into_runs
 from ...sources import SourceUnavailable
-from ...specs import ModelSpec, check_range, register_model
+from ...specs import register_model
 
 __all__ = ["ImageNetResNet18", "imagenet_weights_files"]
 
@@ -32,23 +33,12 @@ def imagenet_weights_files():
 
 @register_model("resnet18_imagenet")
 @dataclass(frozen=True)
-class ImageNetResNet18(ModelSpec):
-    """torchvision's ResNet-18 from ImageNet's weights (module docstring); ``width``: the first stage's (64 in
-    ResNet-18: the weights file must have the same widths); ``head_hidden``: two fully connected layers with that
-    many hidden units instead of one."""
+class ImageNetResNet18(ResNet18):
+    """torchvision's ResNet-18 from ImageNet's weights (module docstring): ``models.ResNet18``'s fields with
+    ImageNet's stem; ``width``: the first stage's (64 in ResNet-18: the weights file must have the same widths);
+    ``head_hidden``: two fully connected layers with that many hidden units instead of one."""
 
-    width: int = 64
-    head_hidden: int | None = None
-
-    def validate(self):
-        check_range("width", self.width, 4, 64, integer=True)
-        if self.head_hidden is not None:
-            check_range("head_hidden", self.head_hidden, 1, None, integer=True)
-
-    def build(self, num_runs, in_shape, num_outputs):
-        widths = (self.width, 2 * self.width, 4 * self.width, 8 * self.width)
-        blocks, hidden = (2, 2, 2, 2), self.head_hidden
-        return MultiResNet(num_runs, in_shape[0], num_outputs, widths, blocks, "B", hidden, stem="imagenet")
+    stem: ClassVar[str] = "imagenet"
 
     def load_weights(self, model) -> str:
         files = imagenet_weights_files()
