@@ -180,6 +180,8 @@ def test_the_course_presets_read_the_committed_calibration(chapter_id, family):
     chapter = get_chapter(chapter_id)
     config = chapter.configure("course")
     assert config["epochs"] == chosen["epochs"]
+    assert config["runs"] == course.COURSE_RUNS
+    assert f"Each setting runs {course.COURSE_RUNS} seeds" in course.rule_text(family)
     assert {task.noise for task in chapter.settings(config).values()} == {chosen["noise"]}
     assert course.COURSE[f"epochs_{family}"] == chosen["epochs"]
     assert f"{chosen['epochs']} epochs here" in course.rule_text(family)
@@ -193,6 +195,17 @@ def test_the_course_presets_read_the_committed_calibration(chapter_id, family):
         assert len(shown) == 4 and shown[0]["chosen"].tolist().count("✓") == 1
     else:
         assert course.noise_frame(family).empty and len(shown) == 2
+
+
+def test_the_runs_rule_keeps_the_projected_time_within_the_budget_less_its_margin():
+    # 20 min × 0.85 = 17 min: 3 seeds took 8.4 → 17 / 2.8 = 6.07 → 6 seeds (6 × 2.8 = 16.8 ≤ 17; 7 × 2.8 = 19.6 > 17)
+    assert course.course_runs(8.4, 3) == 6
+    assert course.course_runs(17.0, 3) == 3  # exactly the allowance
+    assert course.course_runs(30.0, 3) == 3  # over budget already: never fewer than the calibration's seeds
+    assert course.course_runs(1.0, 2) == 34
+    assert course.COURSE_RUNS == course.course_runs(course.MEASURED_MINUTES, course.CALIBRATION_RUNS)
+    with pytest.raises(ValueError, match="measured_minutes must be > 0"):
+        course.course_runs(0.0)
 
 
 @pytest.mark.parametrize("chapter_id", ["K-T1", "K-T3", "K-T4", "K-T5", "K-F5", "K-F13"])

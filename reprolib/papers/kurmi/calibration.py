@@ -4,12 +4,13 @@ on import, so the core never imports Part III.
 The rules are those of ``reprolib.verdicts`` (``positive`` over the parts of a claim, ``paired_better``,
 ``best_of``, ``equivalent_to_zero``) and K-F5's Nemenyi test (``f5.nemenyi_verdict``), applied to Part III's
 claims with this package's thresholds and parts (K-T1's trade-off, K-T3's "unable to debias" at ¾ of vanilla's
-gap, K-F13's thresholds, …). Each scenario has the chapter's shape at ``course`` (3 seeds) and ``paper`` (5 seeds)
-and a noise level ``sd`` per part of the claim: at ``paper`` the ± of the paper's table where it gives one (read
-as the standard deviation over runs; the difference of two methods' values taken as independent), else a stated
-assumption; at ``course`` a stated assumption of the 8×8-digit stand-ins' seed-to-seed spread (0.03 for an
-accuracy, 0.05 for a gap), not measured on this book's runs. K-F5's blocks are the ten classes, a method's score
-per class averaged over the runs: ``sd`` is its spread (0.04 at course, ~50 test images per class; 0.01 at
+gap, K-F13's thresholds, …). Each scenario has the chapter's shape at ``course`` (``course.COURSE_RUNS`` seeds,
+rule 4 of ``papers.kurmi.course``) and ``paper`` (5 seeds) and a noise level ``sd`` per part of the claim: at
+``paper`` the ± of the paper's table where it gives one (read as the standard deviation over runs; the
+difference of two methods' values taken as independent), else a stated assumption; at ``course`` a stated
+assumption of the 8×8-digit stand-ins' seed-to-seed spread (0.03 for an accuracy, 0.05 for a gap), not measured
+on this book's runs. K-F5's blocks are the ten classes, a method's score per class averaged over the runs:
+``sd`` is its spread (0.04 at course, ~50 test images per class; 0.01 at
 paper). Effects: the means of Tables 1, 3, 4 and 5.
 """
 
@@ -21,6 +22,7 @@ from scipy import stats
 from ... import verdict_calibration as K
 from ... import verdicts as V
 from ...metrics import friedman_nemenyi
+from .course import COURSE_RUNS
 from .f5 import nemenyi_codes
 from .f13 import CHANCE, KEEP_MARGIN, NEAR_ZERO, NO_GAP
 from .t1 import TABLE_1
@@ -67,7 +69,7 @@ def _nemenyi(means: dict, other: str):
 
 
 def _shapes(course_sd, paper_sd, paper_runs: int = 5):
-    return {"course": {"runs": 3, "sd": course_sd}, "paper": {"runs": paper_runs, "sd": paper_sd}}
+    return {"course": {"runs": COURSE_RUNS, "sd": course_sd}, "paper": {"runs": paper_runs, "sd": paper_sd}}
 
 
 TABLE_4_98 = {"vanilla": 62.29, "domain_independent": 45.39, "filter_drop": 62.31, "group_dro": 76.30,
@@ -85,7 +87,7 @@ SCENARIOS = [
         "GBA more accurate than vanilla (paired seeds)",
         "paired_better",
         "method_accuracy",
-        {"course": {"runs": 3, "settings": 1}, "paper": {"runs": 5, "settings": 1}},
+        {"course": {"runs": COURSE_RUNS, "settings": 1}, "paper": {"runs": 5, "settings": 1}},
         "equal means",
         "+3.6 points (92.00 vs 88.43)",
         K.sign_settings(1, 0.036),
@@ -95,7 +97,7 @@ SCENARIOS = [
         "adversarial improves on vanilla at both skews (paired seeds)",
         "paired_better",
         "method_accuracy",
-        {"course": {"runs": 3, "settings": 2}, "paper": {"runs": 5, "settings": 2}},
+        {"course": {"runs": COURSE_RUNS, "settings": 2}, "paper": {"runs": 5, "settings": 2}},
         "one skew equal, the other +2.6 points",
         "+2.7 and +2.5 points (Table 4)",
         K.sign_settings(1, 0.026),
@@ -105,7 +107,7 @@ SCENARIOS = [
         "GBA beats every other method (95% skew)",
         "best_of",
         "method_accuracy",
-        {"course": {"runs": 3}, "paper": {"runs": 5}},
+        {"course": {"runs": COURSE_RUNS}, "paper": {"runs": 5}},
         "GBA equal to LfF, the others at Table 4",
         "Table 4 at 95%: GBA +2.5 points over LfF",
         K.best((KT4_95, "lff")),
@@ -115,7 +117,7 @@ SCENARIOS = [
         "GBA has the best mean accuracy (HeavyMakeup and HairColor)",
         "best_of",
         "method_accuracy",
-        {"course": {"runs": 3}, "paper": {"runs": 5}},
+        {"course": {"runs": COURSE_RUNS}, "paper": {"runs": 5}},
         "GBA equal to LfF on HeavyMakeup, Table 3 elsewhere",
         "Table 3: GBA +0.95 points over LfF (HeavyMakeup), +1.43 over Group DRO (HairColor)",
         K.best((KT3_MAKEUP, "lff"), (KT3_HAIR, "group_dro")),
@@ -261,7 +263,7 @@ SCENARIOS = [
         "GBA is significantly different from vanilla (rank difference > CD, 10 classes)",
         "nemenyi",
         "method_accuracy",
-        {"course": {"runs": 3, "blocks": 10, "sd": 0.04}, "paper": {"runs": 5, "blocks": 10, "sd": 0.01}},
+        {"course": {"runs": COURSE_RUNS, "blocks": 10, "sd": 0.04}, "paper": {"runs": 5, "blocks": 10, "sd": 0.01}},
         "GBA equal to vanilla, adversarial at Table 1",
         "Table 1: GBA 92.00, vanilla 88.43, adversarial 86.80 on every class",
         _nemenyi({"vanilla": 0.8843, "adversarial": 0.8680, "gba": 0.9200}, "vanilla"),

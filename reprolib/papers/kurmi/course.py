@@ -34,6 +34,11 @@ settings of a family pooled.
    easier while keeping the task.
 3. **Grids**: every course grid (λ, q, η, Filter-Drop's fraction, skews) is a subset of the `paper` preset's
    (checked by the tests).
+4. **Runs**, set after rules 1–3 and before any verdict at the new number was seen: the most seeds per setting
+   for which all of Part III's `course` fits its budget (``BUDGET_MINUTES``, 20 minutes on two idle cores) with
+   a ``BUDGET_MARGIN`` of 15%, the time scaling with the number of runs from the time measured at
+   ``CALIBRATION_RUNS`` seeds (``MEASURED_MINUTES``; every run of a chapter, its selection runs included, is per
+   seed) — :func:`course_runs`. More seeds are what give the calibrated rules power (``book/verdicts.md``).
 
 Ties go to the smaller σ and the shorter length. The runs are ordinary stored runs;
 ``benchmarks/kurmi_course_calibration.py`` trains them and writes what the rules chose to
@@ -59,6 +64,11 @@ __all__ = [
     "GATE",
     "NOISE_GRID",
     "CALIBRATION_RUNS",
+    "BUDGET_MINUTES",
+    "BUDGET_MARGIN",
+    "MEASURED_MINUTES",
+    "COURSE_RUNS",
+    "course_runs",
     "VALIDATION_ACCURACY",
     "COURSE",
     "paper_vanilla",
@@ -82,7 +92,10 @@ LENGTHS = (10, 20, 40, 80)
 PLATEAU_MARGIN = course_scale.PLATEAU_MARGIN
 GATE = 0.10
 NOISE_GRID = (0.0, 32.0, 64.0, 96.0, 128.0)
-CALIBRATION_RUNS = 3  # the course presets' number of runs, seeds 0, 1, 2
+CALIBRATION_RUNS = 3  # seeds 0, 1, 2 per setting and length (rules 1 and 2)
+BUDGET_MINUTES = 20.0  # all of Part III at `course`, on two idle cores (issue 13)
+BUDGET_MARGIN = 0.15
+MEASURED_MINUTES = 8.4  # all of Part III at `course` with CALIBRATION_RUNS seeds, empty store, two idle cores (README)
 VALIDATION_ACCURACY = metric_column("none", "accuracy")
 CALIBRATION_FILE = Path(__file__).with_name("course_calibration.json")
 
@@ -148,6 +161,18 @@ def needs_knob(frame: pd.DataFrame, family: str) -> bool:
 def choose_noise(frame: pd.DataFrame, family: str) -> float:
     """Rule 2: the σ whose mean deviation is closest to 0 (ties: the smaller σ)."""
     return float(course_scale.closest_to_target(deviations(frame, family), 0.0))
+
+
+def course_runs(measured_minutes: float = MEASURED_MINUTES, at_runs: int = CALIBRATION_RUNS) -> int:
+    """Rule 4: the most seeds per setting whose projected time, ``measured_minutes`` × runs / ``at_runs``, stays
+    within ``BUDGET_MINUTES`` less ``BUDGET_MARGIN``; never fewer than ``at_runs``."""
+    if measured_minutes <= 0:
+        raise ValueError(f"measured_minutes must be > 0, got {measured_minutes}")
+    allowed = BUDGET_MINUTES * (1 - BUDGET_MARGIN)
+    return max(at_runs, int(np.floor(at_runs * allowed / measured_minutes)))
+
+
+COURSE_RUNS = course_runs()
 
 
 def _seconds_per_run_epoch(frame: pd.DataFrame) -> float:
@@ -260,16 +285,21 @@ def rule_text(family: str) -> str:
         f"whose mean final validation accuracy of vanilla ({rules['runs']} seeds per setting) is within "
         f"{100 * rules['margin']:g} point of the best length's"
     )
+    runs = (
+        f" Each setting runs {COURSE_RUNS} seeds, the most for which all of Part III's `course` fits "
+        f"{BUDGET_MINUTES:g} minutes on two idle cores with a {100 * BUDGET_MARGIN:g}% margin (it took "
+        f"{MEASURED_MINUTES:g} minutes with {CALIBRATION_RUNS})."
+    )
     if chosen["noise"] > 0:
         return (
             f"{start}; without noise that was {gate['epochs']} epochs, at which vanilla was "
             f"{100 * gate['deviation']:+.1f} points from the paper's vanilla accuracy on average, beyond {limit}, so "
             f"the digits get the pixel noise (σ on 0–255) whose accuracy comes closest to the paper's, "
-            f"σ = {chosen['noise']:g}, and at that σ the rule gives {chosen['epochs']} epochs here."
+            f"σ = {chosen['noise']:g}, and at that σ the rule gives {chosen['epochs']} epochs here.{runs}"
         )
     return (
         f"{start}: {chosen['epochs']} epochs here, at which vanilla is {100 * gate['deviation']:+.1f} points from "
-        f"the paper's vanilla accuracy on average, within {limit}, so the digits get no pixel noise."
+        f"the paper's vanilla accuracy on average, within {limit}, so the digits get no pixel noise.{runs}"
     )
 
 

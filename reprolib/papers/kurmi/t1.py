@@ -21,7 +21,7 @@ from .common import (
     part3_model,
     part3_recipe,
 )
-from .course import COURSE
+from .course import COURSE, COURSE_RUNS
 from .methods import ADVERSARIAL_FAMILY
 from .skew_tasks import GreyColourTask
 
@@ -73,7 +73,7 @@ TABLE_2_SD = cifar10s_paper(
 )
 
 
-def _presets(methods, runs_course=3):
+def _presets(methods):
     """The presets of the CIFAR-10S chapters. ``paper``: Wang et al. (2020)'s released CIFAR-10S protocol (the
     data set Kurmi et al. cite; ``book/paper-scale.md``): SGD at 0.1, momentum 0.9, weight decay 5·10⁻⁴, batch
     128, 200 epochs, ÷10 every 50, random 4-px crops and flips."""
@@ -99,7 +99,7 @@ def _presets(methods, runs_course=3):
             "skew": 0.95,
             "methods": methods,
             "dataset": "digits",
-            "runs": runs_course,
+            "runs": COURSE_RUNS,  # rule 4 of ``papers.kurmi.course``
             "epochs": COURSE.get("epochs_cifar10s", 15),  # set by the rules of ``papers.kurmi.course``
             "lr": 0.05,
             "batch_size": 64,

@@ -19,7 +19,7 @@ from .common import (
     part3_model,
     part3_recipe,
 )
-from .course import COURSE
+from .course import COURSE, COURSE_RUNS
 from .skew_tasks import GreyColourTask
 from .t1 import T1_METRICS
 
@@ -94,7 +94,7 @@ class KurmiT3(KurmiChapter):
         # (validation accuracy only)
         "course": _preset(
             "digits",
-            3,
+            COURSE_RUNS,
             COURSE.get("epochs_celeba", 20),
             0.05,
             64,

@@ -14,7 +14,7 @@ from .common import (
     Row,
     part3_model,
 )
-from .course import COURSE
+from .course import COURSE, COURSE_RUNS
 from .skew_tasks import ColourSkewTask
 
 ALL_METHODS = ["vanilla", "domain_independent", "filter_drop", "group_dro", "repair", "lff", "adversarial", "gba"]
@@ -54,7 +54,7 @@ class KurmiT4(KurmiChapter):
             **COURSE_OPTIMISER,
             **COURSE_GRIDS,
             "dataset": "digits",
-            "runs": 3,
+            "runs": COURSE_RUNS,  # rule 4 of ``papers.kurmi.course``
             "epochs": COURSE.get("epochs_colour_mnist", 20),  # set by the rules of ``papers.kurmi.course``
             "batch_size": 64,
         },
