@@ -8,6 +8,7 @@ optima ("the resampled optimum is interior / in the claimed order in ≥ 95% of 
 beside this book's rules on the same draws: the reason the rules use confidence sets from paired tests.
 
     PYTHONPATH=. python benchmarks/verdict_calibration.py --draws 40000
+    PYTHONPATH=. python benchmarks/verdict_calibration.py --draws 20000 --chapters K-   # only Part III's rows
 """
 
 from __future__ import annotations
@@ -73,12 +74,19 @@ def main():
     parser.add_argument("--draws", type=int, default=10000, help="simulated chapters per cell (default 10,000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bootstrap", action="store_true", help="print the bootstrap comparison instead")
+    parser.add_argument(
+        "--chapters", nargs="+", metavar="PREFIX", help="recompute only these chapters' rows (ids starting with PREFIX)"
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples in the comparison")
     args = parser.parse_args()
     if args.bootstrap:
         print(bootstrap_rates(min(args.draws, 2000), args.resamples, args.seed))
         return
-    table = K.calibration_table(args.draws, args.seed)
+    table = (
+        K.updated_table(args.chapters, args.draws, args.seed)
+        if args.chapters
+        else K.calibration_table(args.draws, args.seed)
+    )
     K.write_table(table)
     print(f"{len(table)} scenarios, {args.draws:,} draws per cell: wrote {K.TABLE_CSV} and {K.TABLE_MD}")
     for scale in K.SCALES:

@@ -32,6 +32,8 @@ __all__ = [
     "MultiClassCE",
     "cross_entropy",
     "mixed_loss",
+    "GradientReversal",
+    "grad_reverse",
 ]
 
 
@@ -160,3 +162,23 @@ class MultiClassCE(MethodSpec):
     @classmethod
     def objective(cls, specs, tasks):
         return CrossEntropy(specs[0].num_classes or tasks[0].info["num_classes"])
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by −coefficient (Ganin & Lempitsky 2015, §3.2): the
+    adversarial methods of Parts II and III train a feature extractor against a discriminator through it."""
+
+    @staticmethod
+    def forward(ctx, x, coefficient):
+        ctx.save_for_backward(coefficient)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (coefficient,) = ctx.saved_tensors
+        return -coefficient * grad, None
+
+
+def grad_reverse(x: torch.Tensor, coefficient: torch.Tensor) -> torch.Tensor:
+    """Gradient reversal of (K, B, …) per-run features with one coefficient per run (K,)."""
+    return GradientReversal.apply(x, coefficient.to(x.dtype).view(-1, *[1] * (x.dim() - 1)))

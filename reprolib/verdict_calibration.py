@@ -400,6 +400,27 @@ def calibration_table(draws: int = 1000, seed: int = 0, scenarios=None) -> pd.Da
 RATES = ("FP", "chance support", "power")
 
 
+def updated_table(prefixes, draws: int, seed: int = 0, csv_path: Path = TABLE_CSV) -> pd.DataFrame:
+    """The committed table with the rows of every chapter whose id starts with one of ``prefixes`` computed anew
+    (after a change to those chapters' rules or shapes), the other rows kept: a cell's draws are seeded by its
+    scenario, scale and mode, never by its position, so a kept row is what a full run would give. The committed
+    table must have ``draws`` per cell, so that every row of the result has the same number."""
+    committed = read_table(csv_path)
+    if set(committed["draws"]) != {draws}:
+        raise ValueError(f"draws must be the committed table's ({sorted(set(committed['draws']))}), got {draws}")
+    chosen = [s for s in all_scenarios() if s.chapter.startswith(tuple(prefixes))]
+    if not chosen:
+        raise ValueError(f"chapters: no scenario's chapter starts with any of {list(prefixes)}")
+    fresh = calibration_table(draws, seed, chosen).set_index(["chapter", "claim"])
+    kept = committed.set_index(["chapter", "claim"])
+    order = [(s.chapter, s.claim) for s in all_scenarios()]
+    missing = [key for key in order if key not in fresh.index and key not in kept.index]
+    if missing:
+        raise ValueError(f"scenarios without a committed row (regenerate the whole table): {missing}")
+    rows = [fresh.loc[key] if key in fresh.index else kept.loc[key] for key in order]
+    return pd.DataFrame(rows).rename_axis(["chapter", "claim"]).reset_index()[committed.columns]
+
+
 def _display(frame: pd.DataFrame) -> pd.DataFrame:
     """The table as the book shows it: rates in %, "—" and "not run" where a scale has no runs."""
     shown = frame[["chapter", "claim", "rule"]].copy()

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from reprolib.models import MLP, MultiLinear
+from reprolib.objectives import grad_reverse
 from reprolib.papers.kurmi.methods import (
     GBA,
     FilterDrop,
@@ -12,7 +13,6 @@ from reprolib.papers.kurmi.methods import (
     Vanilla,
     filter_drop_mask,
     gba_mask,
-    grad_reverse,
     repair_representation,
     repair_weights,
     reversal_coefficient,

@@ -58,6 +58,30 @@ def test_simulation_is_seeded_by_the_scenario_not_its_position():
         K.simulate(scenario, "paper", "sideways")
 
 
+def test_updating_some_chapters_rows_recomputes_them_and_keeps_the_others(tmp_path):
+    chosen = [s for s in SCENARIOS if s.chapter in ("H-RQ1", "K-F13")]
+    full = K.calibration_table(draws=40, scenarios=chosen)
+    committed = full.copy()
+    committed.loc[committed["chapter"] == "K-F13", "course power"] = -1.0  # stale K-F13 rows
+    committed.loc[committed["chapter"] == "H-RQ1", "paper power"] = -2.0  # kept as they are
+    path = tmp_path / "calibration.csv"
+    committed.to_csv(path, index=False)
+    registered = K.SCENARIOS[:]
+    K.SCENARIOS[:] = chosen
+    try:
+        updated = K.updated_table(["K-F"], draws=40, csv_path=path)
+        with pytest.raises(ValueError, match=r"draws must be the committed table's \(\[40\]\), got 50"):
+            K.updated_table(["K-F"], draws=50, csv_path=path)
+        with pytest.raises(ValueError, match="chapters: no scenario's chapter starts with"):
+            K.updated_table(["Q-"], draws=40, csv_path=path)
+    finally:
+        K.SCENARIOS[:] = registered
+    assert list(updated["claim"]) == list(full["claim"])
+    fresh = updated["chapter"] == "K-F13"
+    assert np.allclose(updated.loc[fresh, "course power"], full.loc[fresh.to_numpy(), "course power"])
+    assert (updated.loc[~fresh, "paper power"] == -2.0).all()
+
+
 # --- every rule a chapter uses has a scenario; every scenario is a rule its chapter uses -----------------------
 
 

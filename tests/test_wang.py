@@ -542,14 +542,6 @@ def test_resnet50_without_weights_in_the_hub_cache_says_so_and_downloads_nothing
 # --- methods of §5: gradient reversal, the balanced critic loss, masks, noise; W-T45 and W-F67 --------------------
 
 
-def test_gradient_reversal_multiplies_each_runs_gradient_by_minus_its_lambda():
-    from reprolib.papers.wang.methods import grad_reverse
-
-    x = torch.ones(2, 3, requires_grad=True)
-    (grad_reverse(x, torch.tensor([0.5, 2.0])) * torch.tensor([[1.0], [3.0]])).sum().backward()
-    assert torch.equal(x.grad, torch.tensor([[-0.5] * 3, [-6.0] * 3]))
-
-
 def test_the_critic_loss_weighs_both_groups_equally():
     from reprolib.papers.wang.methods import balanced_cross_entropy
 

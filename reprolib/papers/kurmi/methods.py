@@ -31,13 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...models import MultiMLP, create_model, init_per_run
-from ...objectives import Batch, Objective, State
+from ...objectives import Batch, Objective, State, grad_reverse
 from ...objectives import cross_entropy as _cross_entropy
 from ...specs import MethodSpec, check, check_choice, check_range, register_method
 
 __all__ = [
-    "GradientReversal",
-    "grad_reverse",
     "gba_mask",
     "repair_weights",
     "filter_drop_mask",
@@ -66,25 +64,6 @@ ADVERSARIAL_FAMILY = ("vanilla", "adversarial", *MASK_VARIANTS)
 KURMI_METHODS = (*ADVERSARIAL_FAMILY, "domain_independent", "group_dro", "lff", "repair", "filter_drop")
 REPAIR_REPRESENTATIONS = ("bias_label", "colour")
 EXTRA_SEED_OFFSET = 2_000_003  # the seeds of a method's extra modules: the run's seed plus this
-
-
-class GradientReversal(torch.autograd.Function):
-    """Identity forward; backward multiplies the gradient by −coefficient (Ganin & Lempitsky 2015)."""
-
-    @staticmethod
-    def forward(ctx, x, coefficient):
-        ctx.save_for_backward(coefficient)
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (coefficient,) = ctx.saved_tensors
-        return -coefficient * grad, None
-
-
-def grad_reverse(x: torch.Tensor, coefficient: torch.Tensor) -> torch.Tensor:
-    """Gradient reversal of (K, B, F) features with one coefficient per run (K,)."""
-    return GradientReversal.apply(x, coefficient.to(x.dtype).view(-1, *[1] * (x.dim() - 1)))
 
 
 def reversal_coefficient(lam: torch.Tensor, schedule: str, progress: float) -> torch.Tensor:

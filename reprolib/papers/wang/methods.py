@@ -34,34 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...models import MultiMLP, MultiResNet, init_per_run
-from ...objectives import Objective
+from ...objectives import Objective, grad_reverse
 from ...specs import MethodSpec, SpecError, check_choice, check_range, register_method
 
-__all__ = ["LAYERS", "Adversarial", "Randomization", "grad_reverse", "feature_map", "balanced_cross_entropy"]
+__all__ = ["LAYERS", "Adversarial", "Randomization", "feature_map", "balanced_cross_entropy"]
 
 LAYERS = ("image", "conv4", "conv5")
 CRITIC_HIDDEN = 300  # the width of the critics' linear layers (the attacker's, §4.1)
 EXTRA_SEED_OFFSET = 1_000_003  # the critic's and the mask network's seeds: the run's seed plus this
-
-
-class _Reverse(torch.autograd.Function):
-    """Identity forward; backward multiplies the gradient by −λ (one λ per run). Written here, as Kurmi et al.'s
-    package has its own: a paper's package imports the core only."""
-
-    @staticmethod
-    def forward(ctx, x, coefficient):
-        ctx.save_for_backward(coefficient)
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (coefficient,) = ctx.saved_tensors
-        return -coefficient * grad, None
-
-
-def grad_reverse(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """Gradient reversal of (K, B, …) with one coefficient per run (K,)."""
-    return _Reverse.apply(x, lam.to(x.dtype).view(-1, *[1] * (x.dim() - 1)))
 
 
 def balanced_cross_entropy(logits: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
