@@ -82,8 +82,17 @@ def _device_here(device: str, options: Launch) -> str:
     return "cpu" if options.launcher == "slurm" and device.startswith("cuda") else device
 
 
+def _page_output(output: str | None, chapter) -> Path:
+    """Where ``run`` writes a chapter's executed notebook: ``--output`` itself when it names an ``.ipynb`` file,
+    else the folder ``--output`` (or ``book/chapters/``) with the page's own file name."""
+    if not output:
+        return book.page_path(chapter)
+    path = Path(output)
+    return path if path.suffix == ".ipynb" else path / book.page_path(chapter).name
+
+
 def cmd_run(args) -> int:
-    if args.output and args.chapter == "all":
+    if args.output and Path(args.output).suffix == ".ipynb" and args.chapter == "all":
         raise ParameterError("--output takes a single chapter, not all")
     params = _parse_params(args.param)
     chapters = _chapters(args.chapter)
@@ -97,7 +106,7 @@ def cmd_run(args) -> int:
             return _not_waiting(options, f"reprolib run {args.chapter} --preset {args.preset}")
     failures = []
     for chapter, config in zip(chapters, configs, strict=True):
-        output = Path(args.output) if args.output else book.page_path(chapter)
+        output = _page_output(args.output, chapter)
         parameters = {"preset": args.preset, "device": here, **params}
         print(f"running {chapter.id} at preset {args.preset} on {args.device} → {output}", file=sys.stderr)
         if options.launcher == "local":
@@ -295,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     chapter_args(run, allow_all=True)
     launch_args(run)
     run.add_argument("--force", action="store_true", help="train every run again, even those already stored")
-    run.add_argument("--output", help="where to write the executed notebook (default book/chapters/)")
+    run.add_argument(
+        "--output", help="an .ipynb file, or a folder that gets the page's own name (default book/chapters/)"
+    )
     run.set_defaults(func=cmd_run)
 
     sweep = sub.add_parser("sweep", help="train a chapter's runs into the results store (no notebook)")

@@ -161,9 +161,17 @@ def test_run_all_goes_on_past_a_failing_notebook_and_its_notebooks_train_nothing
     assert last.startswith("error: the notebook of H-F1 failed with ResultsMissing: no results (in ")
 
 
+def test_output_names_a_notebook_file_or_a_folder_that_gets_the_pages_name():
+    chapter = get_chapter("H-RQ3")
+    assert cli._page_output(None, chapter) == book.page_path(chapter)
+    assert cli._page_output("runs/page.ipynb", chapter).as_posix() == "runs/page.ipynb"
+    assert cli._page_output("runs", chapter).as_posix() == "runs/hall_rq3.ipynb"
+    assert cli._page_output("runs/", chapter).as_posix() == "runs/hall_rq3.ipynb"
+
+
 def test_the_page_of_a_local_run_shows_no_progress_bar(store_dir, tmp_path):
     output = tmp_path / "hall_rq3.ipynb"
-    assert main(["run", "H-RQ3", "--preset", "smoke", "--output", str(output)]) == 0
+    assert main(["run", "H-RQ3", "--preset", "smoke", "--output", str(tmp_path)]) == 0  # a folder
     outputs = [o for cell in nbformat.read(output, as_version=4).cells for o in cell.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the notebook read the results
     text = json.dumps(outputs)
