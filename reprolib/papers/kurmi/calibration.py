@@ -22,6 +22,7 @@ from scipy import stats
 from ... import verdict_calibration as K
 from ... import verdicts as V
 from ...metrics import friedman_nemenyi
+from .common import PAPER_RUNS
 from .course import COURSE_RUNS
 from .f5 import nemenyi_codes
 from .f13 import CHANCE, KEEP_MARGIN, NEAR_ZERO, NO_GAP
@@ -68,7 +69,7 @@ def _nemenyi(means: dict, other: str):
     return draw
 
 
-def _shapes(course_sd, paper_sd, paper_runs: int = 5):
+def _shapes(course_sd, paper_sd, paper_runs: int = PAPER_RUNS):
     return {"course": {"runs": COURSE_RUNS, "sd": course_sd}, "paper": {"runs": paper_runs, "sd": paper_sd}}
 
 
@@ -87,7 +88,7 @@ SCENARIOS = [
         "GBA more accurate than vanilla (paired seeds)",
         "paired_better",
         "method_accuracy",
-        {"course": {"runs": COURSE_RUNS, "settings": 1}, "paper": {"runs": 5, "settings": 1}},
+        {"course": {"runs": COURSE_RUNS, "settings": 1}, "paper": {"runs": PAPER_RUNS, "settings": 1}},
         "equal means",
         "+3.6 points (92.00 vs 88.43)",
         K.sign_settings(1, 0.036),
@@ -97,7 +98,7 @@ SCENARIOS = [
         "adversarial improves on vanilla at both skews (paired seeds)",
         "paired_better",
         "method_accuracy",
-        {"course": {"runs": COURSE_RUNS, "settings": 2}, "paper": {"runs": 5, "settings": 2}},
+        {"course": {"runs": COURSE_RUNS, "settings": 2}, "paper": {"runs": PAPER_RUNS, "settings": 2}},
         "one skew equal, the other +2.6 points",
         "+2.7 and +2.5 points (Table 4)",
         K.sign_settings(1, 0.026),
@@ -107,7 +108,7 @@ SCENARIOS = [
         "GBA beats every other method (95% skew)",
         "best_of",
         "method_accuracy",
-        {"course": {"runs": COURSE_RUNS}, "paper": {"runs": 5}},
+        {"course": {"runs": COURSE_RUNS}, "paper": {"runs": PAPER_RUNS}},
         "GBA equal to LfF, the others at Table 4",
         "Table 4 at 95%: GBA +2.5 points over LfF",
         K.best((KT4_95, "lff")),
@@ -117,7 +118,7 @@ SCENARIOS = [
         "GBA has the best mean accuracy (HeavyMakeup and HairColor)",
         "best_of",
         "method_accuracy",
-        {"course": {"runs": COURSE_RUNS}, "paper": {"runs": 5}},
+        {"course": {"runs": COURSE_RUNS}, "paper": {"runs": PAPER_RUNS}},
         "GBA equal to LfF on HeavyMakeup, Table 3 elsewhere",
         "Table 3: GBA +0.95 points over LfF (HeavyMakeup), +1.43 over Group DRO (HairColor)",
         K.best((KT3_MAKEUP, "lff"), (KT3_HAIR, "group_dro")),
@@ -263,7 +264,10 @@ SCENARIOS = [
         "GBA is significantly different from vanilla (rank difference > CD, 10 classes)",
         "nemenyi",
         "method_accuracy",
-        {"course": {"runs": COURSE_RUNS, "blocks": 10, "sd": 0.04}, "paper": {"runs": 5, "blocks": 10, "sd": 0.01}},
+        {
+            "course": {"runs": COURSE_RUNS, "blocks": 10, "sd": 0.04},
+            "paper": {"runs": PAPER_RUNS, "blocks": 10, "sd": 0.01},
+        },
         "GBA equal to vanilla, adversarial at Table 1",
         "Table 1: GBA 92.00, vanilla 88.43, adversarial 86.80 on every class",
         _nemenyi({"vanilla": 0.8843, "adversarial": 0.8680, "gba": 0.9200}, "vanilla"),
